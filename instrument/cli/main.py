@@ -1,0 +1,131 @@
+"""The ``instrument`` command line. User mistakes print one line and exit 2; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from instrument.errors import InstrumentError
+
+log = logging.getLogger("instrument")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="instrument", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("render", help="render a MIDI file to WAV, offline")
+    r.add_argument("preset")
+    r.add_argument("--midi", required=True, help="Standard MIDI File to play")
+    r.add_argument("-o", "--output", required=True, help="WAV file to write")
+    r.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (48000)")
+    r.add_argument("--block", type=int, default=64, help="block size in frames (64)")
+    r.add_argument("--format", choices=("pcm24", "float32"), default="pcm24")
+    r.add_argument("--max-tail-s", type=float, default=30.0,
+                   help="longest release tail after the last event, seconds (30)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = sub.add_parser("check", help="validate preset files")
+    c.add_argument("files", nargs="+")
+
+    sub.add_parser("modules", help="list modules and their parameters")
+    sub.add_parser("devices", help="list audio devices")
+
+    b = sub.add_parser("bench", help="real-time factor and per-block cost")
+    b.add_argument("preset", nargs="?", default=None, help="preset (default: poly16)")
+    b.add_argument("--seconds", type=float, default=60.0, help="audio to render (60)")
+    b.add_argument("--rate", type=int, default=48000)
+    b.add_argument("--block", type=int, default=64)
+    b.add_argument("--voices", type=int, default=None, help="notes held at once (polyphony)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return _COMMANDS[args.command](args)
+    except InstrumentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _render(args) -> int:
+    from instrument.render.offline import render_file
+
+    _check_rate_block(args.rate, args.block)
+    result = render_file(args.preset, args.midi, args.output, args.rate, args.block,
+                         args.format, args.max_tail_s, progress=not args.quiet)
+    print(f"wrote {args.output}: {result.duration_s:.1f} s, {result.n_notes} notes, peak "
+          f"{_db(result.peak)}, {result.realtime_factor:.0f}x real time", file=sys.stderr)
+    return 0
+
+
+def _check(args) -> int:
+    from instrument.cli.check import check_file
+
+    failed = 0
+    for path in args.files:
+        problem = check_file(path)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            failed += 1
+        else:
+            print(f"ok: {path}")
+    return 2 if failed else 0
+
+
+def _modules(args) -> int:
+    from instrument.cli.listing import list_modules
+
+    print(list_modules())
+    return 0
+
+
+def _devices(args) -> int:
+    from instrument.cli.listing import list_devices
+
+    print(list_devices())
+    return 0
+
+
+def _bench(args) -> int:
+    from instrument.bench import run_bench
+
+    _check_rate_block(args.rate, args.block)
+    print(run_bench(args.preset, args.seconds, args.rate, args.block, args.voices).report())
+    return 0
+
+
+def _check_rate_block(rate: int, block: int) -> None:
+    if not 8000 <= rate <= 384000:
+        raise InstrumentError(f"sample rate {rate} is out of range", "--rate", "use 8000 to 384000")
+    if not 1 <= block <= 8192:
+        raise InstrumentError(f"block size {block} is out of range", "--block", "use 1 to 8192")
+
+
+def _db(x: float) -> str:
+    import math
+
+    return "-inf dBFS" if x <= 0 else f"{20 * math.log10(x):.1f} dBFS"
+
+
+_COMMANDS = {
+    "render": _render,
+    "check": _check,
+    "modules": _modules,
+    "devices": _devices,
+    "bench": _bench,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The engine: plays a plan block by block, swaps plans with a crossfade, guards the output.
+
+Real-time contract of ``process_block`` (the method the audio callback calls): it allocates
+nothing, takes no lock, logs nothing and raises nothing for anything the outside world sends;
+bad events are counted (``bad_events``), a plan whose output turns non-finite is reset and
+counted (``nonfinite_resets``). Its Python cost is a fixed handful of calls per block: three
+native calls at most (new plan, old plan while crossfading, output stage), whatever the number
+of nodes and voices.
+
+Everything that allocates (``load``, ``swap``, ``set_param``...) belongs to the control side.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from instrument.engine.events import EVENT_WIDTH, NOTE_ON
+from instrument.engine.instance import PlanInstance
+from instrument.engine.layout import (
+    E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE, E_SUSTAIN,
+    V_ACTIVE, V_KEY_DOWN, V_NOTE,
+)
+from instrument.engine.output_stage import LIM_ENGAGED, finish_block, limiter_state
+from instrument.errors import ParamError
+from instrument.graph.plan import Plan
+from instrument.modules.layout import CTX_VELOCITY
+from instrument.names import nearest
+
+DEFAULT_CROSSFADE_MS = 20.0
+
+
+class Engine:
+    """Renders blocks of ``block_size`` frames at ``sample_rate`` from the current plan."""
+
+    def __init__(self, sample_rate: float, block_size: int, max_events: int = 1024,
+                 crossfade_ms: float = DEFAULT_CROSSFADE_MS):
+        self.sample_rate = float(sample_rate)
+        self.block_size = int(block_size)
+        self.crossfade_frames = max(1, int(round(crossfade_ms * 0.001 * self.sample_rate)))
+        self.current: PlanInstance | None = None
+        self.old: PlanInstance | None = None
+        self.pending: PlanInstance | None = None
+        self.fade_pos = self.crossfade_frames
+        self.lim = limiter_state(self.sample_rate)
+        self.silence = np.zeros((2, self.block_size))
+        self.merged = np.zeros((max_events + 128, EVENT_WIDTH))
+        self.n_restrike = 0
+        self.no_events = np.zeros((1, EVENT_WIDTH))
+        self.nonfinite_resets = 0
+        self.retired: list[PlanInstance] = []  # old instances, released on the control side
+
+    # ---- control side -------------------------------------------------------------------
+    def load(self, plan: Plan) -> PlanInstance:
+        """Start playing ``plan`` at once (no crossfade): for the first plan, or offline."""
+        self._check(plan)
+        self.current = PlanInstance(plan)
+        self.old = None
+        self.pending = None
+        self.fade_pos = self.crossfade_frames
+        return self.current
+
+    def swap(self, plan: Plan, carry_params: bool = True) -> PlanInstance:
+        """Prepare ``plan`` and have the next block adopt it with an equal-power crossfade.
+
+        ``carry_params`` copies parameter values over by ``node.param`` name (hot reload);
+        held notes, sustain, pitch bend and mod wheel always carry over: held notes are
+        struck again in the new plan so a chord keeps sounding.
+        """
+        self._check(plan)
+        new = PlanInstance(plan)
+        cur = self.current
+        if cur is not None:
+            if carry_params:
+                old_index = {slot.path: slot.index for slot in cur.plan.params}
+                for slot in plan.params:
+                    j = old_index.get(slot.path)
+                    if j is not None:
+                        new.ptarget[slot.index] = cur.ptarget[j]
+                new.reset()
+            for k in (E_SUSTAIN, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE):
+                new.eng[k] = cur.eng[k]
+            new.held[:] = cur.held
+        self.pending = new
+        return new
+
+    def release_retired(self) -> None:
+        """Drop instances the audio side has finished with (call from the control side)."""
+        self.retired.clear()
+
+    def param_index(self, path: str) -> int:
+        plan = self.current.plan
+        try:
+            return plan.param_index(path)
+        except KeyError:
+            raise ParamError(f"unknown parameter '{path}'", plan.name,
+                             nearest(path, [s.path for s in plan.params])) from None
+
+    def set_param(self, path: str, value: float) -> None:
+        """Set a parameter's target in display units (smoothed from the current value)."""
+        index = self.param_index(path)
+        spec = self.current.plan.params[index].spec
+        self.current.ptarget[index] = spec.to_norm(value)
+
+    def get_param(self, path: str) -> float:
+        index = self.param_index(path)
+        return self.current.plan.params[index].spec.from_norm(self.current.ptarget[index])
+
+    def set_macro(self, name: str, norm: float) -> None:
+        """Move a macro (0..1): each of its targets goes to its own point of its range."""
+        if not math.isfinite(norm):
+            raise ParamError(f"macro '{name}' value is not finite", "", "send a number 0..1")
+        plan = self.current.plan
+        try:
+            macro = plan.macro(name)
+        except KeyError:
+            raise ParamError(f"unknown macro '{name}'", plan.name,
+                             nearest(name, [m.name for m in plan.macros])) from None
+        for index, target in macro.targets_for(norm):
+            self.current.ptarget[index] = target
+
+    # ---- audio side ---------------------------------------------------------------------
+    def process_block(self, events: np.ndarray, n_events: int, out: np.ndarray) -> None:
+        """Render one block into ``out`` (block_size, channels) float32.
+
+        ``events[:n_events]`` are (offset, kind, channel, a, b) rows sorted by offset.
+        """
+        if self.pending is not None:
+            self._adopt()
+        cur = self.current
+        if self.n_restrike:
+            events, n_events = self._with_restrikes(events, n_events)
+        cur.render(events, n_events)
+        fading = self.fade_pos < self.crossfade_frames
+        if fading:
+            self.old.render(self.no_events, 0)
+            old_mix = self.old.mix
+        else:
+            old_mix = self.silence
+        bad = finish_block(cur.mix, old_mix, self.fade_pos, self.crossfade_frames, self.lim, out)
+        if bad:
+            self._nonfinite(bad)
+        if fading:
+            self.fade_pos += self.block_size
+            if self.fade_pos >= self.crossfade_frames:
+                self.retired.append(self.old)  # freed by the control side, not here
+                self.old = None
+
+    def _adopt(self) -> None:
+        new = self.pending
+        self.pending = None
+        old = self.current
+        self.current = new
+        if old is None:
+            return
+        if self.old is not None:
+            self.retired.append(self.old)
+        self.old = old
+        self.fade_pos = 0
+        # Strike the held notes again in the new plan (note-ons at offset 0).
+        n = 0
+        for v in range(old.voices.shape[0]):
+            if old.voices[v, V_ACTIVE] and old.voices[v, V_KEY_DOWN] and n < 128:
+                self.merged[n, :] = (0.0, NOTE_ON, 0.0, old.voices[v, V_NOTE],
+                                     max(old.vctx[v, CTX_VELOCITY], 1e-3))
+                n += 1
+        self.n_restrike = n
+
+    def _with_restrikes(self, events, n_events):
+        n = self.n_restrike
+        self.n_restrike = 0
+        count = min(n_events, self.merged.shape[0] - n)
+        self.merged[n:n + count] = events[:count]
+        return self.merged, n + count
+
+    def _nonfinite(self, bad: int) -> None:
+        self.nonfinite_resets += 1
+        if bad & 1:
+            self.current.reset()
+        if bad & 2 and self.old is not None:
+            self.old.reset()
+
+    # ---- status -------------------------------------------------------------------------
+    @property
+    def active_voices(self) -> int:
+        return int(self.current.eng[E_ACTIVE_VOICES]) if self.current else 0
+
+    @property
+    def bad_events(self) -> int:
+        return int(self.current.eng[E_BAD_EVENTS]) if self.current else 0
+
+    @property
+    def limiter_engaged_samples(self) -> int:
+        return int(self.lim[LIM_ENGAGED])
+
+    def _check(self, plan: Plan) -> None:
+        if plan.sample_rate != self.sample_rate or plan.block_size != self.block_size:
+            raise ValueError(f"plan compiled for {plan.sample_rate:g} Hz / {plan.block_size} "
+                             f"frames, engine runs {self.sample_rate:g} Hz / {self.block_size}")

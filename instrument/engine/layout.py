@@ -1,0 +1,41 @@
+"""Column and slot numbers of the compiled plan's arrays, shared by the compiler and the
+native block renderer. Plain ints, so numba treats them as compile-time constants."""
+
+# ops: int64 (n_ops, OP_WIDTH), one row per operation, voice ops first.
+OP_CODE, OP_IO0, OP_IO1, OP_PR0, OP_PR1, OP_ST0, OP_ST1, OP_FA0, OP_FA1, OP_NODE = range(10)
+OP_WIDTH = 10
+
+# Built-in op codes; module kernels get codes from FIRST_MODULE_CODE up.
+CODE_PMOD = 0  # P[dst] = value(norm(param) + sum(amount_k * bufs[src_k])); io=srcs, pr=[param, dst]
+CODE_SUM = 1  # bufs[dst] = sum(bufs[src_k]); io=srcs + [dst]
+FIRST_MODULE_CODE = 2
+
+# cfg: int64 plan configuration.
+CFG_N_VOICE_OPS, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICES, CFG_MODE, CFG_STEAL = range(6)
+CFG_WIDTH = 8
+MODE_POLY, MODE_MONO, MODE_LEGATO = 0, 1, 2
+MODES = {"poly": MODE_POLY, "mono": MODE_MONO, "legato": MODE_LEGATO}
+STEAL_OLDEST, STEAL_QUIETEST, STEAL_SAME_NOTE = 0, 1, 2
+STEAL_POLICIES = {"oldest": STEAL_OLDEST, "quietest": STEAL_QUIETEST, "same_note": STEAL_SAME_NOTE}
+
+# pmeta: float64 (n_params, PM_WIDTH).
+PM_CURVE, PM_LO, PM_HI, PM_SKEW, PM_KIND, PM_SMOOTH_MODE, PM_COEFF, PM_RAMP_SAMPLES = range(8)
+PM_WIDTH = 8
+
+# pstate: float64 (n_params, PS_WIDTH).
+PS_CURRENT, PS_STEP, PS_REMAINING, PS_TARGET, PS_FILLED = range(5)
+PS_WIDTH = 5  # PS_FILLED: the value the whole row holds, or -1 while it is not uniform
+
+# voices: float64 (n_voices, V_WIDTH).
+(V_ACTIVE, V_NOTE, V_KEY_DOWN, V_SUSTAINED, V_AGE, V_PITCH, V_PITCH_TARGET, V_TRIGGER,
+ V_QUIET_BLOCKS) = range(9)
+V_WIDTH = 10
+
+# eng: float64 engine slots (per plan).
+(E_BEND, E_BEND_TARGET, E_BEND_RANGE_ST, E_SUSTAIN, E_MOD_WHEEL, E_PRESSURE, E_AGE,
+ E_GLIDE_COEFF, E_BEND_COEFF, E_BAD_EVENTS, E_NOTES_STOLEN, E_ACTIVE_VOICES, E_HELD_STAMP,
+ E_LAST_PITCH) = range(14)
+E_WIDTH = 16
+
+# A released voice is freed after its output stays below this peak for a whole block (-100 dB).
+SILENCE_PEAK = 1e-5

@@ -1,0 +1,286 @@
+"""Native voice allocation, controller handling and parameter smoothing.
+
+These njit functions run inside the one native call per block (``render_block``); they work on
+the plan's arrays in place and allocate nothing. Layout of the arrays: ``engine.layout``.
+"""
+
+import math
+
+from numba import njit
+
+from instrument.engine.layout import (
+    CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, E_AGE, E_BAD_EVENTS, E_BEND_RANGE_ST,
+    E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL, E_NOTES_STOLEN, E_PRESSURE,
+    E_SUSTAIN, MODE_LEGATO, MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
+    PM_RAMP_SAMPLES, PM_SKEW, PM_SMOOTH_MODE, PS_CURRENT, PS_FILLED, PS_REMAINING, PS_STEP, PS_TARGET,
+    STEAL_QUIETEST, STEAL_SAME_NOTE, V_ACTIVE, V_AGE, V_KEY_DOWN, V_NOTE, V_PITCH,
+    V_PITCH_TARGET, V_QUIET_BLOCKS, V_SUSTAINED, V_TRIGGER,
+)
+from instrument.engine.events import (
+    ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
+    CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND, POLY_PRESSURE,
+)
+from instrument.modules.layout import (
+    CTX_MOD_WHEEL, CTX_NOTE, CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY,
+)
+from instrument.params.curves import norm_to_value
+
+SMOOTH_NONE, SMOOTH_ONE_POLE, SMOOTH_LINEAR = 0, 1, 2
+KIND_CONTINUOUS = 0
+
+
+@njit(cache=True, error_model="numpy")
+def _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng):
+    """(Re)start voice ``v`` on ``note``. A voice that was silent gets fresh state."""
+    fresh = voices[v, V_ACTIVE] == 0.0
+    if fresh:
+        vstate[v, :] = vinit
+        vctx[v, CTX_RESET] = 1.0
+        start_pitch = eng[E_LAST_PITCH] if (glide and eng[E_LAST_PITCH] >= 0.0) else note
+        voices[v, V_PITCH] = start_pitch
+    elif not glide:
+        voices[v, V_PITCH] = note
+    voices[v, V_ACTIVE] = 1.0
+    voices[v, V_NOTE] = note
+    voices[v, V_PITCH_TARGET] = note
+    voices[v, V_KEY_DOWN] = 1.0
+    voices[v, V_SUSTAINED] = 0.0
+    voices[v, V_TRIGGER] = 1.0
+    voices[v, V_QUIET_BLOCKS] = 0.0
+    eng[E_AGE] += 1.0
+    voices[v, V_AGE] = eng[E_AGE]
+    vctx[v, CTX_NOTE] = note
+    vctx[v, CTX_VELOCITY] = velocity
+    vctx[v, CTX_MOD_WHEEL] = eng[E_MOD_WHEEL]
+    vctx[v, CTX_PRESSURE] = eng[E_PRESSURE]
+    eng[E_LAST_PITCH] = note
+
+
+@njit(cache=True, error_model="numpy")
+def _pick_voice(note, cfg, voices, vctx, eng):
+    """Voice for a new poly note: same note if asked, else free, else steal by policy."""
+    n = cfg[CFG_N_VOICES]
+    if cfg[CFG_STEAL] == STEAL_SAME_NOTE:
+        for v in range(n):
+            if voices[v, V_ACTIVE] != 0.0 and voices[v, V_NOTE] == note:
+                return v
+    for v in range(n):
+        if voices[v, V_ACTIVE] == 0.0:
+            return v
+    # Steal: prefer voices already released, then by policy (oldest start or lowest level).
+    best = -1
+    best_key = 1e300
+    for pass_released in range(2):
+        for v in range(n):
+            released = voices[v, V_KEY_DOWN] == 0.0 and voices[v, V_SUSTAINED] == 0.0
+            if pass_released == 0 and not released:
+                continue
+            if cfg[CFG_STEAL] == STEAL_QUIETEST:
+                key = vctx[v, CTX_PEAK]
+            else:
+                key = voices[v, V_AGE]
+            if key < best_key:
+                best_key = key
+                best = v
+        if best >= 0:
+            break
+    eng[E_NOTES_STOLEN] += 1.0
+    return best
+
+
+@njit(cache=True, error_model="numpy")
+def _release_voice(v, voices, eng):
+    if eng[E_SUSTAIN] >= 0.5:
+        voices[v, V_SUSTAINED] = 1.0
+    voices[v, V_KEY_DOWN] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def note_on(note, velocity, cfg, voices, vctx, vstate, vinit, eng, held):
+    eng[E_HELD_STAMP] += 1.0
+    held[note] = eng[E_HELD_STAMP]
+    glide = eng[E_GLIDE_COEFF] > 0.0  # 0 means glide off: the pitch jumps
+    if cfg[CFG_MODE] == MODE_POLY:
+        v = _pick_voice(note, cfg, voices, vctx, eng)
+        _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng)
+        return
+    # Mono and legato play voice 0. Legato does not retrigger while another key is held.
+    legato = cfg[CFG_MODE] == MODE_LEGATO and voices[0, V_ACTIVE] != 0.0 and voices[0, V_KEY_DOWN] != 0.0
+    if legato:
+        voices[0, V_NOTE] = note
+        voices[0, V_PITCH_TARGET] = note
+        vctx[0, CTX_NOTE] = note
+        eng[E_LAST_PITCH] = note
+    else:
+        _start_voice(0, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng)
+
+
+@njit(cache=True, error_model="numpy")
+def note_off(note, cfg, voices, eng, vctx, held):
+    held[note] = 0.0
+    if cfg[CFG_MODE] == MODE_POLY:
+        for v in range(cfg[CFG_N_VOICES]):
+            if voices[v, V_ACTIVE] != 0.0 and voices[v, V_KEY_DOWN] != 0.0 and voices[v, V_NOTE] == note:
+                _release_voice(v, voices, eng)
+        return
+    if voices[0, V_NOTE] != note or voices[0, V_KEY_DOWN] == 0.0:
+        return
+    # Last-note priority: fall back to the most recently pressed key still held.
+    back = -1
+    stamp = 0.0
+    for k in range(128):
+        if held[k] > stamp:
+            stamp = held[k]
+            back = k
+    if back < 0:
+        _release_voice(0, voices, eng)
+        return
+    voices[0, V_NOTE] = back
+    voices[0, V_PITCH_TARGET] = back
+    vctx[0, CTX_NOTE] = back
+    eng[E_LAST_PITCH] = back
+    if cfg[CFG_MODE] != MODE_LEGATO:
+        voices[0, V_TRIGGER] = 1.0
+
+
+@njit(cache=True, error_model="numpy")
+def release_all(cfg, voices, eng, held, hard, vstate, vinit):
+    """All notes off (``hard`` False: release, pedal ignored) or all sound off (silence now)."""
+    held[:] = 0.0
+    for v in range(cfg[CFG_N_VOICES]):
+        voices[v, V_KEY_DOWN] = 0.0
+        voices[v, V_SUSTAINED] = 0.0
+        if hard:
+            voices[v, V_ACTIVE] = 0.0
+            vstate[v, :] = vinit
+
+
+@njit(cache=True, error_model="numpy")
+def set_sustain(value, cfg, voices, eng):
+    eng[E_SUSTAIN] = value
+    if value < 0.5:
+        for v in range(cfg[CFG_N_VOICES]):
+            voices[v, V_SUSTAINED] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng, held, ptarget):
+    """Apply one event (``engine.events``); malformed ones are counted in E_BAD_EVENTS."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        eng[E_BAD_EVENTS] += 1.0
+        return
+    if kind == NOTE_ON or kind == NOTE_OFF:
+        if a < 0.0 or a > 127.0:
+            eng[E_BAD_EVENTS] += 1.0
+            return
+        note = int(a)
+        if kind == NOTE_ON and b > 0.0:
+            note_on(note, min(b, 1.0), cfg, voices, vctx, vstate, vinit, eng, held)
+        else:
+            note_off(note, cfg, voices, eng, vctx, held)
+    elif kind == PARAM:
+        idx = int(a)
+        if idx < 0 or idx >= cfg[CFG_N_PARAMS]:
+            eng[E_BAD_EVENTS] += 1.0
+            return
+        ptarget[idx] = min(max(b, 0.0), 1.0)
+    elif kind == PITCH_BEND:
+        eng[E_BEND_TARGET] = min(max(a, -1.0), 1.0) * eng[E_BEND_RANGE_ST]
+    elif kind == CC:
+        cc = int(a)
+        if cc == CC_SUSTAIN:
+            set_sustain(b, cfg, voices, eng)
+        elif cc == CC_MOD_WHEEL:
+            eng[E_MOD_WHEEL] = b
+            for v in range(cfg[CFG_N_VOICES]):
+                vctx[v, CTX_MOD_WHEEL] = b
+        elif cc == CC_ALL_NOTES_OFF:
+            release_all(cfg, voices, eng, held, False, vstate, vinit)
+        elif cc == CC_ALL_SOUND_OFF:
+            release_all(cfg, voices, eng, held, True, vstate, vinit)
+            gstate[:] = ginit
+    elif kind == ALL_NOTES_OFF:
+        release_all(cfg, voices, eng, held, False, vstate, vinit)
+    elif kind == ALL_SOUND_OFF:
+        release_all(cfg, voices, eng, held, True, vstate, vinit)
+        gstate[:] = ginit
+    elif kind == CHANNEL_PRESSURE:
+        eng[E_PRESSURE] = a
+        for v in range(cfg[CFG_N_VOICES]):
+            vctx[v, CTX_PRESSURE] = a
+    elif kind == POLY_PRESSURE:
+        for v in range(cfg[CFG_N_VOICES]):
+            if voices[v, V_ACTIVE] != 0.0 and voices[v, V_NOTE] == a:
+                vctx[v, CTX_PRESSURE] = b
+    # PROGRAM and unknown kinds are handled on the control side; the engine ignores them.
+
+
+@njit(cache=True, error_model="numpy")
+def fill_params(pmeta, pstate, ptarget, P, PN, n_params, s0, s1, block_start):
+    """Advance every parameter's smoother over [s0, s1) into P (value) and PN (normalized).
+
+    Continuous parameters follow their target with a one-pole (99% at the declared time) or a
+    linear ramp; discrete ones jump to their target only at a block start (``block_start``).
+    """
+    for p in range(n_params):
+        target = ptarget[p]
+        if not (target >= 0.0 and target <= 1.0):  # NaN or out of range from outside: ignore
+            target = pstate[p, PS_TARGET]
+        cur = pstate[p, PS_CURRENT]
+        mode = int(pmeta[p, PM_SMOOTH_MODE])
+        discrete = pmeta[p, PM_KIND] != KIND_CONTINUOUS
+        if discrete or mode == SMOOTH_NONE:
+            if block_start or not discrete:
+                cur = target
+            _fill_const(pmeta, pstate, P, PN, p, cur)
+            pstate[p, PS_CURRENT] = cur
+            pstate[p, PS_TARGET] = target
+            continue
+        if target != pstate[p, PS_TARGET]:
+            pstate[p, PS_TARGET] = target
+            if mode == SMOOTH_LINEAR:
+                n = pmeta[p, PM_RAMP_SAMPLES]
+                pstate[p, PS_STEP] = (target - cur) / n if n >= 1.0 else target - cur
+                pstate[p, PS_REMAINING] = n if n >= 1.0 else 1.0
+        if cur == target:
+            _fill_const(pmeta, pstate, P, PN, p, cur)
+            continue
+        pstate[p, PS_FILLED] = -1.0
+        curve = int(pmeta[p, PM_CURVE])
+        lo = pmeta[p, PM_LO]
+        hi = pmeta[p, PM_HI]
+        skew = pmeta[p, PM_SKEW]
+        if mode == SMOOTH_ONE_POLE:
+            a = pmeta[p, PM_COEFF]
+            for i in range(s0, s1):
+                cur = target + (cur - target) * a
+                PN[p, i] = cur
+                P[p, i] = norm_to_value(curve, lo, hi, skew, 0, cur)
+            if abs(cur - target) < 1e-9:
+                cur = target
+        else:
+            step = pstate[p, PS_STEP]
+            left = pstate[p, PS_REMAINING]
+            for i in range(s0, s1):
+                if left > 0.0:
+                    cur += step
+                    left -= 1.0
+                    if left <= 0.0:
+                        cur = target
+                PN[p, i] = cur
+                P[p, i] = norm_to_value(curve, lo, hi, skew, 0, cur)
+            pstate[p, PS_REMAINING] = left
+        pstate[p, PS_CURRENT] = cur
+
+
+@njit(cache=True, inline="always")
+def _fill_const(pmeta, pstate, P, PN, p, cur):
+    """Fill the whole row with a steady value, once: a settled parameter costs nothing per
+    block. Rewriting samples before ``s0`` is harmless: their segments have already run."""
+    if pstate[p, PS_FILLED] == cur:
+        return
+    value = norm_to_value(int(pmeta[p, PM_CURVE]), pmeta[p, PM_LO], pmeta[p, PM_HI],
+                          pmeta[p, PM_SKEW], int(pmeta[p, PM_KIND]), cur)
+    PN[p, :] = cur
+    P[p, :] = value
+    pstate[p, PS_FILLED] = cur

@@ -1,0 +1,331 @@
+"""Compile a preset into a plan: resolve modules, check names and values, order the nodes (Kahn),
+assign buffer rows (reused once their last reader has run), lay out state, and emit flat ops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from instrument.engine.layout import (
+    CFG_MODE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CFG_N_VOICES, CFG_STEAL, CFG_WIDTH,
+    CODE_PMOD, CODE_SUM, MODES, OP_WIDTH, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
+    PM_RAMP_SAMPLES, PM_SKEW, PM_SMOOTH_MODE, PM_WIDTH, STEAL_POLICIES,
+)
+from instrument.errors import GraphError, ModuleError
+from instrument.graph.model import Graph, Preset
+from instrument.names import nearest
+from instrument.graph.plan import MacroSlot, ParamSlot, Plan, freeze
+from instrument.modules.layout import (
+    N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_BUS_L, ROW_BUS_R, ROW_OUT_L, ROW_OUT_R,
+)
+from instrument.params import Kind, Smoothing
+from instrument.params.smoothing import linear_ramp_samples, one_pole_coeff
+
+MAX_POLYPHONY = 128
+
+
+class _Rows:
+    """Buffer rows: a free list, so a row is reused once its last reader has run."""
+
+    def __init__(self, first: int):
+        self.next = first
+        self.free: list[int] = []
+
+    def take(self) -> int:
+        if self.free:
+            return self.free.pop(0)
+        self.next += 1
+        return self.next - 1
+
+    def give(self, row: int) -> None:
+        self.free.append(row)
+        self.free.sort()
+
+
+class _Emitter:
+    def __init__(self):
+        self.ops: list[list[int]] = []
+        self.io: list[int] = []
+        self.pr: list[int] = []
+        self.fa: list[float] = []
+        self.lines: list[str] = []
+
+    def emit(self, code, io, pr, fa, state, node_index, line):
+        row = [code, len(self.io), len(self.io) + len(io), len(self.pr), len(self.pr) + len(pr),
+               state[0], state[1], len(self.fa), len(self.fa) + len(fa), node_index]
+        self.io.extend(io)
+        self.pr.extend(pr)
+        self.fa.extend(fa)
+        self.ops.append(row)
+        self.lines.append(line)
+
+
+def resolve_modules(preset: Preset, registry) -> dict[str, type]:
+    """Module class per node id (voice and global), checking scopes and unique names."""
+    classes = {}
+    for graph in (preset.voice_graph, preset.global_graph):
+        for node in graph.nodes.values():
+            cls = registry.get(node.type, node.where)
+            if cls.scope not in ("any", graph.scope):
+                raise ModuleError(f"module '{node.type}' cannot be used in the {graph.scope} graph",
+                                  node.where, f"it belongs in the {cls.scope} graph")
+            if node.id in classes:
+                raise GraphError(f"node name '{node.id}' is used in both graphs", node.where,
+                                 "give every node a distinct name")
+            classes[node.id] = cls
+    return classes
+
+
+def _check_graph(graph: Graph, classes) -> None:
+    for node in graph.nodes.values():
+        cls = classes[node.id]
+        for name, value in node.params.items():
+            if name not in cls.param_names():
+                raise GraphError(f"module '{node.type}' has no parameter '{name}'",
+                                 f"{node.where}.{name}" if node.where else name,
+                                 nearest(name, cls.param_names()))
+            spec = cls.param(name)
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                v = float("nan")
+            if not math.isfinite(v) or v < spec.min or v > spec.max:
+                raise GraphError(
+                    f"{name} = {value!r} is out of range", f"{node.where}.{name}",
+                    f"use {spec.format(spec.min)} to {spec.format(spec.max)}")
+    outputs = [n for n in graph.nodes.values() if n.type == "output"]
+    if len(outputs) != 1:
+        what = "has no output node" if not outputs else "has more than one output node"
+        raise GraphError(f"the {graph.scope} graph {what}", graph.scope,
+                         'add exactly one node with type = "output"')
+    for c in graph.connections:
+        src_cls, dst_cls = classes[c.src], classes[c.dst]
+        if c.src_port not in src_cls.outputs:
+            raise GraphError(f"'{c.src}' ({src_cls.type_name}) has no output '{c.src_port}'",
+                             c.where, nearest(c.src_port, src_cls.outputs))
+        targets = list(dst_cls.input_names()) + [p.name for p in dst_cls.params if not p.is_discrete]
+        if c.dst_port not in targets:
+            raise GraphError(f"'{c.dst}' ({dst_cls.type_name}) has no input or continuous "
+                             f"parameter '{c.dst_port}'", c.where, nearest(c.dst_port, targets))
+
+
+def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int) -> Plan:
+    """Compile ``preset`` for ``sample_rate`` and ``block_size``; raises GraphError/ModuleError
+    (one line, with where and fix) for anything wrong in it."""
+    classes = resolve_modules(preset, registry)
+    if not preset.global_graph.nodes:
+        _default_global(preset.global_graph)
+        classes.update({"voices": registry.get("voices"), "main": registry.get("output")})
+    for graph in (preset.voice_graph, preset.global_graph):
+        _check_graph(graph, classes)
+    vs = preset.voice
+    if vs.mode not in MODES:
+        raise GraphError(f"mode '{vs.mode}' is unknown", "voice.mode", nearest(vs.mode, MODES))
+    if vs.steal not in STEAL_POLICIES:
+        raise GraphError(f"steal '{vs.steal}' is unknown", "voice.steal",
+                         nearest(vs.steal, STEAL_POLICIES))
+    if not 1 <= vs.polyphony <= MAX_POLYPHONY:
+        raise GraphError(f"polyphony {vs.polyphony} is out of range", "voice.polyphony",
+                         f"use 1 to {MAX_POLYPHONY}")
+    n_voices = vs.polyphony if vs.mode == "poly" else 1
+
+    # Parameter table: every node parameter, voice graph first, in declaration order.
+    params: list[ParamSlot] = []
+    for graph in (preset.voice_graph, preset.global_graph):
+        for node in graph.nodes.values():
+            for spec in classes[node.id].params:
+                value = node.params.get(spec.name, spec.default)
+                params.append(ParamSlot(len(params), f"{node.id}.{spec.name}", node.id, spec,
+                                        spec.to_norm(float(value))))
+    index = {slot.path: slot.index for slot in params}
+
+    renderer = registry.renderer()
+    em = _Emitter()
+    rows = _Rows(N_RESERVED_ROWS)
+    param_rows = _Rows(len(params))
+    state_sizes = {"voice": 0, "global": 0}
+    layout: dict[str, tuple[int, int]] = {}
+    for graph in (preset.voice_graph, preset.global_graph):
+        _emit_graph(graph, classes, index, em, rows, param_rows, layout, state_sizes,
+                    sample_rate, block_size, renderer.codes)
+        if graph.scope == "voice":
+            n_voice_ops = len(em.ops)
+
+    vinit = np.zeros(max(state_sizes["voice"], 1))
+    ginit = np.zeros(max(state_sizes["global"], 1))
+    for graph, init in ((preset.voice_graph, vinit), (preset.global_graph, ginit)):
+        for node in graph.nodes.values():
+            a, b = layout[node.id]
+            classes[node.id].reset_state(init[a:b], float(sample_rate))
+
+    cfg = np.zeros(CFG_WIDTH, dtype=np.int64)
+    cfg[CFG_N_VOICE_OPS] = n_voice_ops
+    cfg[CFG_N_OPS] = len(em.ops)
+    cfg[CFG_N_PARAMS] = len(params)
+    cfg[CFG_N_VOICES] = n_voices
+    cfg[CFG_MODE] = MODES[vs.mode]
+    cfg[CFG_STEAL] = STEAL_POLICIES[vs.steal]
+    pmeta = _param_meta(params, sample_rate)
+    macros = _macros(preset, index, params)
+    for m, slot in zip(preset.macros, macros):
+        if m.default is not None:  # an explicit macro default sets its targets at load
+            for idx, norm in slot.targets_for(slot.initial_norm):
+                params[idx] = dataclasses.replace(params[idx], initial_norm=norm)
+    ops = np.array(em.ops, dtype=np.int64).reshape(-1, OP_WIDTH)
+    io = np.array(em.io or [0], dtype=np.int64)
+    pr = np.array(em.pr or [0], dtype=np.int64)
+    fa = np.array(em.fa or [0.0], dtype=np.float64)
+    freeze(cfg, ops, io, pr, fa, pmeta, vinit, ginit)
+    header = (f"plan '{preset.name}': {n_voices} voice{'s' if n_voices != 1 else ''}, {vs.mode}, "
+              f"steal {vs.steal}, {sample_rate:g} Hz, block {block_size}")
+    summary = (f"rows: {rows.next} ({N_RESERVED_ROWS} reserved); param rows: {param_rows.next} "
+               f"({len(params)} params); state: {state_sizes['voice']} per voice, "
+               f"{state_sizes['global']} global")
+    voice_lines = em.lines[:n_voice_ops]
+    global_lines = em.lines[n_voice_ops:]
+    text = "\n".join([header, f"voice ({len(voice_lines)} ops):", *voice_lines,
+                      f"global ({len(global_lines)} ops):", *global_lines, summary])
+    return Plan(preset.name, float(sample_rate), int(block_size), cfg, ops, io, pr, fa, pmeta,
+                rows.next, param_rows.next, vinit, ginit, float(vs.glide_ms),
+                float(vs.bend_range_st), tuple(params), macros, renderer, text)
+
+
+def _default_global(graph: Graph) -> None:
+    from instrument.graph.model import Connection, Node
+
+    graph.add(Node("voices", "voices", where="global"))
+    graph.add(Node("main", "output", where="global"))
+    graph.connect(Connection("voices", "left", "main", "left", where="global"))
+    graph.connect(Connection("voices", "right", "main", "right", where="global"))
+
+
+def _emit_graph(graph, classes, index, em, rows, param_rows, layout, state_sizes, sample_rate,
+                block_size, registry_codes):
+    codes = registry_codes
+    order = graph.order()
+    readers: dict[tuple[str, str], int] = {}
+    for c in graph.connections:
+        readers[(c.src, c.src_port)] = readers.get((c.src, c.src_port), 0) + 1
+    out_rows: dict[tuple[str, str], int] = {}
+    for node_index, name in enumerate(order):
+        node = graph.nodes[name]
+        cls = classes[name]
+        incoming = [c for c in graph.connections if c.dst == name]
+        temps: list[int] = []
+        in_rows: list[int] = []
+        described: list[str] = []
+        for port in cls.inputs:
+            srcs = [c for c in incoming if c.dst_port == port.name]
+            if not srcs:
+                in_rows.append(PORT_DEFAULT_ROWS[port.default])
+                if port.default != "zero":
+                    described.append(f"{port.name}<-{port.default}")
+                continue
+            if len(srcs) == 1 and srcs[0].amount == 1.0:
+                in_rows.append(out_rows[(srcs[0].src, srcs[0].src_port)])
+            else:
+                # Fan-in (or a scaled input): sum into a temporary row.
+                if any(c.amount != 1.0 for c in srcs):
+                    raise GraphError(f"an amount on \"{srcs[0]}\" needs a parameter as target",
+                                     srcs[0].where, "scale audio inputs with a gain or vca node")
+                tmp = rows.take()
+                temps.append(tmp)
+                src_rows = [out_rows[(c.src, c.src_port)] for c in srcs]
+                em.emit(CODE_SUM, src_rows + [tmp], [], [], (0, 0), -1,
+                        f"  sum    {' + '.join(f'b{r}' for r in src_rows)} -> b{tmp}")
+                in_rows.append(tmp)
+            described.append(f"{port.name}<-b{in_rows[-1]}")
+        prows: list[int] = []
+        for spec in cls.params:
+            p = index[f"{name}.{spec.name}"]
+            mods = [c for c in incoming if c.dst_port == spec.name]
+            if not mods:
+                prows.append(p)
+                continue
+            dst = param_rows.take()
+            temps.append(-dst - 1)  # negative marks a parameter row to give back
+            src_rows = [out_rows[(c.src, c.src_port)] for c in mods]
+            em.emit(CODE_PMOD, src_rows, [p, dst], [c.amount for c in mods], (0, 0), -1,
+                    f"  pmod   {name}.{spec.name} + "
+                    + " + ".join(f"b{r}*{c.amount:g}" for r, c in zip(src_rows, mods))
+                    + f" -> P{dst}")
+            prows.append(dst)
+        size = cls.prepare(float(sample_rate), int(block_size))
+        start = state_sizes[graph.scope]
+        layout[name] = (start, start + size)
+        state_sizes[graph.scope] = start + size
+        outs: list[int] = []
+        for port in cls.outputs:
+            if cls.type_name == "output":
+                row = {("voice", 0): ROW_BUS_L, ("voice", 1): ROW_BUS_R,
+                       ("global", 0): ROW_OUT_L, ("global", 1): ROW_OUT_R}[
+                    (graph.scope, cls.outputs.index(port))]
+            elif cls.type_name == "voices":
+                row = ROW_BUS_L if port == "left" else ROW_BUS_R
+            else:
+                row = rows.take()
+                if readers.get((name, port), 0) == 0:
+                    temps.append(row)  # nobody reads it: free right after this node
+            out_rows[(name, port)] = row
+            outs.append(row)
+        if cls.type_name != "voices":
+            em.emit(codes[cls.type_name], in_rows + outs, prows, [], layout[name], node_index,
+                    f"  {cls.type_name:<11} {name:<8} in[{' '.join(described) or '-'}] "
+                    f"-> {' '.join(f'{o}:b{r}' for o, r in zip(cls.outputs, outs))} "
+                    f"params[{' '.join(f'P{r}' for r in prows) or '-'}] state[{size}]")
+        for c in incoming:
+            key = (c.src, c.src_port)
+            readers[key] -= 1
+            row = out_rows[key]
+            if readers[key] == 0 and row >= N_RESERVED_ROWS:
+                rows.give(row)
+        for t in temps:
+            if t >= 0:
+                rows.give(t)
+            else:
+                param_rows.give(-t - 1)
+
+
+def _param_meta(params, sample_rate) -> np.ndarray:
+    pmeta = np.zeros((max(len(params), 1), PM_WIDTH))
+    for slot in params:
+        s = slot.spec
+        row = pmeta[slot.index]
+        row[PM_CURVE] = int(s.curve)
+        row[PM_LO] = s.min
+        row[PM_HI] = s.max
+        row[PM_SKEW] = s.skew
+        row[PM_KIND] = int(s.kind)
+        mode = Smoothing.NONE if s.kind != Kind.CONTINUOUS or s.smoothing_ms <= 0 else s.smoothing
+        row[PM_SMOOTH_MODE] = int(mode)
+        row[PM_COEFF] = one_pole_coeff(s.smoothing_ms, sample_rate) if s.smoothing_ms > 0 else 0.0
+        row[PM_RAMP_SAMPLES] = linear_ramp_samples(s.smoothing_ms, sample_rate)
+    return pmeta
+
+
+def _macros(preset, index, params) -> tuple[MacroSlot, ...]:
+    slots = []
+    for m in preset.macros:
+        targets = []
+        for t in m.targets:
+            if t.param not in index:
+                raise GraphError(f"macro '{m.name}' targets unknown parameter '{t.param}'",
+                                 t.where, nearest(t.param, index))
+            spec = params[index[t.param]].spec
+            for v in (t.lo, t.hi):
+                if not (spec.min <= v <= spec.max):
+                    raise GraphError(f"macro '{m.name}' range value {v:g} for {t.param} is out "
+                                     "of range", t.where,
+                                     f"use {spec.format(spec.min)} to {spec.format(spec.max)}")
+            targets.append((index[t.param], spec.to_norm(t.lo), spec.to_norm(t.hi)))
+        if m.default is not None:
+            initial = float(m.default)
+        else:  # follow the first target's preset value, so the macro shows the real state
+            idx, lo, hi = targets[0]
+            cur = params[idx].initial_norm
+            initial = 0.0 if hi == lo else min(max((cur - lo) / (hi - lo), 0.0), 1.0)
+        slots.append(MacroSlot(len(slots), m.name, m.label, tuple(targets), initial))
+    return tuple(slots)

@@ -1,0 +1,209 @@
+"""Module discovery through the ``instrument.modules`` entry-point group, with validation.
+
+Built-ins register in pyproject.toml exactly as a third-party package would. Each discovered
+class is validated before it is offered: declarations sane, output finite with default
+parameters, and no allocation in its kernel (tracemalloc for Python objects, numba's NRT
+counters for native arrays). A broken module is reported in one line and skipped; never fatal.
+Validation results are remembered in the cache folder, keyed by the module's source, so a warm
+start does not run them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import logging
+import os
+import tracemalloc
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from instrument.errors import ModuleError
+from instrument.names import nearest
+from instrument.modules.base import Module
+from instrument.modules.layout import (
+    CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_GATE,
+    ROW_ONE, ROW_PITCH, ROW_TRIGGER,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP = "instrument.modules"
+_VALIDATION_VERSION = "1"
+
+
+@dataclass
+class Registry:
+    """Validated module classes by type name, and one line per module that was skipped."""
+
+    modules: dict[str, type[Module]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    _renderer: object = None
+
+    def get(self, type_name: str, where: str = "") -> type[Module]:
+        try:
+            return self.modules[type_name]
+        except KeyError:
+            raise ModuleError(f"unknown module type '{type_name}'", where,
+                              nearest(type_name, self.modules)) from None
+
+    def renderer(self):
+        """The fused native renderer over every module in this registry (built once)."""
+        if self._renderer is None:
+            from instrument.engine.fused import build_renderer
+
+            self._renderer = build_renderer(list(self.modules.values()))
+        return self._renderer
+
+
+def discover(entry_points=None, validate: bool = True) -> Registry:
+    """Load and validate every module registered under ``instrument.modules``."""
+    if entry_points is None:
+        entry_points = importlib.metadata.entry_points(group=GROUP)
+    registry = Registry()
+    for ep in sorted(entry_points, key=lambda e: e.name):
+        label = f"module '{ep.name}' ({ep.value})"
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a plugin can fail in any way; report it, keep going
+            registry.skipped.append(f"{label} skipped: import failed: {type(exc).__name__}: {exc}")
+            continue
+        problem = check_module(cls, validate)
+        if problem:
+            registry.skipped.append(f"{label} skipped: {problem}")
+            continue
+        if cls.type_name in registry.modules and registry.modules[cls.type_name] is not cls:
+            registry.skipped.append(f"{label} skipped: type name '{cls.type_name}' is taken")
+            continue
+        registry.modules[cls.type_name] = cls
+    for line in registry.skipped:
+        log.warning("%s", line)
+    return registry
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    global _default
+    if _default is None:
+        _default = discover()
+    return _default
+
+
+def check_module(cls, run_kernel: bool = True) -> str:
+    """Return '' for a usable module class, else one line saying what is wrong."""
+    if not (isinstance(cls, type) and issubclass(cls, Module)):
+        return "not a subclass of instrument.modules.base.Module"
+    problems = cls.problems()
+    if problems:
+        return "; ".join(problems)
+    if not run_kernel:
+        return ""
+    key = _fingerprint(cls)
+    cached = _load_validated()
+    if cached.get(cls.type_name) == key:
+        return ""
+    try:
+        problem = _exercise(cls)
+    except Exception as exc:  # compile errors, index errors, anything: the module is broken
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"kernel failed: {type(exc).__name__}: {first}"
+    if not problem:
+        cached[cls.type_name] = key
+        _save_validated(cached)
+    return problem
+
+
+def _exercise(cls, sample_rate: float = 48000.0, block: int = 64) -> str:
+    """Run the kernel alone with default parameters; check finiteness and allocation."""
+    n_in, n_out = len(cls.inputs), len(cls.outputs)
+    bufs = np.zeros((N_RESERVED_ROWS + n_in + n_out, block))
+    bufs[ROW_ONE] = 1.0
+    bufs[ROW_PITCH] = 440.0
+    bufs[ROW_GATE] = 1.0
+    io = np.array([PORT_DEFAULT_ROWS[p.default] for p in cls.inputs]
+                  + list(range(N_RESERVED_ROWS, N_RESERVED_ROWS + n_out)), dtype=np.int64)
+    if n_in:  # feed a test tone into the first input so processors have something to chew
+        io[0] = N_RESERVED_ROWS + n_out
+        bufs[io[0]] = 0.5 * np.sin(2 * np.pi * 220.0 * np.arange(block) / sample_rate)
+    P = np.array([[spec.default] * block for spec in cls.params] or [[0.0] * block])
+    pr = np.arange(max(len(cls.params), 1), dtype=np.int64)
+    st = np.zeros(max(cls.prepare(sample_rate, block), 1))
+    cls.reset_state(st[: cls.prepare(sample_rate, block)], sample_rate)
+    ctx = np.zeros(CTX_WIDTH)
+    ctx[CTX_SAMPLE_RATE] = sample_rate
+    ctx[CTX_VELOCITY] = 0.8
+    kernel = cls.kernel
+    for b in range(50):
+        bufs[ROW_TRIGGER, 0] = 1.0 if b == 0 else 0.0
+        kernel(bufs, io, P, pr, st, ctx, 0, block)
+        if b == 25:
+            bufs[ROW_GATE] = 0.0
+        outs = bufs[N_RESERVED_ROWS:N_RESERVED_ROWS + n_out]
+        if not np.all(np.isfinite(outs)):
+            return f"output is not finite with default parameters (block {b})"
+    from numba.core.runtime import _nrt_python, rtsys
+
+    if not _nrt_python.memsys_stats_enabled():  # off unless NUMBA_NRT_STATS=1
+        _nrt_python.memsys_enable_stats()
+    from instrument.kernels.amp import nop_kernel
+
+    # Each array crossing from Python into numba is adopted with one NRT allocation; a kernel
+    # that does nothing with the same arguments gives that baseline.
+    base0 = rtsys.get_allocation_stats().alloc
+    for _ in range(200):
+        nop_kernel(bufs, io, P, pr, st, ctx, 0, block)
+    baseline = rtsys.get_allocation_stats().alloc - base0
+    before = rtsys.get_allocation_stats().alloc
+    tracemalloc.start()
+    snap0 = tracemalloc.take_snapshot()
+    for _ in range(200):
+        kernel(bufs, io, P, pr, st, ctx, 0, block)
+    snap1 = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    native = rtsys.get_allocation_stats().alloc - before - baseline
+    grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename") if s.size_diff > 0
+                and "tracemalloc" not in str(s.traceback))
+    if native > 0:
+        return f"kernel allocates native memory ({native} allocations in 200 blocks)"
+    if grown > 4096:
+        return f"kernel grows Python memory by {grown} bytes over 200 blocks"
+    return ""
+
+
+def _fingerprint(cls) -> str:
+    h = hashlib.sha256(_VALIDATION_VERSION.encode())
+    for obj in (cls, cls.kernel.py_func):
+        try:
+            h.update(inspect.getsource(inspect.getmodule(obj)).encode())
+        except (TypeError, OSError):
+            h.update(repr(obj).encode())
+    return h.hexdigest()[:16]
+
+
+def _validated_path():
+    from instrument.engine.fused import cache_dir
+
+    return cache_dir() / "validated.json"
+
+
+def _load_validated() -> dict:
+    try:
+        return json.loads(_validated_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_validated(data: dict) -> None:
+    path = _validated_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("cannot remember validated modules: %s", exc)
