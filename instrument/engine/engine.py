@@ -20,7 +20,7 @@ from instrument.engine.events import EVENT_WIDTH, NOTE_ON
 from instrument.engine.instance import PlanInstance
 from instrument.engine.layout import (
     E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE, E_SUSTAIN,
-    V_ACTIVE, V_KEY_DOWN, V_NOTE,
+    V_KEY_DOWN, V_NOTE,
 )
 from instrument.engine.output_stage import LIM_ENGAGED, finish_block, limiter_state
 from instrument.errors import ParamError
@@ -44,7 +44,6 @@ class Engine:
         self.pending: PlanInstance | None = None
         self.fade_pos = self.crossfade_frames
         self.lim = limiter_state(self.sample_rate)
-        self.silence = np.zeros((2, self.block_size))
         self.merged = np.zeros((max_events + 128, EVENT_WIDTH))
         self.n_restrike = 0
         self.no_events = np.zeros((1, EVENT_WIDTH))
@@ -131,21 +130,19 @@ class Engine:
         cur = self.current
         if self.n_restrike:
             events, n_events = self._with_restrikes(events, n_events)
-        cur.render(events, n_events)
-        fading = self.fade_pos < self.crossfade_frames
-        if fading:
-            self.old.render(self.no_events, 0)
-            old_mix = self.old.mix
+        if self.old is None:
+            bad = cur.render_out(events, n_events, self.lim, out)
         else:
-            old_mix = self.silence
-        bad = finish_block(cur.mix, old_mix, self.fade_pos, self.crossfade_frames, self.lim, out)
-        if bad:
-            self._nonfinite(bad)
-        if fading:
+            cur.render(events, n_events)
+            self.old.render(self.no_events, 0)
+            bad = finish_block(cur.mix, self.old.mix, self.fade_pos, self.crossfade_frames,
+                               self.lim, out)
             self.fade_pos += self.block_size
             if self.fade_pos >= self.crossfade_frames:
                 self.retired.append(self.old)  # freed by the control side, not here
                 self.old = None
+        if bad:
+            self._nonfinite(bad)
 
     def _adopt(self) -> None:
         new = self.pending
@@ -160,10 +157,10 @@ class Engine:
         self.fade_pos = 0
         # Strike the held notes again in the new plan (note-ons at offset 0).
         n = 0
-        for v in range(old.voices.shape[0]):
-            if old.voices[v, V_ACTIVE] and old.voices[v, V_KEY_DOWN] and n < 128:
+        for v in range(int(old.eng[E_ACTIVE_VOICES])):
+            if old.voices[v, V_KEY_DOWN] and n < 128:
                 self.merged[n, :] = (0.0, NOTE_ON, 0.0, old.voices[v, V_NOTE],
-                                     max(old.vctx[v, CTX_VELOCITY], 1e-3))
+                                     max(old.vctx[CTX_VELOCITY, v], 1e-3))
                 n += 1
         self.n_restrike = n
 

@@ -19,14 +19,17 @@ STEAL_OLDEST, STEAL_QUIETEST, STEAL_SAME_NOTE = 0, 1, 2
 STEAL_POLICIES = {"oldest": STEAL_OLDEST, "quietest": STEAL_QUIETEST, "same_note": STEAL_SAME_NOTE}
 
 # pmeta: float64 (n_params, PM_WIDTH).
-PM_CURVE, PM_LO, PM_HI, PM_SKEW, PM_KIND, PM_SMOOTH_MODE, PM_COEFF, PM_RAMP_SAMPLES = range(8)
-PM_WIDTH = 8
+(PM_CURVE, PM_LO, PM_HI, PM_SKEW, PM_KIND, PM_SMOOTH_MODE, PM_COEFF, PM_RAMP_SAMPLES, PM_SCOPE,
+ PM_ROW) = range(10)
+PM_WIDTH = 10
+SCOPE_VOICE, SCOPE_GLOBAL = 0, 1
 
 # pstate: float64 (n_params, PS_WIDTH).
 PS_CURRENT, PS_STEP, PS_REMAINING, PS_TARGET, PS_FILLED = range(5)
 PS_WIDTH = 5  # PS_FILLED: the value the whole row holds, or -1 while it is not uniform
 
-# voices: float64 (n_voices, V_WIDTH).
+# voices: float64 (n_voices, V_WIDTH), one row per lane. Active voices occupy lanes
+# 0..E_ACTIVE_VOICES-1; a freed voice's lane is filled by the last active one.
 (V_ACTIVE, V_NOTE, V_KEY_DOWN, V_SUSTAINED, V_AGE, V_PITCH, V_PITCH_TARGET, V_TRIGGER,
  V_QUIET_BLOCKS) = range(9)
 V_WIDTH = 10

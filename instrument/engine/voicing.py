@@ -9,10 +9,10 @@ import math
 from numba import njit
 
 from instrument.engine.layout import (
-    CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, E_AGE, E_BAD_EVENTS, E_BEND_RANGE_ST,
+    CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS, E_BEND_RANGE_ST,
     E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL, E_NOTES_STOLEN, E_PRESSURE,
     E_SUSTAIN, MODE_LEGATO, MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
-    PM_RAMP_SAMPLES, PM_SKEW, PM_SMOOTH_MODE, PS_CURRENT, PS_FILLED, PS_REMAINING, PS_STEP, PS_TARGET,
+    PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, SCOPE_VOICE, SILENCE_PEAK, PS_CURRENT, PS_FILLED, PS_REMAINING, PS_STEP, PS_TARGET,
     STEAL_QUIETEST, STEAL_SAME_NOTE, V_ACTIVE, V_AGE, V_KEY_DOWN, V_NOTE, V_PITCH,
     V_PITCH_TARGET, V_QUIET_BLOCKS, V_SUSTAINED, V_TRIGGER,
 )
@@ -34,8 +34,9 @@ def _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng
     """(Re)start voice ``v`` on ``note``. A voice that was silent gets fresh state."""
     fresh = voices[v, V_ACTIVE] == 0.0
     if fresh:
-        vstate[v, :] = vinit
-        vctx[v, CTX_RESET] = 1.0
+        vstate[:, v] = vinit
+        vctx[CTX_RESET, v] = 1.0
+        vctx[CTX_PEAK, v] = 0.0
         start_pitch = eng[E_LAST_PITCH] if (glide and eng[E_LAST_PITCH] >= 0.0) else note
         voices[v, V_PITCH] = start_pitch
     elif not glide:
@@ -49,24 +50,24 @@ def _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng
     voices[v, V_QUIET_BLOCKS] = 0.0
     eng[E_AGE] += 1.0
     voices[v, V_AGE] = eng[E_AGE]
-    vctx[v, CTX_NOTE] = note
-    vctx[v, CTX_VELOCITY] = velocity
-    vctx[v, CTX_MOD_WHEEL] = eng[E_MOD_WHEEL]
-    vctx[v, CTX_PRESSURE] = eng[E_PRESSURE]
+    vctx[CTX_NOTE, v] = note
+    vctx[CTX_VELOCITY, v] = velocity
+    vctx[CTX_MOD_WHEEL, v] = eng[E_MOD_WHEEL]
+    vctx[CTX_PRESSURE, v] = eng[E_PRESSURE]
     eng[E_LAST_PITCH] = note
 
 
 @njit(cache=True, error_model="numpy")
 def _pick_voice(note, cfg, voices, vctx, eng):
-    """Voice for a new poly note: same note if asked, else free, else steal by policy."""
-    n = cfg[CFG_N_VOICES]
+    """Lane for a new poly note: same note if asked, else the next free lane, else steal."""
+    n = int(eng[E_ACTIVE_VOICES])
     if cfg[CFG_STEAL] == STEAL_SAME_NOTE:
         for v in range(n):
-            if voices[v, V_ACTIVE] != 0.0 and voices[v, V_NOTE] == note:
+            if voices[v, V_NOTE] == note:
                 return v
-    for v in range(n):
-        if voices[v, V_ACTIVE] == 0.0:
-            return v
+    if n < cfg[CFG_N_VOICES]:
+        eng[E_ACTIVE_VOICES] = n + 1
+        return n
     # Steal: prefer voices already released, then by policy (oldest start or lowest level).
     best = -1
     best_key = 1e300
@@ -76,7 +77,7 @@ def _pick_voice(note, cfg, voices, vctx, eng):
             if pass_released == 0 and not released:
                 continue
             if cfg[CFG_STEAL] == STEAL_QUIETEST:
-                key = vctx[v, CTX_PEAK]
+                key = vctx[CTX_PEAK, v]
             else:
                 key = voices[v, V_AGE]
             if key < best_key:
@@ -109,9 +110,10 @@ def note_on(note, velocity, cfg, voices, vctx, vstate, vinit, eng, held):
     if legato:
         voices[0, V_NOTE] = note
         voices[0, V_PITCH_TARGET] = note
-        vctx[0, CTX_NOTE] = note
+        vctx[CTX_NOTE, 0] = note
         eng[E_LAST_PITCH] = note
     else:
+        eng[E_ACTIVE_VOICES] = 1
         _start_voice(0, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng)
 
 
@@ -119,8 +121,8 @@ def note_on(note, velocity, cfg, voices, vctx, vstate, vinit, eng, held):
 def note_off(note, cfg, voices, eng, vctx, held):
     held[note] = 0.0
     if cfg[CFG_MODE] == MODE_POLY:
-        for v in range(cfg[CFG_N_VOICES]):
-            if voices[v, V_ACTIVE] != 0.0 and voices[v, V_KEY_DOWN] != 0.0 and voices[v, V_NOTE] == note:
+        for v in range(int(eng[E_ACTIVE_VOICES])):
+            if voices[v, V_KEY_DOWN] != 0.0 and voices[v, V_NOTE] == note:
                 _release_voice(v, voices, eng)
         return
     if voices[0, V_NOTE] != note or voices[0, V_KEY_DOWN] == 0.0:
@@ -137,7 +139,7 @@ def note_off(note, cfg, voices, eng, vctx, held):
         return
     voices[0, V_NOTE] = back
     voices[0, V_PITCH_TARGET] = back
-    vctx[0, CTX_NOTE] = back
+    vctx[CTX_NOTE, 0] = back
     eng[E_LAST_PITCH] = back
     if cfg[CFG_MODE] != MODE_LEGATO:
         voices[0, V_TRIGGER] = 1.0
@@ -152,7 +154,9 @@ def release_all(cfg, voices, eng, held, hard, vstate, vinit):
         voices[v, V_SUSTAINED] = 0.0
         if hard:
             voices[v, V_ACTIVE] = 0.0
-            vstate[v, :] = vinit
+            vstate[:, v] = vinit
+    if hard:
+        eng[E_ACTIVE_VOICES] = 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -192,8 +196,7 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
             set_sustain(b, cfg, voices, eng)
         elif cc == CC_MOD_WHEEL:
             eng[E_MOD_WHEEL] = b
-            for v in range(cfg[CFG_N_VOICES]):
-                vctx[v, CTX_MOD_WHEEL] = b
+            vctx[CTX_MOD_WHEEL, :] = b
         elif cc == CC_ALL_NOTES_OFF:
             release_all(cfg, voices, eng, held, False, vstate, vinit)
         elif cc == CC_ALL_SOUND_OFF:
@@ -206,75 +209,90 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
         gstate[:] = ginit
     elif kind == CHANNEL_PRESSURE:
         eng[E_PRESSURE] = a
-        for v in range(cfg[CFG_N_VOICES]):
-            vctx[v, CTX_PRESSURE] = a
+        vctx[CTX_PRESSURE, :] = a
     elif kind == POLY_PRESSURE:
-        for v in range(cfg[CFG_N_VOICES]):
-            if voices[v, V_ACTIVE] != 0.0 and voices[v, V_NOTE] == a:
-                vctx[v, CTX_PRESSURE] = b
+        for v in range(int(eng[E_ACTIVE_VOICES])):
+            if voices[v, V_NOTE] == a:
+                vctx[CTX_PRESSURE, v] = b
     # PROGRAM and unknown kinds are handled on the control side; the engine ignores them.
 
 
 @njit(cache=True, error_model="numpy")
-def fill_params(pmeta, pstate, ptarget, P, PN, n_params, s0, s1, block_start):
-    """Advance every parameter's smoother over [s0, s1) into P (value) and PN (normalized).
+def fill_params(pmeta, pstate, ptarget, vP, gP, PN, n_params, s0, s1, block_start):
+    """Advance every parameter's smoother over [s0, s1) into its value row (``vP`` for voice
+    parameters, one value for every lane; ``gP`` for global ones) and PN (normalized).
 
     Continuous parameters follow their target with a one-pole (99% at the declared time) or a
     linear ramp; discrete ones jump to their target only at a block start (``block_start``).
     """
     for p in range(n_params):
-        target = ptarget[p]
-        if not (target >= 0.0 and target <= 1.0):  # NaN or out of range from outside: ignore
-            target = pstate[p, PS_TARGET]
-        cur = pstate[p, PS_CURRENT]
-        mode = int(pmeta[p, PM_SMOOTH_MODE])
-        discrete = pmeta[p, PM_KIND] != KIND_CONTINUOUS
-        if discrete or mode == SMOOTH_NONE:
-            if block_start or not discrete:
-                cur = target
-            _fill_const(pmeta, pstate, P, PN, p, cur)
-            pstate[p, PS_CURRENT] = cur
-            pstate[p, PS_TARGET] = target
-            continue
-        if target != pstate[p, PS_TARGET]:
-            pstate[p, PS_TARGET] = target
-            if mode == SMOOTH_LINEAR:
-                n = pmeta[p, PM_RAMP_SAMPLES]
-                pstate[p, PS_STEP] = (target - cur) / n if n >= 1.0 else target - cur
-                pstate[p, PS_REMAINING] = n if n >= 1.0 else 1.0
-        if cur == target:
-            _fill_const(pmeta, pstate, P, PN, p, cur)
-            continue
-        pstate[p, PS_FILLED] = -1.0
-        curve = int(pmeta[p, PM_CURVE])
-        lo = pmeta[p, PM_LO]
-        hi = pmeta[p, PM_HI]
-        skew = pmeta[p, PM_SKEW]
-        if mode == SMOOTH_ONE_POLE:
-            a = pmeta[p, PM_COEFF]
-            for i in range(s0, s1):
-                cur = target + (cur - target) * a
-                PN[p, i] = cur
-                P[p, i] = norm_to_value(curve, lo, hi, skew, 0, cur)
-            if abs(cur - target) < 1e-9:
-                cur = target
+        if pmeta[p, PM_SCOPE] == SCOPE_VOICE:
+            _fill_param(pmeta, pstate, ptarget, vP, PN, p, s0, s1, block_start)
         else:
-            step = pstate[p, PS_STEP]
-            left = pstate[p, PS_REMAINING]
-            for i in range(s0, s1):
-                if left > 0.0:
-                    cur += step
-                    left -= 1.0
-                    if left <= 0.0:
-                        cur = target
-                PN[p, i] = cur
-                P[p, i] = norm_to_value(curve, lo, hi, skew, 0, cur)
-            pstate[p, PS_REMAINING] = left
+            _fill_param(pmeta, pstate, ptarget, gP, PN, p, s0, s1, block_start)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _fill_param(pmeta, pstate, ptarget, P, PN, p, s0, s1, block_start):
+    """Smooth parameter ``p`` over [s0, s1) into row PM_ROW of its scope's array ``P``."""
+    row = int(pmeta[p, PM_ROW])
+    target = ptarget[p]
+    if not (target >= 0.0 and target <= 1.0):  # NaN or out of range from outside: ignore
+        target = pstate[p, PS_TARGET]
+    cur = pstate[p, PS_CURRENT]
+    mode = int(pmeta[p, PM_SMOOTH_MODE])
+    discrete = pmeta[p, PM_KIND] != KIND_CONTINUOUS
+    if discrete or mode == SMOOTH_NONE:
+        if block_start or not discrete:
+            cur = target
         pstate[p, PS_CURRENT] = cur
+        pstate[p, PS_TARGET] = target
+        _fill_const(pmeta, pstate, P, row, PN, p, cur)
+        return
+    if target != pstate[p, PS_TARGET]:
+        pstate[p, PS_TARGET] = target
+        if mode == SMOOTH_LINEAR:
+            n = pmeta[p, PM_RAMP_SAMPLES]
+            pstate[p, PS_STEP] = (target - cur) / n if n >= 1.0 else target - cur
+            pstate[p, PS_REMAINING] = n if n >= 1.0 else 1.0
+    if cur == target:
+        _fill_const(pmeta, pstate, P, row, PN, p, cur)
+        return
+    pstate[p, PS_FILLED] = -1.0
+    curve = int(pmeta[p, PM_CURVE])
+    lo = pmeta[p, PM_LO]
+    hi = pmeta[p, PM_HI]
+    skew = pmeta[p, PM_SKEW]
+    lanes = P.shape[2]
+    if mode == SMOOTH_ONE_POLE:
+        a = pmeta[p, PM_COEFF]
+        for i in range(s0, s1):
+            cur = target + (cur - target) * a
+            PN[p, i] = cur
+            value = norm_to_value(curve, lo, hi, skew, 0, cur)
+            for v in range(lanes):
+                P[row, i, v] = value
+        if abs(cur - target) < 1e-9:
+            cur = target
+    else:
+        step = pstate[p, PS_STEP]
+        left = pstate[p, PS_REMAINING]
+        for i in range(s0, s1):
+            if left > 0.0:
+                cur += step
+                left -= 1.0
+                if left <= 0.0:
+                    cur = target
+            PN[p, i] = cur
+            value = norm_to_value(curve, lo, hi, skew, 0, cur)
+            for v in range(lanes):
+                P[row, i, v] = value
+        pstate[p, PS_REMAINING] = left
+    pstate[p, PS_CURRENT] = cur
 
 
 @njit(cache=True, inline="always")
-def _fill_const(pmeta, pstate, P, PN, p, cur):
+def _fill_const(pmeta, pstate, P, row, PN, p, cur):
     """Fill the whole row with a steady value, once: a settled parameter costs nothing per
     block. Rewriting samples before ``s0`` is harmless: their segments have already run."""
     if pstate[p, PS_FILLED] == cur:
@@ -282,5 +300,30 @@ def _fill_const(pmeta, pstate, P, PN, p, cur):
     value = norm_to_value(int(pmeta[p, PM_CURVE]), pmeta[p, PM_LO], pmeta[p, PM_HI],
                           pmeta[p, PM_SKEW], int(pmeta[p, PM_KIND]), cur)
     PN[p, :] = cur
-    P[p, :] = value
+    P[row, :, :] = value
     pstate[p, PS_FILLED] = cur
+
+
+@njit(cache=True, error_model="numpy")
+def free_silent_voices(voices, vctx, vstate, eng):
+    """Free released voices whose output stayed below SILENCE_PEAK for two blocks, keeping the
+    active voices packed in the low lanes (the last active voice moves into the freed lane)."""
+    n = int(eng[E_ACTIVE_VOICES])
+    v = 0
+    while v < n:
+        released = voices[v, V_KEY_DOWN] == 0.0 and voices[v, V_SUSTAINED] == 0.0
+        if released and vctx[CTX_PEAK, v] < SILENCE_PEAK:
+            voices[v, V_QUIET_BLOCKS] += 1.0
+        else:
+            voices[v, V_QUIET_BLOCKS] = 0.0
+        if voices[v, V_QUIET_BLOCKS] >= 2.0:
+            last = n - 1
+            if v != last:
+                voices[v, :] = voices[last, :]
+                vctx[:, v] = vctx[:, last]
+                vstate[:, v] = vstate[:, last]
+            voices[last, :] = 0.0
+            n -= 1
+            continue  # look at the voice that moved in
+        v += 1
+    eng[E_ACTIVE_VOICES] = n

@@ -12,7 +12,8 @@ import numpy as np
 from instrument.engine.layout import (
     CFG_MODE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CFG_N_VOICES, CFG_STEAL, CFG_WIDTH,
     CODE_PMOD, CODE_SUM, MODES, OP_WIDTH, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
-    PM_RAMP_SAMPLES, PM_SKEW, PM_SMOOTH_MODE, PM_WIDTH, STEAL_POLICIES,
+    PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, PM_WIDTH, SCOPE_GLOBAL,
+    SCOPE_VOICE, STEAL_POLICIES,
 )
 from instrument.errors import GraphError, ModuleError
 from instrument.graph.model import Graph, Preset
@@ -21,7 +22,6 @@ from instrument.graph.plan import MacroSlot, ParamSlot, Plan, freeze
 from instrument.modules.layout import (
     N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_BUS_L, ROW_BUS_R, ROW_OUT_L, ROW_OUT_R,
 )
-from instrument.params import Kind, Smoothing
 from instrument.params.smoothing import linear_ramp_samples, one_pole_coeff
 
 MAX_POLYPHONY = 128
@@ -132,33 +132,40 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
                          f"use 1 to {MAX_POLYPHONY}")
     n_voices = vs.polyphony if vs.mode == "poly" else 1
 
-    # Parameter table: every node parameter, voice graph first, in declaration order.
+    # Parameter table: every node parameter, voice graph first, in declaration order. Each
+    # also has a row in its scope's value array (voice or global).
     params: list[ParamSlot] = []
+    local_row: list[int] = []
     for graph in (preset.voice_graph, preset.global_graph):
+        first = len(params)
         for node in graph.nodes.values():
             for spec in classes[node.id].params:
                 value = node.params.get(spec.name, spec.default)
                 params.append(ParamSlot(len(params), f"{node.id}.{spec.name}", node.id, spec,
                                         spec.to_norm(float(value))))
+                local_row.append(len(params) - 1 - first)
     index = {slot.path: slot.index for slot in params}
 
     renderer = registry.renderer()
     em = _Emitter()
-    rows = _Rows(N_RESERVED_ROWS)
-    param_rows = _Rows(len(params))
-    state_sizes = {"voice": 0, "global": 0}
-    layout: dict[str, tuple[int, int]] = {}
+    scopes = {}
+    n_voice_ops = 0
     for graph in (preset.voice_graph, preset.global_graph):
-        _emit_graph(graph, classes, index, em, rows, param_rows, layout, state_sizes,
-                    sample_rate, block_size, renderer.codes)
+        n_scope_params = sum(1 for slot in params if slot.node in graph.nodes)
+        scope = _Scope(graph.scope, _Rows(N_RESERVED_ROWS), _Rows(n_scope_params))
+        scopes[graph.scope] = scope
+        _emit_graph(graph, classes, index, local_row, em, scope, sample_rate, block_size,
+                    renderer.codes)
         if graph.scope == "voice":
             n_voice_ops = len(em.ops)
+    vs_scope, gl_scope = scopes["voice"], scopes["global"]
 
-    vinit = np.zeros(max(state_sizes["voice"], 1))
-    ginit = np.zeros(max(state_sizes["global"], 1))
-    for graph, init in ((preset.voice_graph, vinit), (preset.global_graph, ginit)):
+    vinit = np.zeros(max(vs_scope.state_size, 1))
+    ginit = np.zeros(max(gl_scope.state_size, 1))
+    for graph, init, scope in ((preset.voice_graph, vinit, vs_scope),
+                               (preset.global_graph, ginit, gl_scope)):
         for node in graph.nodes.values():
-            a, b = layout[node.id]
+            a, b = scope.layout[node.id]
             classes[node.id].reset_state(init[a:b], float(sample_rate))
 
     cfg = np.zeros(CFG_WIDTH, dtype=np.int64)
@@ -168,7 +175,8 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
     cfg[CFG_N_VOICES] = n_voices
     cfg[CFG_MODE] = MODES[vs.mode]
     cfg[CFG_STEAL] = STEAL_POLICIES[vs.steal]
-    pmeta = _param_meta(params, sample_rate)
+    voice_nodes = set(preset.voice_graph.nodes)
+    pmeta = _param_meta(params, local_row, voice_nodes, sample_rate)
     macros = _macros(preset, index, params)
     for m, slot in zip(preset.macros, macros):
         if m.default is not None:  # an explicit macro default sets its targets at load
@@ -181,16 +189,15 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
     freeze(cfg, ops, io, pr, fa, pmeta, vinit, ginit)
     header = (f"plan '{preset.name}': {n_voices} voice{'s' if n_voices != 1 else ''}, {vs.mode}, "
               f"steal {vs.steal}, {sample_rate:g} Hz, block {block_size}")
-    summary = (f"rows: {rows.next} ({N_RESERVED_ROWS} reserved); param rows: {param_rows.next} "
-               f"({len(params)} params); state: {state_sizes['voice']} per voice, "
-               f"{state_sizes['global']} global")
     voice_lines = em.lines[:n_voice_ops]
     global_lines = em.lines[n_voice_ops:]
     text = "\n".join([header, f"voice ({len(voice_lines)} ops):", *voice_lines,
-                      f"global ({len(global_lines)} ops):", *global_lines, summary])
+                      f"global ({len(global_lines)} ops):", *global_lines,
+                      vs_scope.summary(), gl_scope.summary()])
     return Plan(preset.name, float(sample_rate), int(block_size), cfg, ops, io, pr, fa, pmeta,
-                rows.next, param_rows.next, vinit, ginit, float(vs.glide_ms),
-                float(vs.bend_range_st), tuple(params), macros, renderer, text)
+                vs_scope.rows.next, gl_scope.rows.next, vs_scope.prows.next, gl_scope.prows.next,
+                vinit, ginit, float(vs.glide_ms), float(vs.bend_range_st), tuple(params), macros,
+                renderer, text)
 
 
 def _default_global(graph: Graph) -> None:
@@ -202,19 +209,43 @@ def _default_global(graph: Graph) -> None:
     graph.connect(Connection("voices", "right", "main", "right", where="global"))
 
 
-def _emit_graph(graph, classes, index, em, rows, param_rows, layout, state_sizes, sample_rate,
-                block_size, registry_codes):
-    codes = registry_codes
-    order = graph.order()
+class _Scope:
+    """Row pools and state layout of one graph (voice or global)."""
+
+    def __init__(self, name: str, rows: _Rows, prows: _Rows):
+        self.name = name
+        self.rows = rows
+        self.prows = prows
+        self.n_params = prows.next
+        self.state_size = 0
+        self.layout: dict[str, tuple[int, int]] = {}
+
+    def summary(self) -> str:
+        return (f"{self.name}: {self.rows.next} rows ({N_RESERVED_ROWS} reserved), "
+                f"{self.prows.next} param rows ({self.n_params} params), "
+                f"state {self.state_size}")
+
+
+def _output_row(cls, scope: str, port: str):
+    """Rows fixed by the engine: graph outputs and the voices bus."""
+    if cls.type_name == "output":
+        return ROW_OUT_L if port == cls.outputs[0] else ROW_OUT_R
+    if cls.type_name == "voices":
+        return ROW_BUS_L if port == "left" else ROW_BUS_R
+    return None
+
+
+def _emit_graph(graph, classes, index, local_row, em, scope, sample_rate, block_size, codes):
+    rows, param_rows = scope.rows, scope.prows
     readers: dict[tuple[str, str], int] = {}
     for c in graph.connections:
         readers[(c.src, c.src_port)] = readers.get((c.src, c.src_port), 0) + 1
     out_rows: dict[tuple[str, str], int] = {}
-    for node_index, name in enumerate(order):
-        node = graph.nodes[name]
+    for node_index, name in enumerate(graph.order()):
         cls = classes[name]
         incoming = [c for c in graph.connections if c.dst == name]
         temps: list[int] = []
+        ptemps: list[int] = []
         in_rows: list[int] = []
         described: list[str] = []
         for port in cls.inputs:
@@ -222,74 +253,67 @@ def _emit_graph(graph, classes, index, em, rows, param_rows, layout, state_sizes
             if not srcs:
                 in_rows.append(PORT_DEFAULT_ROWS[port.default])
                 if port.default != "zero":
-                    described.append(f"{port.name}<-{port.default}")
+                    described.append(f"{port.name}={port.default}")
                 continue
-            if len(srcs) == 1 and srcs[0].amount == 1.0:
-                in_rows.append(out_rows[(srcs[0].src, srcs[0].src_port)])
-            else:
-                # Fan-in (or a scaled input): sum into a temporary row.
-                if any(c.amount != 1.0 for c in srcs):
-                    raise GraphError(f"an amount on \"{srcs[0]}\" needs a parameter as target",
-                                     srcs[0].where, "scale audio inputs with a gain or vca node")
+            if any(c.amount != 1.0 for c in srcs):
+                raise GraphError(f"an amount on \"{srcs[0]}\" needs a parameter as target",
+                                 srcs[0].where, "scale audio inputs with a gain or vca node")
+            src_rows = [out_rows[(c.src, c.src_port)] for c in srcs]
+            if len(srcs) == 1:
+                in_rows.append(src_rows[0])
+            else:  # fan-in: sum into a temporary row
                 tmp = rows.take()
                 temps.append(tmp)
-                src_rows = [out_rows[(c.src, c.src_port)] for c in srcs]
                 em.emit(CODE_SUM, src_rows + [tmp], [], [], (0, 0), -1,
-                        f"  sum    {' + '.join(f'b{r}' for r in src_rows)} -> b{tmp}")
+                        f"  sum          {' + '.join(f'b{r}' for r in src_rows)} -> b{tmp}")
                 in_rows.append(tmp)
-            described.append(f"{port.name}<-b{in_rows[-1]}")
+            described.append(f"{port.name}=b{in_rows[-1]}")
         prows: list[int] = []
         for spec in cls.params:
             p = index[f"{name}.{spec.name}"]
             mods = [c for c in incoming if c.dst_port == spec.name]
             if not mods:
-                prows.append(p)
+                prows.append(local_row[p])
                 continue
             dst = param_rows.take()
-            temps.append(-dst - 1)  # negative marks a parameter row to give back
+            ptemps.append(dst)
             src_rows = [out_rows[(c.src, c.src_port)] for c in mods]
             em.emit(CODE_PMOD, src_rows, [p, dst], [c.amount for c in mods], (0, 0), -1,
-                    f"  pmod   {name}.{spec.name} + "
+                    f"  pmod         {name}.{spec.name} + "
                     + " + ".join(f"b{r}*{c.amount:g}" for r, c in zip(src_rows, mods))
                     + f" -> P{dst}")
             prows.append(dst)
         size = cls.prepare(float(sample_rate), int(block_size))
-        start = state_sizes[graph.scope]
-        layout[name] = (start, start + size)
-        state_sizes[graph.scope] = start + size
+        start = scope.state_size
+        scope.layout[name] = (start, start + size)
+        scope.state_size = start + size
         outs: list[int] = []
         for port in cls.outputs:
-            if cls.type_name == "output":
-                row = {("voice", 0): ROW_BUS_L, ("voice", 1): ROW_BUS_R,
-                       ("global", 0): ROW_OUT_L, ("global", 1): ROW_OUT_R}[
-                    (graph.scope, cls.outputs.index(port))]
-            elif cls.type_name == "voices":
-                row = ROW_BUS_L if port == "left" else ROW_BUS_R
-            else:
+            row = _output_row(cls, graph.scope, port)
+            if row is None:
                 row = rows.take()
                 if readers.get((name, port), 0) == 0:
                     temps.append(row)  # nobody reads it: free right after this node
             out_rows[(name, port)] = row
             outs.append(row)
         if cls.type_name != "voices":
-            em.emit(codes[cls.type_name], in_rows + outs, prows, [], layout[name], node_index,
-                    f"  {cls.type_name:<11} {name:<8} in[{' '.join(described) or '-'}] "
-                    f"-> {' '.join(f'{o}:b{r}' for o, r in zip(cls.outputs, outs))} "
-                    f"params[{' '.join(f'P{r}' for r in prows) or '-'}] state[{size}]")
+            em.emit(codes[cls.type_name], in_rows + outs, prows, [], scope.layout[name],
+                    node_index,
+                    f"  {cls.type_name:<12} {name:<8} in({' '.join(described) or '-'}) "
+                    f"out({' '.join(f'{o}=b{r}' for o, r in zip(cls.outputs, outs))}) "
+                    f"params({' '.join(f'P{r}' for r in prows) or '-'}) state[{size}]")
         for c in incoming:
             key = (c.src, c.src_port)
             readers[key] -= 1
-            row = out_rows[key]
-            if readers[key] == 0 and row >= N_RESERVED_ROWS:
-                rows.give(row)
+            if readers[key] == 0 and out_rows[key] >= N_RESERVED_ROWS:
+                rows.give(out_rows[key])
         for t in temps:
-            if t >= 0:
-                rows.give(t)
-            else:
-                param_rows.give(-t - 1)
+            rows.give(t)
+        for t in ptemps:
+            param_rows.give(t)
 
 
-def _param_meta(params, sample_rate) -> np.ndarray:
+def _param_meta(params, local_row, voice_nodes, sample_rate) -> np.ndarray:
     pmeta = np.zeros((max(len(params), 1), PM_WIDTH))
     for slot in params:
         s = slot.spec
@@ -299,10 +323,11 @@ def _param_meta(params, sample_rate) -> np.ndarray:
         row[PM_HI] = s.max
         row[PM_SKEW] = s.skew
         row[PM_KIND] = int(s.kind)
-        mode = Smoothing.NONE if s.kind != Kind.CONTINUOUS or s.smoothing_ms <= 0 else s.smoothing
-        row[PM_SMOOTH_MODE] = int(mode)
+        row[PM_SMOOTH_MODE] = int(s.effective_smoothing)
         row[PM_COEFF] = one_pole_coeff(s.smoothing_ms, sample_rate) if s.smoothing_ms > 0 else 0.0
         row[PM_RAMP_SAMPLES] = linear_ramp_samples(s.smoothing_ms, sample_rate)
+        row[PM_SCOPE] = SCOPE_VOICE if slot.node in voice_nodes else SCOPE_GLOBAL
+        row[PM_ROW] = local_row[slot.index]
     return pmeta
 
 

@@ -53,8 +53,10 @@ class Plan:
     pr: np.ndarray
     fa: np.ndarray
     pmeta: np.ndarray
-    n_rows: int
-    n_param_rows: int
+    n_voice_rows: int
+    n_global_rows: int
+    n_voice_param_rows: int
+    n_global_param_rows: int
     vinit: np.ndarray
     ginit: np.ndarray
     glide_ms: float

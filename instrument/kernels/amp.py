@@ -1,12 +1,12 @@
-"""Amplitude and mixing kernels. Contract: ``instrument.modules.layout``."""
+"""Amplitude, mixing and endpoint kernels, voice lanes. Contract: ``instrument.modules.layout``."""
 
 from numba import njit
 
-from instrument.modules.layout import CTX_PEAK, CTX_VELOCITY
+from instrument.modules.layout import CTX_VELOCITY
 
 
 @njit(cache=True, error_model="numpy")
-def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1):
+def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """out = in * cv * gain * velocity scaling (1 - amount + amount * velocity)."""
     x = bufs[io[0]]
     cv = bufs[io[1]]
@@ -15,54 +15,56 @@ def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1):
     vel_amount = P[pr[1]]
     vel = ctx[CTX_VELOCITY]
     for i in range(s0, s1):
-        a = vel_amount[i]
-        out[i] = x[i] * cv[i] * gain[i] * (1.0 - a + a * vel)
+        for v in range(nl):
+            a = vel_amount[i, v]
+            out[i, v] = x[i, v] * cv[i, v] * gain[i, v] * (1.0 - a + a * vel[v])
 
 
 @njit(cache=True, error_model="numpy")
-def gain_kernel(bufs, io, P, pr, st, ctx, s0, s1):
-    """out = in * 10**(gain_db / 20); the factor is interpolated between segment ends."""
+def gain_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """out = in * 10**(gain_db / 20); the factor is interpolated between segment ends
+    (state rows: factor at s0, its change per sample)."""
     x = bufs[io[0]]
     out = bufs[io[1]]
     gdb = P[pr[0]]
     n = s1 - s0
-    a0 = 10.0 ** (gdb[s0] / 20.0)
-    da = (10.0 ** (gdb[s1 - 1] / 20.0) - a0) / n if n > 1 else 0.0
+    for v in range(nl):
+        a0 = 10.0 ** (gdb[s0, v] / 20.0)
+        st[0, v] = a0
+        st[1, v] = (10.0 ** (gdb[s1 - 1, v] / 20.0) - a0) / n if n > 1 else 0.0
     for i in range(s0, s1):
-        out[i] = x[i] * (a0 + da * (i - s0))
+        k = i - s0
+        for v in range(nl):
+            out[i, v] = x[i, v] * (st[0, v] + st[1, v] * k)
 
 
 @njit(cache=True, error_model="numpy")
-def mixer_kernel(bufs, io, P, pr, st, ctx, s0, s1):
+def mixer_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """out = sum of four inputs, each times its linear level."""
     a, b, c, d = bufs[io[0]], bufs[io[1]], bufs[io[2]], bufs[io[3]]
     out = bufs[io[4]]
     la, lb, lc, ld = P[pr[0]], P[pr[1]], P[pr[2]], P[pr[3]]
     for i in range(s0, s1):
-        out[i] = a[i] * la[i] + b[i] * lb[i] + c[i] * lc[i] + d[i] * ld[i]
+        for v in range(nl):
+            out[i, v] = (a[i, v] * la[i, v] + b[i, v] * lb[i, v] + c[i, v] * lc[i, v]
+                         + d[i, v] * ld[i, v])
 
 
 @njit(cache=True, error_model="numpy")
-def output_kernel(bufs, io, P, pr, st, ctx, s0, s1):
-    """Adds (in + left, in + right) onto the bus rows bound to its outputs; records the peak."""
+def output_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """out_left = in + left, out_right = in + right (the engine sums voices and meters them)."""
     mono = bufs[io[0]]
     left = bufs[io[1]]
     right = bufs[io[2]]
-    bus_l = bufs[io[3]]
-    bus_r = bufs[io[4]]
-    peak = ctx[CTX_PEAK]
+    out_l = bufs[io[3]]
+    out_r = bufs[io[4]]
     for i in range(s0, s1):
-        l = mono[i] + left[i]
-        r = mono[i] + right[i]
-        bus_l[i] += l
-        bus_r[i] += r
-        m = abs(l) if abs(l) > abs(r) else abs(r)
-        if m > peak:
-            peak = m
-    ctx[CTX_PEAK] = peak
+        for v in range(nl):
+            out_l[i, v] = mono[i, v] + left[i, v]
+            out_r[i, v] = mono[i, v] + right[i, v]
 
 
 @njit(cache=True, error_model="numpy")
-def nop_kernel(bufs, io, P, pr, st, ctx, s0, s1):
+def nop_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Does nothing (source nodes whose outputs are bound to reserved rows)."""
     return

@@ -1,8 +1,9 @@
-"""Oscillator kernels. Contract: ``instrument.modules.layout``.
+"""Oscillator kernels, voice lanes. Contract: ``instrument.modules.layout``.
 
-Phase is kept in [0, 1). Frequency ratios from detune are computed at the segment's first and
-last sample and interpolated linearly: exact when the parameters are steady, and one exp2 per
-segment instead of one per sample (a per-sample exp2 cost 4 ns x 1024 voice-samples per block).
+Phase is kept in [0, 1). The frequency ratio from transpose and detune is computed at the
+segment's first and last sample and interpolated linearly: exact when the parameters are
+steady, and two exp2 per segment per voice instead of one per sample.
+State rows: 0 phase, 1 increment per Hz at s0, 2 its change per sample.
 """
 
 import math
@@ -10,6 +11,8 @@ import math
 from numba import njit
 
 from instrument.modules.layout import CTX_SAMPLE_RATE
+
+STATE_SIZE = 3
 
 
 @njit(cache=True, inline="always")
@@ -25,49 +28,51 @@ def poly_blep(t, dt):
 
 
 @njit(cache=True, inline="always")
-def _pitch_ratio(P, row_transpose, row_detune, i):
-    return 2.0 ** ((P[row_transpose, i] + 0.01 * P[row_detune, i]) / 12.0)
+def _ratio(P, pr, i, v):
+    return 2.0 ** ((P[pr[0], i, v] + 0.01 * P[pr[1], i, v]) / 12.0)
 
 
 @njit(cache=True, error_model="numpy")
-def saw_kernel(bufs, io, P, pr, st, ctx, s0, s1):
-    """Band-limited (PolyBLEP) sawtooth, rising, amplitude ``level`` (peak), phase in st[0]."""
+def _prepare_increments(P, pr, st, ctx, s0, s1, nl):
+    inv_sr = 1.0 / ctx[CTX_SAMPLE_RATE, 0]
+    n = s1 - s0
+    for v in range(nl):
+        r0 = _ratio(P, pr, s0, v)
+        r1 = _ratio(P, pr, s1 - 1, v)
+        st[1, v] = r0 * inv_sr
+        st[2, v] = (r1 - r0) * inv_sr / n if n > 1 else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """Band-limited (PolyBLEP) rising sawtooth; peak amplitude ``level``."""
     pitch = bufs[io[0]]
     out = bufs[io[1]]
     level = P[pr[2]]
-    inv_sr = 1.0 / ctx[CTX_SAMPLE_RATE]
-    n = s1 - s0
-    r0 = _pitch_ratio(P, pr[0], pr[1], s0)
-    dr = (_pitch_ratio(P, pr[0], pr[1], s1 - 1) - r0) / n if n > 1 else 0.0
-    phase = st[0]
+    _prepare_increments(P, pr, st, ctx, s0, s1, nl)
     for i in range(s0, s1):
-        dt = pitch[i] * (r0 + dr * (i - s0)) * inv_sr
-        if dt > 0.5:
-            dt = 0.5
-        elif dt < 1e-9:
-            dt = 1e-9
-        y = 2.0 * phase - 1.0 - poly_blep(phase, dt)
-        out[i] = level[i] * y
-        phase += dt
-        if phase >= 1.0:
-            phase -= 1.0
-    st[0] = phase
+        k = i - s0
+        for v in range(nl):
+            dt = pitch[i, v] * (st[1, v] + st[2, v] * k)
+            dt = min(max(dt, 1e-9), 0.5)
+            t = st[0, v]
+            out[i, v] = level[i, v] * (2.0 * t - 1.0 - poly_blep(t, dt))
+            t += dt
+            st[0, v] = t - 1.0 if t >= 1.0 else t
 
 
 @njit(cache=True, error_model="numpy")
-def sine_kernel(bufs, io, P, pr, st, ctx, s0, s1):
-    """Sine oscillator, amplitude ``level`` (peak), phase in st[0]."""
+def sine_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """Sine; peak amplitude ``level``."""
     pitch = bufs[io[0]]
     out = bufs[io[1]]
     level = P[pr[2]]
-    inv_sr = 1.0 / ctx[CTX_SAMPLE_RATE]
-    n = s1 - s0
-    r0 = _pitch_ratio(P, pr[0], pr[1], s0)
-    dr = (_pitch_ratio(P, pr[0], pr[1], s1 - 1) - r0) / n if n > 1 else 0.0
-    phase = st[0]
+    _prepare_increments(P, pr, st, ctx, s0, s1, nl)
     two_pi = 2.0 * math.pi
     for i in range(s0, s1):
-        out[i] = level[i] * math.sin(two_pi * phase)
-        phase += pitch[i] * (r0 + dr * (i - s0)) * inv_sr
-        phase -= math.floor(phase)
-    st[0] = phase
+        k = i - s0
+        for v in range(nl):
+            t = st[0, v]
+            out[i, v] = level[i, v] * math.sin(two_pi * t)
+            t += pitch[i, v] * (st[1, v] + st[2, v] * k)
+            st[0, v] = t - math.floor(t)

@@ -33,6 +33,7 @@ class Gain(Module):
                         doc="Gain in decibels."),)
     inputs = (Port("in"),)
     outputs = ("out",)
+    state_size = 2
     kernel = gain_kernel
 
 

@@ -1,6 +1,6 @@
 """Envelope modules."""
 
-from instrument.kernels.envelopes import adsr_kernel
+from instrument.kernels.envelopes import ADSR_STATE, adsr_kernel
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec
 
@@ -29,5 +29,5 @@ class Adsr(Module):
         Port("trigger", default="trigger", doc="A sample above 0.5 restarts the attack."),
     )
     outputs = ("out",)
-    state_size = 4
+    state_size = ADSR_STATE
     kernel = adsr_kernel

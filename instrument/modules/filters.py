@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from instrument.kernels.filters import svf_lowpass_kernel
+from instrument.kernels.filters import SVF_STATE, svf_lowpass_kernel
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec
 
@@ -23,10 +23,10 @@ class SvfLowpass(Module):
     )
     inputs = (Port("in"),)
     outputs = ("out",)
-    state_size = 5
+    state_size = SVF_STATE
     kernel = svf_lowpass_kernel
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         state[:] = 0.0
-        state[2] = -1.0  # coefficients unset: computed from the first sample's parameters
+        state[2] = -1.0  # a1 < 0: coefficients unset: computed from the first sample's parameters

@@ -6,7 +6,8 @@ from instrument.modules.base import Module, Port
 
 class Output(Module):
     """End of a graph. ``in`` goes to both channels, ``left``/``right`` to one each. In the voice
-    graph it adds the voice onto the voice bus; in the global graph it feeds the main output."""
+    graph its output is summed over the voices into the global graph's ``voices`` node; in the
+    global graph it is the main output."""
 
     type_name = "output"
     label = "Output"

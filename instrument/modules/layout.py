@@ -1,29 +1,41 @@
-"""Shared numbers between the engine and module kernels: reserved buffer rows and context slots.
+"""Shared numbers between the engine and module kernels: the kernel contract, reserved buffer
+rows and context slots.
 
-Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1)``:
+Voices are processed as lanes: every voice-graph array has the active voices side by side in
+its last axis, so a kernel's inner loop runs across voices, which numba/LLVM turn into SIMD.
+(Measured here: a state-variable filter costs 0.84 ns per voice-sample in lanes against 4.3 ns
+one voice at a time, a PolyBLEP saw 0.63 ns against 2.6 ns.) The global graph uses the same
+contract with one lane.
 
-- ``bufs``: float64 ``(n_rows, block_size)``; a kernel reads and writes ``bufs[row, s0:s1]``.
+Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1, nl)``:
+
+- ``bufs``: float64 ``(n_rows, block_size, lanes)``; a kernel reads and writes
+  ``bufs[row, s0:s1, :nl]``.
 - ``io``: int64 rows of the node's inputs (declaration order) then its outputs.
-- ``P``: float64 ``(n_param_rows, block_size)``, per-sample parameter values in display units,
-  already smoothed and modulated; ``pr[k]`` is the row of the node's k-th declared parameter.
-- ``st``: float64 state of this node instance (one per voice for voice nodes), sized by
-  ``Module.prepare`` and initialised by ``Module.reset_state``.
-- ``ctx``: float64 context of the voice (or the global context for global nodes), slots below.
+- ``P``: float64 ``(n_param_rows, block_size, lanes)``, per-sample, per-lane parameter values in
+  display units, already smoothed and modulated; ``pr[k]`` is the row of the k-th declared
+  parameter.
+- ``st``: float64 ``(state_size, lanes)``: this node's state, one column per lane; sized by
+  ``Module.prepare`` and initialised by ``Module.reset_state`` (given one column).
+- ``ctx``: float64 ``(CTX_WIDTH, lanes)``: per-lane context, slots below.
 - ``s0, s1``: the sample range to process (a block is split at event offsets).
+- ``nl``: the number of lanes to process (the active voices; 1 in the global graph).
 
-A kernel allocates nothing, raises nothing and returns nothing.
+A kernel allocates nothing, raises nothing and returns nothing. Lane ``v`` of every array is the
+same voice; lanes at and past ``nl`` must not be touched.
 """
 
-# Reserved buffer rows. Unconnected inputs read one of these, as their Port.default says.
+# Reserved buffer rows (the same numbers in the voice and the global buffers). Unconnected
+# inputs read one of the first five, as their Port.default says.
 ROW_ZERO = 0  # all zeros, never written
 ROW_ONE = 1  # all ones, never written
-ROW_PITCH = 2  # voice pitch in Hz per sample (glide and pitch bend applied)
-ROW_GATE = 3  # 1.0 while the key (or sustain) holds the voice, else 0.0
-ROW_TRIGGER = 4  # 1.0 on the sample a note starts (or retriggers), else 0.0
-ROW_BUS_L = 5  # sum of all voices, left
-ROW_BUS_R = 6  # sum of all voices, right
-ROW_OUT_L = 7  # global graph output, left
-ROW_OUT_R = 8  # global graph output, right
+ROW_PITCH = 2  # voice pitch in Hz per sample (glide and pitch bend applied); voice graph only
+ROW_GATE = 3  # 1.0 while the key (or sustain) holds the voice, else 0.0; voice graph only
+ROW_TRIGGER = 4  # 1.0 on the sample a note starts (or retriggers), else 0.0; voice graph only
+ROW_OUT_L = 5  # the graph's output node writes here (voice: per voice; global: main out)
+ROW_OUT_R = 6
+ROW_BUS_L = 7  # global graph only: the sum of all voices (the 'voices' node's outputs)
+ROW_BUS_R = 8
 N_RESERVED_ROWS = 9
 
 PORT_DEFAULT_ROWS = {
@@ -34,13 +46,14 @@ PORT_DEFAULT_ROWS = {
     "trigger": ROW_TRIGGER,
 }
 
-# Context slots (float64 vector per voice, and one global).
+# Context slots: ctx[slot, lane].
 CTX_SAMPLE_RATE = 0
-CTX_NOTE = 1  # MIDI note number of the voice (fractional during glide is in ROW_PITCH only)
+CTX_NOTE = 1  # MIDI note number of the voice
 CTX_VELOCITY = 2  # 0..1
 CTX_MOD_WHEEL = 3  # 0..1 (CC1)
 CTX_PRESSURE = 4  # 0..1 (channel or poly aftertouch)
-CTX_VOICE_INDEX = 5
-CTX_RESET = 6  # 1.0 during the first segment after the voice was (re)started from silence
-CTX_PEAK = 7  # written by output kernels: peak level this block (voice stealing, freeing)
-CTX_WIDTH = 16
+CTX_RESET = 5  # 1.0 during the first segment after the voice started from silence
+CTX_PEAK = 6  # the voice's output peak this block (engine-written; stealing and freeing)
+CTX_GATE_NOW = 7  # engine scratch
+CTX_PITCH_NOW = 8  # engine scratch
+CTX_WIDTH = 10

@@ -1,8 +1,8 @@
 """Oscillator modules (voice scope: they follow the voice pitch unless ``pitch`` is patched)."""
 
-from instrument.kernels.oscillators import saw_kernel, sine_kernel
+from instrument.kernels.oscillators import STATE_SIZE, saw_kernel, sine_kernel
 from instrument.modules.base import Module, Port
-from instrument.params import Curve, Kind, ParamSpec, Smoothing
+from instrument.params import Kind, ParamSpec
 
 _PITCH_PARAMS = (
     ParamSpec("transpose_st", "Transpose", "st", -48, 48, 0, kind=Kind.INTEGER,
@@ -25,7 +25,7 @@ class Saw(Module):
     params = _PITCH_PARAMS
     inputs = _PITCH_IN
     outputs = ("out",)
-    state_size = 1
+    state_size = STATE_SIZE
     kernel = saw_kernel
 
 
@@ -39,8 +39,6 @@ class Sine(Module):
     params = _PITCH_PARAMS
     inputs = _PITCH_IN
     outputs = ("out",)
-    state_size = 1
+    state_size = STATE_SIZE
     kernel = sine_kernel
 
-
-__all__ = ["Saw", "Sine", "Curve", "Smoothing"]

@@ -118,29 +118,37 @@ def check_module(cls, run_kernel: bool = True) -> str:
     return problem
 
 
-def _exercise(cls, sample_rate: float = 48000.0, block: int = 64) -> str:
-    """Run the kernel alone with default parameters; check finiteness and allocation."""
+def _exercise(cls, sample_rate: float = 48000.0, block: int = 64, lanes: int = 4) -> str:
+    """Run the kernel alone on ``lanes`` voices with default parameters; check that its output
+    is finite and that it allocates nothing."""
     n_in, n_out = len(cls.inputs), len(cls.outputs)
-    bufs = np.zeros((N_RESERVED_ROWS + n_in + n_out, block))
+    bufs = np.zeros((N_RESERVED_ROWS + n_in + n_out, block, lanes))
     bufs[ROW_ONE] = 1.0
-    bufs[ROW_PITCH] = 440.0
+    bufs[ROW_PITCH] = 440.0 * (1.0 + np.arange(lanes))[None, :]
     bufs[ROW_GATE] = 1.0
     io = np.array([PORT_DEFAULT_ROWS[p.default] for p in cls.inputs]
                   + list(range(N_RESERVED_ROWS, N_RESERVED_ROWS + n_out)), dtype=np.int64)
     if n_in:  # feed a test tone into the first input so processors have something to chew
         io[0] = N_RESERVED_ROWS + n_out
-        bufs[io[0]] = 0.5 * np.sin(2 * np.pi * 220.0 * np.arange(block) / sample_rate)
-    P = np.array([[spec.default] * block for spec in cls.params] or [[0.0] * block])
-    pr = np.arange(max(len(cls.params), 1), dtype=np.int64)
-    st = np.zeros(max(cls.prepare(sample_rate, block), 1))
-    cls.reset_state(st[: cls.prepare(sample_rate, block)], sample_rate)
-    ctx = np.zeros(CTX_WIDTH)
+        tone = 0.5 * np.sin(2 * np.pi * 220.0 * np.arange(block) / sample_rate)
+        bufs[io[0]] = tone[:, None]
+    n_params = max(len(cls.params), 1)
+    P = np.zeros((n_params, block, lanes))
+    for k, spec in enumerate(cls.params):
+        P[k] = spec.default
+    pr = np.arange(n_params, dtype=np.int64)
+    size = cls.prepare(sample_rate, block)
+    st = np.zeros((max(size, 1), lanes))
+    column = np.zeros(size)
+    cls.reset_state(column, sample_rate)
+    st[:size] = column[:, None]
+    ctx = np.zeros((CTX_WIDTH, lanes))
     ctx[CTX_SAMPLE_RATE] = sample_rate
     ctx[CTX_VELOCITY] = 0.8
     kernel = cls.kernel
     for b in range(50):
         bufs[ROW_TRIGGER, 0] = 1.0 if b == 0 else 0.0
-        kernel(bufs, io, P, pr, st, ctx, 0, block)
+        kernel(bufs, io, P, pr, st, ctx, 0, block, lanes)
         if b == 25:
             bufs[ROW_GATE] = 0.0
         outs = bufs[N_RESERVED_ROWS:N_RESERVED_ROWS + n_out]
@@ -148,21 +156,21 @@ def _exercise(cls, sample_rate: float = 48000.0, block: int = 64) -> str:
             return f"output is not finite with default parameters (block {b})"
     from numba.core.runtime import _nrt_python, rtsys
 
-    if not _nrt_python.memsys_stats_enabled():  # off unless NUMBA_NRT_STATS=1
-        _nrt_python.memsys_enable_stats()
     from instrument.kernels.amp import nop_kernel
 
+    if not _nrt_python.memsys_stats_enabled():  # off unless NUMBA_NRT_STATS=1
+        _nrt_python.memsys_enable_stats()
     # Each array crossing from Python into numba is adopted with one NRT allocation; a kernel
     # that does nothing with the same arguments gives that baseline.
     base0 = rtsys.get_allocation_stats().alloc
     for _ in range(200):
-        nop_kernel(bufs, io, P, pr, st, ctx, 0, block)
+        nop_kernel(bufs, io, P, pr, st, ctx, 0, block, lanes)
     baseline = rtsys.get_allocation_stats().alloc - base0
     before = rtsys.get_allocation_stats().alloc
     tracemalloc.start()
     snap0 = tracemalloc.take_snapshot()
     for _ in range(200):
-        kernel(bufs, io, P, pr, st, ctx, 0, block)
+        kernel(bufs, io, P, pr, st, ctx, 0, block, lanes)
     snap1 = tracemalloc.take_snapshot()
     tracemalloc.stop()
     native = rtsys.get_allocation_stats().alloc - before - baseline
