@@ -133,7 +133,7 @@ MESSAGES = [
     ("voice-without-nodes", "format = 1\n[voice]\npolyphony = 4\n",
      "voice.nodes: the voice graph has no nodes (add [voice.nodes.NAME] tables with a type each)"),
     ("node-without-type", edit('type = "adsr"', "attack_ms = 5"),
-     'voice.nodes.env: node has no type (add type = "saw" (or another module))'),
+     'voice.nodes.env: node has no type (add type = "saw", or another name from instrument modules)'),
     ("unknown-module-type", edit('"svf_lowpass"', '"svf_lowpas"'),
      "voice.nodes.filt: unknown module type 'svf_lowpas' (did you mean 'svf_lowpass'?)"),
     ("unknown-module-type-no-match", edit('"svf_lowpass"', '"zzzzzz"'),
@@ -195,9 +195,9 @@ MESSAGES = [
      'voice.connect: connect must be a list of strings (write connect = ["a.out -> b.in"])'),
     # output nodes
     ("no-output-node", edit('type = "output"', 'type = "vca"'),
-     'voice: the voice graph has no output node (add exactly one node with type = "output")'),
+     'voice: the voice graph has no output node (add a node with type = "output" and connect the sound to it)'),
     ("global-without-output-node", GOOD + '\n[global]\n[global.nodes.voices]\ntype = "voices"\n',
-     'global: the global graph has no output node (add exactly one node with type = "output")'),
+     'global: the global graph has no output node (add a node with type = "output" and connect the sound to it)'),
     # scope
     ("voices-in-voice-graph", GOOD + '\n[voice.nodes.v]\ntype = "voices"\n',
      "voice.nodes.v: module 'voices' cannot be used in the voice graph "

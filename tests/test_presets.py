@@ -206,7 +206,7 @@ LOAD_ERRORS = [
      "voice.nodes.2x", "node name '2x' is not a plain name",
      "use letters, digits and _ (not starting with a digit)"),
     ("node-without-type", edit('type = "adsr"', "attack_ms = 5"), PresetError,
-     "voice.nodes.env", "node has no type", 'add type = "saw" (or another module)'),
+     "voice.nodes.env", "node has no type", 'add type = "saw", or another name from instrument modules'),
     ("param-as-text", edit("cutoff_hz = 1000", 'cutoff_hz = "1 kHz"'), PresetError,
      "voice.nodes.filt.cutoff_hz", "cutoff_hz = '1 kHz' is not a number",
      "write a number in the parameter's display unit"),

@@ -96,11 +96,20 @@ def _check_graph(graph: Graph, classes) -> None:
                 raise GraphError(
                     f"{name} = {value!r} is out of range", f"{node.where}.{name}",
                     f"use {spec.format(spec.min)} to {spec.format(spec.max)}")
-    outputs = [n for n in graph.nodes.values() if n.type == "output"]
-    if len(outputs) != 1:
-        what = "has no output node" if not outputs else "has more than one output node"
-        raise GraphError(f"the {graph.scope} graph {what}", graph.scope,
-                         'add exactly one node with type = "output"')
+            if spec.is_discrete and v != int(v):
+                raise GraphError(f"{name} = {value!r} is not a whole number",
+                                 f"{node.where}.{name}", _discrete_fix(spec))
+    outputs = [n.id for n in graph.nodes.values() if n.type == "output"]
+    if not outputs:
+        raise GraphError(f"the {graph.scope} graph has no output node", graph.scope,
+                         'add a node with type = "output" and connect the sound to it')
+    if len(outputs) > 1:
+        names = ", ".join(f"'{o}'" for o in outputs)
+        raise GraphError(f"the {graph.scope} graph has {len(outputs)} output nodes: {names}",
+                         graph.scope, 'keep one node with type = "output"')
+    if graph.scope == "global" and not any(n.type == "voices" for n in graph.nodes.values()):
+        raise GraphError("the global graph has no 'voices' node, so no voice would be heard",
+                         "global", 'add a node with type = "voices" and connect it')
     for c in graph.connections:
         src_cls, dst_cls = classes[c.src], classes[c.dst]
         if c.src_port not in src_cls.outputs:
@@ -198,6 +207,12 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
                 vs_scope.rows.next, gl_scope.rows.next, vs_scope.prows.next, gl_scope.prows.next,
                 vinit, ginit, float(vs.glide_ms), float(vs.bend_range_st), tuple(params), macros,
                 renderer, text)
+
+
+def _discrete_fix(spec) -> str:
+    if spec.choices:
+        return "use one of " + ", ".join(f"{i} ({c})" for i, c in enumerate(spec.choices))
+    return f"use a whole number from {spec.format(spec.min)} to {spec.format(spec.max)}"
 
 
 def _default_global(graph: Graph) -> None:

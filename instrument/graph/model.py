@@ -44,6 +44,9 @@ def parse_connection(text: str, where: str = "") -> Connection:
     if not isinstance(text, str) or "->" not in text:
         raise GraphError(f"cannot read connection {text!r}", where,
                          "write it as \"node.port -> node.port\", optionally \"* amount\"")
+    if text.count("->") != 1:
+        raise GraphError(f"cannot read connection {text!r}", where,
+                         'write one connection per string: "a.out -> b.in", "b.out -> c.in"')
     left, right = (part.strip() for part in text.split("->", 1))
     amount = 1.0
     if "*" in right:
@@ -86,6 +89,11 @@ class Graph:
             if name not in self.nodes:
                 raise GraphError(f"unknown node '{name}' in \"{conn}\"", conn.where,
                                  nearest(name, self.nodes))
+        for old in self.connections:
+            if (old.src, old.src_port, old.dst, old.dst_port) == (
+                    conn.src, conn.src_port, conn.dst, conn.dst_port):
+                raise GraphError(f"connection \"{conn}\" is written twice", conn.where,
+                                 "remove one of them")
         path = self._path(conn.dst, conn.src)
         if path is not None:
             cycle = " -> ".join([conn.src, *path])

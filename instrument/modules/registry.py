@@ -47,8 +47,13 @@ class Registry:
         try:
             return self.modules[type_name]
         except KeyError:
-            raise ModuleError(f"unknown module type '{type_name}'", where,
-                              nearest(type_name, self.modules)) from None
+            pass
+        for line in self.skipped:
+            if line.startswith(f"module '{type_name}' "):
+                raise ModuleError(f"module '{type_name}' is installed but was skipped", where,
+                                  line.split(" skipped: ", 1)[-1])
+        raise ModuleError(f"unknown module type '{type_name}'", where,
+                          nearest(type_name, self.modules))
 
     def renderer(self):
         """The fused native renderer over every module in this registry (built once)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from instrument.errors import InstrumentError
 from instrument.presets.load import load_preset, parse_preset
 
@@ -18,7 +16,7 @@ def compile_file(path, sample_rate: float, block_size: int, registry=None):
     try:
         return compile_preset(preset, registry, sample_rate, block_size)
     except InstrumentError as exc:
-        raise type(exc)(exc.what, f"{Path(path)}: {exc.where}" if exc.where else str(path),
+        raise type(exc)(exc.what, f"{path}: {exc.where}" if exc.where else str(path),
                         exc.fix) from None
 
 

@@ -58,8 +58,15 @@ def load_preset(path) -> Preset:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PresetError("file not found", str(path), "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError(f"cannot read file: {exc}", str(path), "check the file") from None
+    except IsADirectoryError:
+        raise PresetError("is a directory, not a preset file", str(path),
+                          f"name the .toml files in it, like {path}/*.toml") from None
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"not UTF-8 text (byte {exc.start})", str(path),
+                          "save the file as UTF-8") from None
+    except OSError as exc:
+        raise PresetError(f"cannot read file: {exc.strerror}", str(path),
+                          "check that it exists and is readable") from None
     return parse_preset(text, str(path))
 
 
@@ -72,9 +79,7 @@ def parse_preset(text: str, source: str = "<preset>") -> Preset:
                           ) from None
     try:
         return _build(data, source)
-    except InstrumentError as exc:
-        if exc.where.startswith(source):
-            raise
+    except InstrumentError as exc:  # _build names keys; add the file
         where = f"{source}: {exc.where}" if exc.where else source
         raise type(exc)(exc.what, where, exc.fix) from None
 
@@ -95,8 +100,11 @@ def _table(data: dict, key: str, where: str) -> dict:
 
 def _build(data: dict, source: str) -> Preset:
     _unknown_keys(data, _TOP_KEYS, "")
-    version = data.get("format")
-    if version != FORMAT_VERSION:
+    if "format" not in data:
+        raise PresetError("format is missing", "format",
+                          f"write format = {FORMAT_VERSION} at the top of the file")
+    version = data["format"]
+    if isinstance(version, bool) or version != FORMAT_VERSION:
         raise PresetError(f"format = {version!r} is not supported", "format",
                           f"write format = {FORMAT_VERSION} at the top of the file")
     name = data.get("name", Path(source).stem)
@@ -114,7 +122,7 @@ def _build(data: dict, source: str) -> Preset:
                 raise PresetError(f"{key} = {value!r} has the wrong type", f"voice.{key}",
                                   f"use {'a whole number' if kind is int else 'a number' if kind is float else 'a string'}")
             setattr(settings, key, kind(value))
-    if settings.glide_ms < 0 or settings.glide_ms > 10000:
+    if not 0 <= settings.glide_ms <= 10000:
         raise PresetError("glide_ms is out of range", "voice.glide_ms", "use 0 to 10000")
     if not 0 <= settings.bend_range_st <= 48:
         raise PresetError("bend_range_st is out of range", "voice.bend_range_st", "use 0 to 48")
@@ -139,8 +147,12 @@ def _graph(table: dict, scope: str, where: str) -> Graph:
                               "use letters, digits and _ (not starting with a digit)")
         if not isinstance(spec, dict):
             raise PresetError("a node must be a table", node_where, f"write [{node_where}]")
-        if "type" not in spec or not isinstance(spec["type"], str):
-            raise PresetError("node has no type", node_where, 'add type = "saw" (or another module)')
+        if "type" not in spec:
+            raise PresetError("node has no type", node_where,
+                              'add type = "saw", or another name from instrument modules')
+        if not isinstance(spec["type"], str):
+            raise PresetError(f"type = {spec['type']!r} is not a module name", f"{node_where}.type",
+                              'write the module name in quotes, like type = "saw"')
         params = {k: v for k, v in spec.items() if k != "type"}
         for key, value in params.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
