@@ -59,8 +59,8 @@ class _Emitter:
         self.io.extend(io)
         self.pr.extend(pr)
         self.fa.extend(fa)
+        self.lines.append(f"{len(self.ops):>4} {line.lstrip()}")
         self.ops.append(row)
-        self.lines.append(line)
 
 
 def resolve_modules(preset: Preset, registry) -> dict[str, type]:
@@ -316,7 +316,8 @@ def _emit_graph(graph, classes, index, local_row, em, scope, sample_rate, block_
                     node_index,
                     f"  {cls.type_name:<12} {name:<8} in({' '.join(described) or '-'}) "
                     f"out({' '.join(f'{o}=b{r}' for o, r in zip(cls.outputs, outs))}) "
-                    f"params({' '.join(f'P{r}' for r in prows) or '-'}) state[{size}]")
+                    f"params({' '.join(f'{p.name}=P{r}' for p, r in zip(cls.params, prows)) or '-'})"
+                    f" state[{size}]")
         for c in incoming:
             key = (c.src, c.src_port)
             readers[key] -= 1
