@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from instrument.errors import InstrumentError
 
@@ -16,6 +17,31 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="instrument", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    live = sub.add_parser("run", help="play live: audio out, MIDI and OSC in")
+    live.add_argument("preset", nargs="?", default=None, help="preset file (presets/init.toml)")
+    live.add_argument("--device", help="audio output device (number or part of its name)")
+    live.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (48000)")
+    live.add_argument("--block", type=int, default=64, help="block size in frames (64)")
+    live.add_argument("--latency", default="low", help="PortAudio latency: low, high or seconds")
+    live.add_argument("--cpu", type=int, help="pin the audio process to this CPU")
+    live.add_argument("--rt-priority", type=int, help="SCHED_FIFO priority of the audio thread")
+    live.add_argument("--midi-api", choices=("alsa", "jack"), default="alsa")
+    live.add_argument("--midi", help="only MIDI inputs whose name matches this pattern")
+    live.add_argument("--no-midi", action="store_true", help="no MIDI input")
+    live.add_argument("--mapping", default=None,
+                      help="CC mapping file (mappings/generic.toml; 'none' for no mapping)")
+    live.add_argument("--preset-dir", help="folder of presets for program change (the preset's)")
+    live.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port (9000)")
+    live.add_argument("--osc-bind", default="0.0.0.0", help="OSC address to listen on")
+    live.add_argument("--record", help="with no audio device: record the null output to WAV")
+    live.add_argument("--null", action="store_true", help="use the null output, no device")
+    live.add_argument("--status-interval", type=float, default=0.0,
+                      help="print a status line every N seconds")
+
+    st = sub.add_parser("status", help="status of a running instrument")
+    st.add_argument("--osc-port", type=int, default=None, help="the instance's OSC port")
+    st.add_argument("--json", action="store_true")
 
     r = sub.add_parser("render", help="render a MIDI file to WAV, offline")
     r.add_argument("preset")
@@ -57,6 +83,68 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _run(args) -> int:
+    import time
+
+    from instrument.runtime.host import Host, RunOptions
+
+    started = time.monotonic()
+    _check_rate_block(args.rate, args.block)
+    root = Path(__file__).resolve().parents[2]
+    preset = Path(args.preset) if args.preset else root / "presets" / "init.toml"
+    mapping = args.mapping
+    if mapping is None:
+        default = root / "mappings" / "generic.toml"
+        mapping = default if default.exists() else None
+    elif mapping == "none":
+        mapping = None
+    options = RunOptions(
+        preset=preset, preset_dir=Path(args.preset_dir) if args.preset_dir else None,
+        mapping=Path(mapping) if mapping else None, device=args.device, rate=args.rate,
+        block=args.block, latency=args.latency, cpu=args.cpu, rt_priority=args.rt_priority,
+        midi_api=args.midi_api, midi=args.midi, no_midi=args.no_midi, osc_port=args.osc_port,
+        osc_bind=args.osc_bind, record=args.record, null=args.null,
+        status_interval=args.status_interval, started=started)
+    host = Host(options)
+    try:
+        host.start()
+    except OSError as exc:
+        host.shutdown()
+        raise InstrumentError(f"cannot start: {exc.strerror or exc}", f"OSC port {args.osc_port}",
+                              "choose another --osc-port") from None
+    except InstrumentError:
+        host.shutdown()
+        raise
+    return host.run()
+
+
+def _status(args) -> int:
+    import json
+
+    from instrument.runtime.host import runtime_dir
+
+    folder = runtime_dir()
+    pattern = f"status-{args.osc_port}.json" if args.osc_port else "status-*.json"
+    files = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    import time as _time
+
+    for path in files:
+        data = json.loads(path.read_text())
+        if data.get("running") and _time.time() - data.get("time", 0) < 5.0:
+            if args.json:
+                print(json.dumps(data, indent=1))
+            else:
+                print(f"running: {data['preset']}, {data['active_voices']} voices, callback "
+                      f"p50 {data['callback_p50_pct']:.1f}% p99.9 {data['callback_p999_pct']:.1f}%"
+                      f" max {data['callback_max_pct']:.1f}% of the deadline, "
+                      f"{data['xruns']} xruns, MIDI {data['midi_messages']}, OSC "
+                      f"{data['osc_messages']} (dropped {data['osc_unknown'] + data['osc_malformed']})"
+                      f", audio restarts {data['audio_restarts']}")
+            return 0
+    print("not running (no fresh status file in " + str(folder) + ")", file=sys.stderr)
+    return 1
 
 
 def _render(args) -> int:
@@ -120,6 +208,8 @@ def _db(x: float) -> str:
 
 
 _COMMANDS = {
+    "run": _run,
+    "status": _status,
     "render": _render,
     "check": _check,
     "modules": _modules,

@@ -51,16 +51,18 @@ class Engine:
         self.retired: list[PlanInstance] = []  # old instances, released on the control side
 
     # ---- control side -------------------------------------------------------------------
-    def load(self, plan: Plan) -> PlanInstance:
-        """Start playing ``plan`` at once (no crossfade): for the first plan, or offline."""
+    def load(self, plan: Plan, ptarget=None, init_targets: bool = True) -> PlanInstance:
+        """Start playing ``plan`` at once (no crossfade): for the first plan, or offline.
+        ``ptarget``/``init_targets``: see ``PlanInstance``."""
         self._check(plan)
-        self.current = PlanInstance(plan)
+        self.current = PlanInstance(plan, ptarget, init_targets)
         self.old = None
         self.pending = None
         self.fade_pos = self.crossfade_frames
         return self.current
 
-    def swap(self, plan: Plan, carry_params: bool = True) -> PlanInstance:
+    def swap(self, plan: Plan, carry_params: bool = True, ptarget=None,
+             init_targets: bool = True) -> PlanInstance:
         """Prepare ``plan`` and have the next block adopt it with an equal-power crossfade.
 
         ``carry_params`` copies parameter values over by ``node.param`` name (hot reload);
@@ -68,7 +70,7 @@ class Engine:
         struck again in the new plan so a chord keeps sounding.
         """
         self._check(plan)
-        new = PlanInstance(plan)
+        new = PlanInstance(plan, ptarget, init_targets)
         cur = self.current
         if cur is not None:
             if carry_params:

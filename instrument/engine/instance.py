@@ -21,9 +21,10 @@ BEND_SMOOTHING_MS = 5.0  # MIDI bend arrives in steps; 5 ms hides them without a
 
 class PlanInstance:
     """Runtime state of one plan. ``ptarget`` holds the normalized parameter targets; pass a
-    shared-memory view to let another process steer the parameters."""
+    shared-memory view to let another process steer the parameters (with ``init_targets``
+    False, the values already in it are kept: a restarted audio process resumes them)."""
 
-    def __init__(self, plan: Plan, ptarget: np.ndarray | None = None):
+    def __init__(self, plan: Plan, ptarget: np.ndarray | None = None, init_targets: bool = True):
         self.plan = plan
         block = plan.block_size
         n_params = int(plan.cfg[CFG_N_PARAMS])
@@ -31,7 +32,8 @@ class PlanInstance:
         initial = np.array([slot.initial_norm for slot in plan.params], dtype=np.float64)
         if ptarget is None:
             ptarget = np.zeros(max(n_params, 1))
-        ptarget[:n_params] = initial
+        if init_targets:
+            ptarget[:n_params] = initial
         self.ptarget = ptarget
         self.pstate = np.zeros((max(n_params, 1), PS_WIDTH))
         self.vP = np.zeros((max(plan.n_voice_param_rows, 1), block, n_voices))

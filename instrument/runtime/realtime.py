@@ -1,0 +1,66 @@
+"""Real-time setup of the audio process: CPU pinning, SCHED_FIFO, mlockall, GC off.
+
+Each step that the system refuses gives one warning line saying what to change; none is fatal.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+MCL_CURRENT, MCL_FUTURE = 1, 2
+
+
+def pin_cpu(cpu: int | None) -> None:
+    if cpu is None:
+        return
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except (OSError, ValueError) as exc:
+        log.warning("cannot pin the audio process to CPU %s (%s); pick one of %s with --cpu",
+                    cpu, exc, sorted(os.sched_getaffinity(0)))
+
+
+def realtime_priority(priority: int | None) -> None:
+    if not priority:
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError) as exc:
+        log.warning("no real-time priority (SCHED_FIFO %d: %s); allow it with 'rtprio' in "
+                    "/etc/security/limits.d (see deploy/limits.conf) or LimitRTPRIO= in the "
+                    "systemd unit", priority, exc.strerror or exc)
+
+
+def normal_priority() -> None:
+    """Put the calling thread back to SCHED_OTHER (Linux applies this per thread)."""
+    try:
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError:
+        pass
+
+
+def lock_memory() -> None:
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+        err = ctypes.get_errno()
+        log.warning("cannot lock memory (mlockall: %s); allow it with 'memlock unlimited' in "
+                    "/etc/security/limits.d or LimitMEMLOCK=infinity in the systemd unit",
+                    os.strerror(err))
+
+
+def freeze_gc() -> None:
+    """Collect once, move every surviving object out of the collector's sight, switch it off:
+    the garbage collector never runs while audio plays."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()

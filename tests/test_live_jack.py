@@ -1,0 +1,108 @@
+"""``instrument run`` for real: a JACK server (dummy driver), notes through a JACK MIDI port,
+OSC from ``oscsend`` and python-osc on 127.0.0.1, the output recorded by ``jack_rec``."""
+
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from pythonosc.udp_client import SimpleUDPClient
+
+from instrument.audio.wav import read_wav
+from live import (
+    JackMidiOut, LiveInstrument, centroid_hz, pitch_hz, rms, start_recording,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def live(jack_server):
+    inst = LiveInstrument(jack_server.env, "presets/poly16.toml", "--mapping", "none")
+    try:
+        inst.wait_ports()
+        yield inst
+    finally:
+        code = inst.stop()
+        assert code == 0, inst.output()
+
+
+def _window(x, sr, start_s, length_s):
+    a = int(start_s * sr)
+    return x[a:a + int(length_s * sr)]
+
+
+def test_midi_note_osc_cutoff_osc_volume_and_panic_change_the_recorded_sound(live, jack_server,
+                                                                           tmp_path):
+    """Timeline (seconds after the MIDI note): 0 note A4; 1.2 cutoff up (oscsend); 2.4 volume
+    down (python-osc); 3.6 /panic. Measured in windows between the events."""
+    if shutil.which("oscsend") is None:
+        pytest.fail("oscsend missing (Debian package liblo-tools)")
+    wav = tmp_path / "live.wav"
+    rec = start_recording(jack_server.env, live.out_ports(), wav, 6.0)
+    time.sleep(0.5)
+    keys = JackMidiOut()
+    osc = SimpleUDPClient("127.0.0.1", live.osc_port)
+    try:
+        keys.send(0x90, 69, 110)
+        t_note = time.monotonic()
+        time.sleep(1.2)
+        subprocess.run(["oscsend", "127.0.0.1", str(live.osc_port), "/param/filt/cutoff_hz",
+                        "f", "0.8"], check=True, timeout=5)
+        time.sleep(1.2)
+        osc.send_message("/param/amp/gain", 0.02)  # gain 0.4 -> 0.04
+        time.sleep(1.2)
+        osc.send_message("/panic", [])
+        elapsed_to_panic = time.monotonic() - t_note
+    finally:
+        keys.close()
+    rec.wait(timeout=15)
+    x, sr = read_wav(wav)
+    mono = x.mean(axis=1)
+    loud = np.flatnonzero(np.abs(mono) > 1e-3)
+    assert loud.size, live.output()
+    onset = loud[0] / sr
+    note = _window(mono, sr, onset + 0.7, 0.4)
+    bright = _window(mono, sr, onset + 1.7, 0.4)
+    quiet = _window(mono, sr, onset + 2.9, 0.4)
+    after_panic = _window(mono, sr, onset + elapsed_to_panic + 0.3, 0.5)
+
+    assert abs(pitch_hz(note, sr) / 440.0 - 1) < 0.01
+    assert centroid_hz(bright, sr) > 1.5 * centroid_hz(note, sr)
+    assert rms(quiet) < 0.2 * rms(bright)
+    assert after_panic.size > 0 and np.max(np.abs(after_panic)) < 1e-4
+    assert np.max(np.abs(x)) <= 10 ** (-0.3 / 20) + 1e-6
+
+
+def test_status_reports_the_running_instance(live):
+    out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--osc-port", str(live.osc_port)],
+                         capture_output=True, text=True, timeout=20)
+    deadline = time.monotonic() + 5
+    while "running" not in out.stdout and time.monotonic() < deadline:
+        time.sleep(0.5)
+        out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--osc-port", str(live.osc_port)],
+                             capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert "xruns" in out.stdout and "voices" in out.stdout
+
+
+def test_malformed_and_unknown_osc_is_counted_not_fatal(live):
+    import json
+    import socket
+
+    osc = SimpleUDPClient("127.0.0.1", live.osc_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for junk in (b"\x00\x01garbage", b"/param\x00\x00,f\x00\x00\x00", b"#bundle\x00xx"):
+            s.sendto(junk, ("127.0.0.1", live.osc_port))
+    osc.send_message("/no/such/address", 1.0)
+    osc.send_message("/param/filt/cutoff_hz", "text")
+    osc.send_message("/note/on", [60, 0.5])
+    time.sleep(1.5)
+    out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--json", "--osc-port", str(live.osc_port)],
+                         capture_output=True, text=True, timeout=20)
+    data = json.loads(out.stdout)
+    assert data["osc_unknown"] >= 1
+    assert data["osc_malformed"] >= 2
+    assert live.proc.poll() is None
