@@ -106,3 +106,43 @@ def test_malformed_and_unknown_osc_is_counted_not_fatal(live):
     assert data["osc_unknown"] >= 1
     assert data["osc_malformed"] >= 2
     assert live.proc.poll() is None
+
+
+def _status_json(port):
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--json",
+                          "--osc-port", str(port)], capture_output=True, text=True, timeout=20)
+    return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+def test_killed_audio_process_is_restarted_with_the_same_preset_and_parameters(live, jack_server,
+                                                                            tmp_path):
+    import os
+    import signal as sig
+
+    osc = SimpleUDPClient("127.0.0.1", live.osc_port)
+    osc.send_message("/param/amp/gain", 0.02)  # a parameter the restart must keep
+    time.sleep(1.5)
+    before = _status_json(live.osc_port)
+    os.kill(before["audio_pid"], sig.SIGKILL)
+    t_kill = time.monotonic()
+    restarted = None
+    while time.monotonic() - t_kill < 10:
+        ports = [p for p in live.out_ports()]
+        if ports:
+            d = _status_json(live.osc_port)
+            if d.get("audio_pid") not in (None, before["audio_pid"]) and d["callbacks"] > 0:
+                restarted = time.monotonic() - t_kill
+                break
+        time.sleep(0.05)
+    assert restarted is not None, live.output()
+    wav = tmp_path / "after.wav"
+    rec = start_recording(jack_server.env, live.out_ports(), wav, 1.5)
+    time.sleep(0.3)
+    osc.send_message("/note/on", [69, 1.0])
+    rec.wait(timeout=10)
+    x, sr = read_wav(wav)
+    level = np.max(np.abs(x))
+    assert 0 < level < 0.05  # gain kept at 0.04: a full-gain note would peak near 0.3
+    print(f"audio process back {restarted:.2f} s after SIGKILL (status poll resolution 1 s)")

@@ -36,6 +36,9 @@ _SIZES = {
 }
 
 
+_CREATED_HERE: set[str] = set()  # blocks this process created (and its tracker watches)
+
+
 class SharedState:
     """Views on the shared blocks. ``create=True`` (host) makes them; else attach by ``name``."""
 
@@ -53,9 +56,11 @@ class SharedState:
                 except FileNotFoundError:
                     pass
                 block = shared_memory.SharedMemory(name=shm_name, create=True, size=size * 8)
+                _CREATED_HERE.add(shm_name)
             else:
                 block = shared_memory.SharedMemory(name=shm_name)
-                _untrack(block)
+                if shm_name not in _CREATED_HERE:
+                    _untrack(block)
             self._blocks[key] = block
             arr = np.ndarray((size,), dtype=np.float64, buffer=block.buf)
             if create:
