@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 from instrument.errors import InstrumentError
 
 CHECK_RATE = 48000
@@ -9,11 +12,32 @@ CHECK_BLOCK = 64
 
 
 def check_file(path) -> str:
-    """'' when the preset at ``path`` loads and compiles, else the one-line problem."""
+    """'' when the preset at ``path`` loads and compiles (or the controller mapping loads),
+    else the one-line problem.
+
+    A file whose TOML has a top-level ``cc`` key (``[[cc]]`` tables) is a mapping; anything
+    else is a preset, including a file that cannot be read or parsed: the preset loader
+    reports that with the same one line a mapping would get.
+    """
     from instrument.presets import compile_file
 
     try:
-        compile_file(path, CHECK_RATE, CHECK_BLOCK)
+        if _is_mapping(path):
+            from instrument.control.mapping import load_mapping
+
+            load_mapping(path)
+        else:
+            compile_file(path, CHECK_RATE, CHECK_BLOCK)
     except InstrumentError as exc:
         return str(exc)
     return ""
+
+
+def _is_mapping(path) -> bool:
+    from instrument.control.mapping import is_mapping_data
+
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return is_mapping_data(data)
