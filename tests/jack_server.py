@@ -87,7 +87,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 def start_jack_server(name: str | None = None, rate: int = 48000, period: int = 64,
-                      timeout: float = START_TIMEOUT_S) -> JackServer:
+                      timeout: float = START_TIMEOUT_S, realtime_priority: int = 0) -> JackServer:
     """Start ``jackd --no-realtime -n NAME -d dummy -r RATE -p PERIOD`` and wait until a client
     (``jack_lsp``) can connect. Raises :class:`JackServerError` with jackd's log on failure."""
     jackd = shutil.which("jackd")
@@ -101,7 +101,8 @@ def start_jack_server(name: str | None = None, rate: int = 48000, period: int = 
     log_path = Path(log_name)
     with os.fdopen(fd, "wb") as log:
         process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+            [jackd, *(["-R", "-P", str(realtime_priority)] if realtime_priority else ["--no-realtime"]),
+             "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )

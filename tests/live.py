@@ -49,7 +49,8 @@ class LiveInstrument:
         raise AssertionError(f"instrument ports did not appear:\n{self.output()}")
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def out_ports(self) -> list[str]:

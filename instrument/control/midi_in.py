@@ -1,17 +1,25 @@
 """MIDI in through python-rtmidi: every input port (or those matching ``--midi``), picked up
 when plugged in, plus one virtual input others can connect to. Raw messages are converted to
 host calls at the edge; mido/rtmidi types never reach the engine.
+
+Messages are polled (every POLL_S) from rtmidi's queue by a host thread, never delivered by a
+callback: with the JACK API, rtmidi runs its callback inside JACK's real-time process thread,
+and a Python callback there waits for the host's GIL, which made the whole JACK graph xrun
+under an OSC flood (measured: 89 xruns in 10 s with the callback, see benchmarks/live_jack.py).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 
 log = logging.getLogger(__name__)
 
 APIS = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK"}
+POLL_S = 0.0005
+QUEUE_MESSAGES = 4096
 
 
 class MidiInputs:
@@ -28,9 +36,13 @@ class MidiInputs:
         self.ports: dict[str, object] = {}
         self.virtual = None
         self.errors = 0
+        self.lock = threading.Lock()
+        self.running = False
+        self.thread = threading.Thread(target=self._poll, name="midi-in", daemon=True)
 
     def _new_input(self):
-        midi_in = self.rtmidi.MidiIn(rtapi=self.api, name=self.client_name)
+        midi_in = self.rtmidi.MidiIn(rtapi=self.api, name=self.client_name,
+                                     queue_size_limit=QUEUE_MESSAGES)
         midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
         return midi_in
 
@@ -38,11 +50,26 @@ class MidiInputs:
         try:
             self.virtual = self._new_input()
             self.virtual.open_virtual_port("in")
-            self.virtual.set_callback(self._callback)
         except Exception as exc:  # noqa: BLE001 - no MIDI system is not fatal
             log.warning("no MIDI virtual input (%s)", exc)
             self.virtual = None
         self.scan()
+        self.running = True
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while self.running:
+            with self.lock:
+                inputs = list(self.ports.values())
+                if self.virtual is not None:
+                    inputs.append(self.virtual)
+                for midi_in in inputs:
+                    while True:
+                        item = midi_in.get_message()
+                        if item is None:
+                            break
+                        self._deliver(item[0])
+            time.sleep(POLL_S)
 
     def scan(self) -> list[str]:
         """Open newly plugged matching ports, forget vanished ones; returns names opened."""
@@ -56,7 +83,8 @@ class MidiInputs:
         opened = []
         for name in list(self.ports):
             if name not in names:
-                self.ports.pop(name).close_port()
+                with self.lock:
+                    self.ports.pop(name).close_port()
                 log.info("MIDI input gone: %s", name)
         for index, name in enumerate(names):
             if name in self.ports or name.startswith(f"{self.client_name}:"):
@@ -68,28 +96,31 @@ class MidiInputs:
             try:
                 port = self._new_input()
                 port.open_port(index, "in-" + str(len(self.ports) + 1))
-                port.set_callback(self._callback)
             except Exception as exc:  # noqa: BLE001
                 self.errors += 1
                 log.warning("cannot open MIDI input %s: %s", name, exc)
                 continue
-            self.ports[name] = port
+            with self.lock:
+                self.ports[name] = port
             opened.append(name)
             log.info("MIDI input: %s", name)
         return opened
 
-    def _callback(self, event, data=None):
-        message, _delta = event
+    def _deliver(self, message) -> None:
         try:
             self.on_message(message, time.monotonic())
-        except Exception as exc:  # noqa: BLE001 - never kill rtmidi's thread
+        except Exception as exc:  # noqa: BLE001 - never kill the polling thread
             self.errors += 1
             log.debug("MIDI message %s failed: %s", message, exc)
 
     def stop(self) -> None:
-        for port in self.ports.values():
-            port.close_port()
-        self.ports.clear()
+        self.running = False
+        if self.thread.is_alive():
+            self.thread.join(timeout=1.0)
+        with self.lock:
+            for port in self.ports.values():
+                port.close_port()
+            self.ports.clear()
         if self.virtual is not None:
             self.virtual.close_port()
             self.virtual = None

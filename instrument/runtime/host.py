@@ -150,6 +150,8 @@ class Host:
     def set_macro(self, index: int, norm: float) -> None:
         macro = self.plan.macros[index]
         self.macro_values[index] = norm
+        if self.cc_router is not None:  # a knob on this macro must pick it up again
+            self.cc_router.set_macro_value(macro.name, norm)
         table = self.shared.tables[self.table]
         for param, value in macro.targets_for(norm):
             table[param] = value
@@ -193,6 +195,8 @@ class Host:
         table = self.shared.tables[self.table]
         self.cc_router = CcRouter(self.mapping, self.plan.params, self.plan.macros,
                                   lambda index: float(table[index]))
+        for line in self.cc_router.unresolved:  # e.g. bank knobs beyond this preset's macros
+            log.debug("mapping: %s", line)
 
     # ---- audio process ---------------------------------------------------------------------
     def _spawn_audio(self) -> None:
@@ -292,23 +296,25 @@ class Host:
 
     def shutdown(self) -> int:
         """Release the notes, let them ring briefly, stop the audio process, clean up."""
-        self.ring.push(ALL_NOTES_OFF, 0, 0.0, 0.0)
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end and self.shared.status[S_VOICES] > 0:
-            time.sleep(0.01)
-        if self.midi is not None:
-            self.midi.stop()
-        if self.osc is not None:
-            self.osc.stop()
-        if self.audio is not None and self.audio.poll() is None:
-            self._send("quit")
-            try:
-                self.audio.stdin.close()
-                self.audio.wait(timeout=3.0)
-            except (subprocess.TimeoutExpired, OSError):
-                self.audio.kill()
-        self.write_status_file(running=False)
-        self.shared.close()
+        try:
+            self.ring.push(ALL_NOTES_OFF, 0, 0.0, 0.0)
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end and self.shared.status[S_VOICES] > 0:
+                time.sleep(0.01)
+            if self.midi is not None:
+                self.midi.stop()
+            if self.osc is not None:
+                self.osc.stop()
+            if self.audio is not None and self.audio.poll() is None:
+                self._send("quit")
+                try:
+                    self.audio.stdin.close()
+                    self.audio.wait(timeout=3.0)
+                except (subprocess.TimeoutExpired, OSError):
+                    self.audio.kill()
+            self.write_status_file(running=False)
+        finally:
+            self.shared.close()
         return 0
 
     # ---- status ----------------------------------------------------------------------------
