@@ -146,3 +146,54 @@ def test_killed_audio_process_is_restarted_with_the_same_preset_and_parameters(l
     level = np.max(np.abs(x))
     assert 0 < level < 0.05  # gain kept at 0.04: a full-gain note would peak near 0.3
     print(f"audio process back {restarted:.2f} s after SIGKILL (status poll resolution 1 s)")
+
+
+def test_hotplugged_midi_port_is_picked_up_and_mapped_cc_and_program_change_work(jack_server,
+                                                                               tmp_path):
+    """A keyboard that appears after start is opened within the scan period; CC74 (brightness
+    in mappings/generic.toml) opens the filter; program change 1 loads the second preset of the
+    folder."""
+    import rtmidi
+
+    inst = LiveInstrument(jack_server.env, "presets/poly16.toml")  # default mapping
+    try:
+        inst.wait_ports()
+        keys = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="hotplug-keys")
+        keys.open_virtual_port("out")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "in-1" not in "".join(
+                p for p in __import__("live").jack_ports(jack_server.env)):
+            time.sleep(0.1)
+        time.sleep(0.3)
+        wav = tmp_path / "cc.wav"
+        rec = start_recording(jack_server.env, inst.out_ports(), wav, 3.5)
+        time.sleep(0.3)
+        keys.send_message([0x90, 57, 100])
+        time.sleep(1.2)
+        for value in range(0, 128, 4):  # sweep up: the knob picks the macro up and moves it
+            keys.send_message([0xB0, 74, value])
+            time.sleep(0.005)
+        time.sleep(1.5)
+        rec.wait(timeout=10)
+        x, sr = read_wav(wav)
+        mono = x.mean(axis=1)
+        loud = np.flatnonzero(np.abs(mono) > 1e-3)
+        assert loud.size, inst.output()
+        onset = loud[0] / sr
+        dark = _window(mono, sr, onset + 0.7, 0.4)
+        bright = _window(mono, sr, onset + 1.8, 0.4)
+        assert centroid_hz(bright, sr) > 1.5 * centroid_hz(dark, sr), inst.output()
+
+        keys.send_message([0xC0, 1])  # program 1: presets sorted by name -> poly16.toml
+        keys.send_message([0xC0, 0])  # program 0 -> init.toml
+        deadline = time.monotonic() + 5
+        data = {}
+        while time.monotonic() < deadline:
+            data = _status_json(inst.osc_port)
+            if data.get("preset", "").endswith("init.toml"):
+                break
+            time.sleep(0.2)
+        assert data.get("preset", "").endswith("init.toml"), inst.output()
+        keys.close_port()
+    finally:
+        assert inst.stop() == 0, inst.output()
