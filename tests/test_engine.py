@@ -313,9 +313,9 @@ def test_swap_keeps_a_held_chord_sounding_without_a_jump():
     np.testing.assert_allclose(after, ref_b[fade:fade + len(after)], atol=1e-6)
 
 
-def test_hot_reload_swap_with_carried_parameters_plays_the_new_plan_with_the_old_values():
-    """Saw -> sine with the same node names: osc.level keeps plan A's 0.3 (carried by name),
-    so after the crossfade the output is plan B played with level 0.3."""
+def test_hot_reload_swap_plays_the_edited_file_where_the_player_moved_nothing():
+    """Saw -> sine with the same node names and osc.level 0.3 -> 0.4 in the file; nobody moved
+    osc.level live, so after the crossfade the output is exactly plan B as written."""
     plan_a = compile_toml(SWAP_A, SR, BLOCK)
     plan_b = compile_toml(SWAP_B, SR, BLOCK)
     swap_block = int(0.5 * SR) // BLOCK
@@ -328,8 +328,8 @@ def test_hot_reload_swap_with_carried_parameters_plays_the_new_plan_with_the_old
 
     out = render(make_engine(plan_a), int(1.2 * SR), [note_on(0, n) for n in CHORD],
                  on_block=control)[:, 0]
-    plan_b3 = compile_toml(SWAP_B.replace("level = 0.4", "level = 0.3"), SR, BLOCK)
-    fresh = render(make_engine(plan_b3), int(0.6 * SR), [note_on(0, n) for n in CHORD])[:, 0]
+    fresh = render(make_engine(compile_toml(SWAP_B, SR, BLOCK)), int(0.6 * SR),
+                   [note_on(0, n) for n in CHORD])[:, 0]
     after = out[s + fade:s + fade + int(0.5 * SR)]
     np.testing.assert_allclose(after, fresh[fade:fade + len(after)], atol=1e-6)
 
@@ -364,7 +364,7 @@ def test_swap_crossfade_lasts_20_ms_then_the_old_plan_is_gone():
 
 
 @pytest.mark.parametrize("carry", [True, False])
-def test_swap_carries_parameters_by_name_only_when_asked(carry):
+def test_swap_carries_the_players_moves_by_name_only_when_asked(carry):
     plan_a = compile_toml(SWAP_A, SR, BLOCK)
     plan_b = compile_toml(SWAP_B, SR, BLOCK)  # same node names; amp.gain 0.5 in the preset
     engine = make_engine(plan_a)
@@ -380,7 +380,7 @@ def test_swap_carries_parameters_by_name_only_when_asked(carry):
     assert engine.current.plan is plan_b
     gain = 0.25 if carry else 0.5  # set live on plan A / plan B's preset value
     sustain = 0.5 if carry else 0.7
-    level = 0.3 if carry else 0.4  # plan A's preset value / plan B's
+    level = 0.4  # never moved live: plan B's preset value either way
     assert engine.get_param("amp.gain") == pytest.approx(gain)
     assert engine.get_param("env.sustain") == pytest.approx(sustain)
     assert engine.get_param("osc.level") == pytest.approx(level)

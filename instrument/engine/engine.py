@@ -16,13 +16,13 @@ import math
 
 import numpy as np
 
-from instrument.engine.events import EVENT_WIDTH, NOTE_ON
+from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
 from instrument.engine.instance import PlanInstance
 from instrument.engine.layout import (
     E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE, E_SUSTAIN,
-    V_KEY_DOWN, V_NOTE,
+    V_KEY_DOWN, V_NOTE, V_SUSTAINED,
 )
-from instrument.engine.output_stage import LIM_ENGAGED, finish_block, limiter_state
+from instrument.engine.output_stage import LIM_ENGAGED, LIM_GAIN, finish_block, limiter_state
 from instrument.errors import ParamError
 from instrument.graph.plan import Plan
 from instrument.modules.layout import CTX_VELOCITY
@@ -65,8 +65,10 @@ class Engine:
              init_targets: bool = True) -> PlanInstance:
         """Prepare ``plan`` and have the next block adopt it with an equal-power crossfade.
 
-        ``carry_params`` copies parameter values over by ``node.param`` name (hot reload);
-        held notes, sustain, pitch bend and mod wheel always carry over: held notes are
+        ``carry_params`` (hot reload) keeps what the player moved: a parameter whose value
+        differs from its preset value in the old plan keeps that value in the new plan (matched
+        by ``node.param``); the others take the new file's values, so an edit in the file is
+        heard. Held notes, sustain, pitch bend and mod wheel always carry over: held notes are
         struck again in the new plan so a chord keeps sounding.
         """
         self._check(plan)
@@ -74,11 +76,11 @@ class Engine:
         cur = self.current
         if cur is not None:
             if carry_params:
-                old_index = {slot.path: slot.index for slot in cur.plan.params}
+                old = {slot.path: slot for slot in cur.plan.params}
                 for slot in plan.params:
-                    j = old_index.get(slot.path)
-                    if j is not None:
-                        new.ptarget[slot.index] = cur.ptarget[j]
+                    was = old.get(slot.path)
+                    if was is not None and cur.ptarget[was.index] != was.initial_norm:
+                        new.ptarget[slot.index] = cur.ptarget[was.index]
                 new.reset()
             for k in (E_SUSTAIN, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE):
                 new.eng[k] = cur.eng[k]
@@ -158,12 +160,18 @@ class Engine:
         self.old = old
         self.fade_pos = 0
         # Strike the held notes again in the new plan (note-ons at offset 0).
+        # Pedal-held notes are struck and released: the carried pedal keeps them sounding.
         n = 0
         for v in range(int(old.eng[E_ACTIVE_VOICES])):
-            if old.voices[v, V_KEY_DOWN] and n < 128:
-                self.merged[n, :] = (0.0, NOTE_ON, 0.0, old.voices[v, V_NOTE],
-                                     max(old.vctx[CTX_VELOCITY, v], 1e-3))
+            key_down = old.voices[v, V_KEY_DOWN] != 0.0
+            held = key_down or old.voices[v, V_SUSTAINED] != 0.0
+            if held and n < 126:
+                note = old.voices[v, V_NOTE]
+                self.merged[n, :] = (0.0, NOTE_ON, 0.0, note, max(old.vctx[CTX_VELOCITY, v], 1e-3))
                 n += 1
+                if not key_down:
+                    self.merged[n, :] = (0.0, NOTE_OFF, 0.0, note, 0.0)
+                    n += 1
         self.n_restrike = n
 
     def _with_restrikes(self, events, n_events):
@@ -175,6 +183,7 @@ class Engine:
 
     def _nonfinite(self, bad: int) -> None:
         self.nonfinite_resets += 1
+        self.lim[LIM_GAIN] = 1.0  # the runaway's last samples drove it down; start afresh
         if bad & 1:
             self.current.reset()
         if bad & 2 and self.old is not None:

@@ -10,6 +10,9 @@ import math
 from numba import njit
 
 CEILING = 10.0 ** (-0.3 / 20.0)
+# A mix sample beyond +60 dBFS is a blown-up graph, not music (16 loud voices sum to ~+18 dBFS):
+# reset it like a NaN instead of letting the limiter hold a runaway at full scale.
+RUNAWAY = 1000.0
 LIM_GAIN, LIM_RELEASE, LIM_PEAK_L, LIM_PEAK_R, LIM_ENGAGED = range(5)
 LIM_WIDTH = 8
 RELEASE_MS = 100.0
@@ -28,7 +31,7 @@ def limiter_state(sample_rate: float):
 def _finite_block(mix):
     for c in range(mix.shape[0]):
         for i in range(mix.shape[1]):
-            if not math.isfinite(mix[c, i]):
+            if not (abs(mix[c, i]) <= RUNAWAY):  # also catches NaN and inf
                 return False
     return True
 
@@ -38,8 +41,9 @@ def finish_block(mix_new, mix_old, fade_pos, fade_len, lim, out):
     """Write ``out`` (frames, channels) float32 from the new plan's mix, crossfaded with the
     old plan's while ``fade_pos < fade_len`` (equal-power: cos/sin gains), limited.
 
-    Returns a bit mask: 1 if the new mix held a non-finite sample, 2 if the old one did; such a
-    mix is replaced by silence for this block (the caller resets that plan instance).
+    Returns a bit mask: 1 if the new mix held a non-finite (or runaway, beyond RUNAWAY)
+    sample, 2 if the old one did; such a mix is replaced by silence for this block (the caller
+    resets that plan instance and the limiter).
     """
     bad = 0
     if not _finite_block(mix_new):

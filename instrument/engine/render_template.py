@@ -11,7 +11,7 @@ from instrument.engine.layout import (
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
 from instrument.modules.layout import (
-    CTX_GATE_NOW, CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH,
+    CTX_GATE_NOW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH,
     ROW_TRIGGER,
 )
 
@@ -96,6 +96,16 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
             gctx, s0, s1, 1)
 
 
+@njit(cache=True, inline="always")
+def _offset(value, block):
+    """An event's sample offset, clamped into the block; NaN counts as 0."""
+    if not (value >= 0.0):
+        return 0
+    if value > block - 1.0:
+        return block - 1
+    return int(value)
+
+
 @njit(cache=True, error_model="numpy")
 def render_block(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs, gbufs, voices,
                  vctx, vstate, vinit, gctx, gstate, ginit, eng, held, events, n_events, mix,
@@ -108,17 +118,18 @@ def render_block(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs
     """
     block = gbufs.shape[1]
     for v in range(int(eng[E_ACTIVE_VOICES])):
+        vctx[CTX_LAST_PEAK, v] = vctx[CTX_PEAK, v]
         vctx[CTX_PEAK, v] = 0.0
     s0 = 0
     e = 0
     while s0 < block:
-        while e < n_events and min(max(events[e, 0], 0.0), block - 1.0) <= s0:
+        while e < n_events and _offset(events[e, 0], block) <= s0:
             apply_event(int(events[e, 1]), events[e, 3], events[e, 4], cfg, voices, vctx, vstate,
                         vinit, gstate, ginit, eng, held, ptarget)
             e += 1
         s1 = block
         if e < n_events:
-            s1 = int(min(max(events[e, 0], 0.0), block - 1.0))
+            s1 = _offset(events[e, 0], block)
         _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs, gbufs,
                         voices, vctx, vstate, gctx, gstate, eng, s0, s1, s0 == 0)
         s0 = s1

@@ -21,7 +21,7 @@ from instrument.engine.events import (
     CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND, POLY_PRESSURE,
 )
 from instrument.modules.layout import (
-    CTX_MOD_WHEEL, CTX_NOTE, CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY,
+    CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE, CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY,
 )
 from instrument.params.curves import norm_to_value
 
@@ -37,6 +37,7 @@ def _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng
         vstate[:, v] = vinit
         vctx[CTX_RESET, v] = 1.0
         vctx[CTX_PEAK, v] = 0.0
+        vctx[CTX_LAST_PEAK, v] = 0.0
         start_pitch = eng[E_LAST_PITCH] if (glide and eng[E_LAST_PITCH] >= 0.0) else note
         voices[v, V_PITCH] = start_pitch
     elif not glide:
@@ -77,7 +78,7 @@ def _pick_voice(note, cfg, voices, vctx, eng):
             if pass_released == 0 and not released:
                 continue
             if cfg[CFG_STEAL] == STEAL_QUIETEST:
-                key = vctx[CTX_PEAK, v]
+                key = max(vctx[CTX_PEAK, v], vctx[CTX_LAST_PEAK, v])
             else:
                 key = voices[v, V_AGE]
             if key < best_key:

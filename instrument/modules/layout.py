@@ -56,4 +56,5 @@ CTX_RESET = 5  # 1.0 during the first segment after the voice started from silen
 CTX_PEAK = 6  # the voice's output peak this block (engine-written; stealing and freeing)
 CTX_GATE_NOW = 7  # engine scratch
 CTX_PITCH_NOW = 8  # engine scratch
+CTX_LAST_PEAK = 9  # the voice's peak in the previous block
 CTX_WIDTH = 10

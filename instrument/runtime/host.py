@@ -32,13 +32,14 @@ from instrument.runtime.ring import RingWriter
 from instrument.runtime.shared import (
     MAX_PARAMS, S_AUDIO_PID, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_FIRST_AUDIO_T, S_LATE,
     S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_RING_DROPPED, S_STATE, S_VOICES,
-    S_XRUNS, STATE_RUNNING, SharedState,
+    S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
 )
 from instrument.runtime.status import percentiles
 
 log = logging.getLogger("instrument.host")
 
 ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)
+QUICK_DEATH_S = 5.0  # an audio process that dies this soon, before playing, backs off
 
 
 @dataclass
@@ -71,6 +72,7 @@ def runtime_dir() -> Path:
 class Host:
     def __init__(self, options: RunOptions):
         self.opt = options
+        remove_stale_blocks()
         self.shared = SharedState(f"instrument-{os.getpid()}", create=True)
         self.ring = RingWriter(self.shared.ring, self.shared.status)
         self.table = 0
@@ -89,6 +91,11 @@ class Host:
         self.midi_messages = 0
         self.midi_junk = 0
         self.first_audio_s: float | None = None
+        self.audio_died_at: float | None = None
+        self.audio_started = 0.0
+        self.restart_backoff_s = 0.0
+        self.restart_at: float | None = None
+        self.last_restart_s: float | None = None
 
     # ---- presets -----------------------------------------------------------------------------
     def _compile(self, path: Path):
@@ -213,8 +220,10 @@ class Host:
         if o.device is None:
             cmd.append("--null-fallback")
         self.shared.status[S_STATE] = 0.0
+        self.shared.status[S_CALLBACKS] = 0.0
         self.shared.ring[1] = self.shared.ring[0]  # events queued while no one played: drop
         self.audio = subprocess.Popen(cmd, stdin=subprocess.PIPE, text=True)
+        self.audio_started = time.monotonic()
 
     def _send(self, line: str) -> None:
         if self.audio is None or self.audio.poll() is not None:
@@ -226,13 +235,34 @@ class Host:
             pass
 
     def _supervise(self) -> None:
-        if self.audio is None or self.audio.poll() is None:
+        """Restart a dead audio process at once; if it dies before playing (a device gone, say),
+        wait 1, 2, 4 ... up to 30 s between attempts instead of spinning."""
+        if self.audio is None:
             return
-        code = self.audio.returncode
-        self.audio_restarts += 1
-        log.error("audio process exited (code %s); restarting it with the same preset and "
-                  "parameters (restart %d)", code, self.audio_restarts)
-        self._spawn_audio()
+        now = time.monotonic()
+        if self.audio.poll() is None:
+            if now - self.audio_started > QUICK_DEATH_S:
+                self.restart_backoff_s = 0.0
+            return
+        if self.restart_at is None:  # just found dead
+            self.audio_restarts += 1
+            if self.audio_died_at is None:
+                self.audio_died_at = now
+            status = self.shared.status
+            never_played = status[S_STATE] != STATE_RUNNING
+            if never_played and now - self.audio_started < QUICK_DEATH_S:
+                self.restart_backoff_s = min(max(1.0, 2 * self.restart_backoff_s), 30.0)
+            else:
+                self.restart_backoff_s = 0.0
+            status[S_STATE] = 0.0  # what it wrote no longer describes a running process
+            status[S_CALLBACKS] = 0.0
+            self.restart_at = now + self.restart_backoff_s
+            log.error("audio process exited (code %s); restarting it with the same preset and "
+                      "parameters%s", self.audio.returncode,
+                      f" in {self.restart_backoff_s:.0f} s" if self.restart_backoff_s else "")
+        if now >= self.restart_at:
+            self.restart_at = None
+            self._spawn_audio()
 
     def wait_running(self, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
@@ -283,6 +313,12 @@ class Host:
             if self.first_audio_s is None and status[S_FIRST_AUDIO_T] > 0:
                 self.first_audio_s = status[S_FIRST_AUDIO_T] - self.opt.started
                 log.info("first audio %.2f s after start", self.first_audio_s)
+            if self.audio_died_at is not None and status[S_CALLBACKS] > 0 and \
+                    status[S_STATE] == STATE_RUNNING:
+                self.last_restart_s = now - self.audio_died_at
+                self.audio_died_at = None
+                log.info("audio running again %.2f s after the audio process died",
+                         self.last_restart_s)
             if self.midi is not None and now >= next_scan:
                 self.midi.scan()
                 next_scan = now + 1.0
@@ -349,6 +385,7 @@ class Host:
             "dropped_events": int(s[S_RING_DROPPED]),
             "nonfinite_resets": int(s[S_NONFINITE]),
             "audio_restarts": self.audio_restarts,
+            "last_restart_s": self.last_restart_s,
             "first_audio_s": self.first_audio_s,
             "time": time.time(),
         }

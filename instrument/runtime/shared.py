@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from multiprocessing import shared_memory
+from pathlib import Path
 
 import numpy as np
 
@@ -82,6 +83,20 @@ class SharedState:
             except (FileNotFoundError, BufferError):
                 pass
         self._blocks.clear()
+
+
+def remove_stale_blocks() -> int:
+    """Remove blocks left by hosts that were killed (their pid is gone); returns how many."""
+    removed = 0
+    for path in Path("/dev/shm").glob("instrument-*-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                path.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def _untrack(block) -> None:
