@@ -250,4 +250,6 @@ def _write_error(path: Path, exc: OSError) -> WavError:
         return WavError("output directory does not exist", str(path), "create it or fix the path")
     if isinstance(exc, PermissionError):
         return WavError("permission denied", str(path), "choose a writable output path")
+    if isinstance(exc, IsADirectoryError):
+        return WavError("is a directory", str(path), f"name a file, like {path}/out.wav")
     return WavError(f"cannot write: {exc.strerror or exc}", str(path), "check free disk space")

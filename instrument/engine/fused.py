@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
 import logging
 import os
 import sys
@@ -100,10 +99,14 @@ def _fingerprint(source: str, module_classes) -> str:
     files = {p for p in (_PACKAGE_ROOT / "engine").glob("*.py")}
     files |= set((_PACKAGE_ROOT / "kernels").glob("*.py"))
     files |= {_PACKAGE_ROOT / "modules" / "layout.py", _PACKAGE_ROOT / "params" / "curves.py"}
+    from instrument.modules.registry import package_sources
+
     for cls in module_classes:
+        if cls.__module__.startswith("instrument."):
+            continue  # our own sources are hashed above
         try:
-            files.add(Path(inspect.getfile(cls.kernel.py_func)))
-        except (TypeError, OSError):
+            files.update(package_sources(cls.kernel.py_func.__module__))
+        except (ImportError, TypeError, OSError):
             pass
     for path in sorted(files):
         h.update(str(path.name).encode())

@@ -11,6 +11,7 @@ start does not run them again.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import inspect
 import json
@@ -18,6 +19,7 @@ import logging
 import os
 import tracemalloc
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -69,12 +71,14 @@ def discover(entry_points=None, validate: bool = True) -> Registry:
     if entry_points is None:
         entry_points = importlib.metadata.entry_points(group=GROUP)
     registry = Registry()
-    for ep in sorted(entry_points, key=lambda e: e.name):
+    # Built-ins first, so a plugin can never take over a built-in type name.
+    for ep in sorted(entry_points, key=lambda e: (not _is_builtin(e), e.name)):
         label = f"module '{ep.name}' ({ep.value})"
         try:
             cls = ep.load()
-        except Exception as exc:  # a plugin can fail in any way; report it, keep going
-            registry.skipped.append(f"{label} skipped: import failed: {type(exc).__name__}: {exc}")
+        except (Exception, SystemExit) as exc:  # a plugin can fail in any way, even exit
+            registry.skipped.append(f"{label} skipped: import failed: {type(exc).__name__}: "
+                                    f"{one_line(exc)}")
             continue
         problem = check_module(cls, validate)
         if problem:
@@ -115,8 +119,7 @@ def check_module(cls, run_kernel: bool = True) -> str:
     try:
         problem = _exercise(cls)
     except Exception as exc:  # compile errors, index errors, anything: the module is broken
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return f"kernel failed: {type(exc).__name__}: {first}"
+        return f"kernel failed: {type(exc).__name__}: {one_line(exc)}"
     if not problem:
         cached[cls.type_name] = key
         _save_validated(cached)
@@ -188,13 +191,41 @@ def _exercise(cls, sample_rate: float = 48000.0, block: int = 64, lanes: int = 4
     return ""
 
 
+def _is_builtin(ep) -> bool:
+    return ep.value.startswith("instrument.")
+
+
+_NOISE = ("Failed in ", "During: ", "File ", "<source elided>", "^")
+
+
+def one_line(exc: BaseException) -> str:
+    """The informative part of an exception message on one line (numba's first line is
+    always 'Failed in nopython mode pipeline'; the cause comes after)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(_NOISE)]
+    text = useful[0] if useful else (lines[0] if lines else "")
+    return text[:300]
+
+
+def package_sources(module_name: str) -> list[Path]:
+    """Every .py file of the top-level package a module belongs to (a kernel may call helpers
+    anywhere in its package; an edit to any of them must invalidate caches)."""
+    top = importlib.import_module(module_name.split(".")[0])
+    paths = getattr(top, "__path__", None)
+    if paths:
+        return sorted(p for folder in paths for p in Path(folder).rglob("*.py"))
+    return [Path(inspect.getfile(top))]
+
+
 def _fingerprint(cls) -> str:
     h = hashlib.sha256(_VALIDATION_VERSION.encode())
-    for obj in (cls, cls.kernel.py_func):
+    for name in {cls.__module__, cls.kernel.py_func.__module__}:
         try:
-            h.update(inspect.getsource(inspect.getmodule(obj)).encode())
-        except (TypeError, OSError):
-            h.update(repr(obj).encode())
+            for path in package_sources(name):
+                h.update(path.name.encode())
+                h.update(path.read_bytes())
+        except (ImportError, OSError, TypeError):
+            h.update(name.encode())
     return h.hexdigest()[:16]
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from instrument.audio.wav import WavWriter
+from instrument.audio.wav import WavError, WavWriter
 from instrument.control.midifile import iter_blocks, read_midi_events
 from instrument.engine.engine import Engine
 from instrument.engine.events import ALL_NOTES_OFF, CC, CC_SUSTAIN, EVENT_WIDTH
@@ -39,6 +40,8 @@ def render_file(preset_path, midi_path, out_path, sample_rate: int = 48000, bloc
                 sample_format: str = "pcm24", max_tail_s: float = 30.0,
                 progress: bool = True) -> RenderResult:
     """Render ``midi_path`` with ``preset_path`` into ``out_path`` (stereo WAV)."""
+    if Path(out_path).is_dir():
+        raise WavError("is a directory", str(out_path), f"name a file, like {out_path}/out.wav")
     plan = compile_file(preset_path, sample_rate, block_size)
     midi = read_midi_events(midi_path, sample_rate)
     engine = Engine(sample_rate, block_size, max_events=4096)
