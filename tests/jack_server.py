@@ -97,6 +97,7 @@ def start_jack_server(name: str | None = None, rate: int = 48000, period: int = 
         raise JackServerError("jack_lsp not found (Debian package jackd2)")
     name = name or f"instrument-test-{os.getpid()}"
     env = jack_env(name)
+    _clear_stale_jack_registry()
     fd, log_name = tempfile.mkstemp(prefix=f"jackd-{name}-", suffix=".log")
     log_path = Path(log_name)
     with os.fdopen(fd, "wb") as log:
@@ -128,6 +129,20 @@ def start_jack_server(name: str | None = None, rate: int = 48000, period: int = 
             raise JackServerError(f"JACK server {name!r} not reachable after {timeout:.0f} s "
                                   f"(last jack_lsp: {last!r}); jackd log:\n{text}")
         time.sleep(0.1)
+
+
+def _clear_stale_jack_registry() -> None:
+    """A jackd killed with SIGKILL leaves its entry in JACK's shared-memory registry; after a
+    few, every new server fails with "Too many servers already active". With no jackd running
+    at all, the registry is stale: remove it."""
+    alive = subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode == 0
+    if alive:
+        return
+    for path in Path("/dev/shm").glob("jack*"):
+        try:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:
+            pass
 
 
 def portaudio_terminate() -> int:

