@@ -137,8 +137,8 @@ MESSAGES = [
     ("unknown-module-type", edit('"svf_lowpass"', '"svf_lowpas"'),
      "voice.nodes.filt: unknown module type 'svf_lowpas' (did you mean 'svf_lowpass'?)"),
     ("unknown-module-type-no-match", edit('"svf_lowpass"', '"zzzzzz"'),
-     "voice.nodes.filt: unknown module type 'zzzzzz' (valid: adsr, gain, mixer, output, saw, "
-     "sine, svf_lowpass, vca, voices)"),
+     "voice.nodes.filt: unknown module type 'zzzzzz' (valid: adsr, controls, gain, mixer, output, "
+     "saw, sine, svf_lowpass, vca, voices)"),
     ("node-name-not-plain", GOOD + '\n[voice.nodes."2x"]\ntype = "saw"\n',
      "voice.nodes.2x: node name '2x' is not a plain name "
      "(use letters, digits and _ (not starting with a digit))"),

@@ -23,8 +23,10 @@ def test_plan_text_matches_golden_file(name):
 
 
 def test_buffer_rows_are_reused_after_their_last_reader():
-    """poly16 has 9 voice ops but needs only 5 working rows (b9..b13): osc1's row is reused by
-    the amp envelope once the sum has read it."""
+    """poly16 has 10 voice ops but needs only 7 working rows (b9..b15): the unread controller
+    outputs are free for osc1 and osc2 at once, and osc1's row is reused by the amp envelope
+    once the sum has read it."""
     text = str(compile_file(ROOT / "presets" / "poly16.toml", 48000, 64))
-    assert "voice: 14 rows (9 reserved)" in text
+    assert "voice: 16 rows (9 reserved)" in text
+    assert "saw          osc1     in(pitch=pitch) out(out=b9)" in text
     assert "aenv     in(gate=gate trigger=trigger) out(out=b9)" in text

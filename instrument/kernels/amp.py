@@ -2,7 +2,7 @@
 
 from numba import njit
 
-from instrument.modules.layout import CTX_VELOCITY
+from instrument.modules.layout import CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_VELOCITY
 
 
 @njit(cache=True, error_model="numpy")
@@ -68,3 +68,18 @@ def output_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 def nop_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Does nothing (source nodes whose outputs are bound to reserved rows)."""
     return
+
+
+@njit(cache=True, error_model="numpy")
+def controls_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """Per-voice controller values as signals: velocity, key (note / 127), mod wheel, pressure."""
+    vel = bufs[io[0]]
+    key = bufs[io[1]]
+    wheel = bufs[io[2]]
+    press = bufs[io[3]]
+    for i in range(s0, s1):
+        for v in range(nl):
+            vel[i, v] = ctx[CTX_VELOCITY, v]
+            key[i, v] = ctx[CTX_NOTE, v] * (1.0 / 127.0)
+            wheel[i, v] = ctx[CTX_MOD_WHEEL, v]
+            press[i, v] = ctx[CTX_PRESSURE, v]

@@ -1,6 +1,6 @@
 """Graph endpoints: the output of a graph, and the voices' sum as the global graph's source."""
 
-from instrument.kernels.amp import nop_kernel, output_kernel
+from instrument.kernels.amp import controls_kernel, nop_kernel, output_kernel
 from instrument.modules.base import Module, Port
 
 
@@ -28,3 +28,17 @@ class Voices(Module):
     inputs = ()
     outputs = ("left", "right")
     kernel = nop_kernel
+
+
+class Controls(Module):
+    """The voice's controllers as signals, 0..1: velocity, key (MIDI note / 127), mod wheel
+    (CC1) and pressure (channel or poly aftertouch). Patch them into parameters, e.g.
+    ``"ctl.mod_wheel -> filt.cutoff_hz * 0.3"``."""
+
+    type_name = "controls"
+    label = "Controls"
+    doc = "Velocity, key, mod wheel and aftertouch of the voice, as 0..1 signals."
+    scope = "voice"
+    inputs = ()
+    outputs = ("velocity", "key", "mod_wheel", "pressure")
+    kernel = controls_kernel
