@@ -1,7 +1,6 @@
 """Mod wheel (CC1) and aftertouch reach the sound through the ``controls`` module: poly16 routes
 both into its filter cutoff."""
 
-import numpy as np
 import pytest
 
 from helpers import compile_toml, make_engine, render, spectral_centroid

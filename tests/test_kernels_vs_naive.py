@@ -11,7 +11,7 @@ from instrument.kernels.oscillators import STATE_SIZE as OSC_STATE
 from instrument.kernels.oscillators import saw_kernel
 from instrument.modules.filters import SvfLowpass
 from instrument.modules.layout import (
-    CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_PITCH, ROW_TRIGGER,
+    CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_TRIGGER,
 )
 
 SR = 48000.0

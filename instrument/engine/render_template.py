@@ -87,12 +87,12 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
     nl = int(eng[E_ACTIVE_VOICES])
     if nl > 0:
         _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], s0, s1, nl)
-        run_ops(0, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs, vstate, vctx,
+        run_ops(0, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs, vstate, vctx,  # noqa: F821
                 s0, s1, nl)
         for v in range(nl):
             vctx[CTX_RESET, v] = 0.0
     _sum_voices(vbufs, gbufs, vctx, s0, s1, nl)
-    run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,
+    run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,  # noqa: F821
             gctx, s0, s1, 1)
 
 
