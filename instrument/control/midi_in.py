@@ -37,6 +37,7 @@ class MidiInputs:
         self.virtual = None
         self.errors = 0
         self.lock = threading.Lock()
+        self.available = True
         self.running = False
         self.thread = threading.Thread(target=self._poll, name="midi-in", daemon=True)
 
@@ -51,8 +52,12 @@ class MidiInputs:
             self.virtual = self._new_input()
             self.virtual.open_virtual_port("in")
         except Exception as exc:  # noqa: BLE001 - no MIDI system is not fatal
-            log.warning("no MIDI virtual input (%s)", exc)
+            log.warning("no MIDI: %s (is the %s MIDI system there? --no-midi skips MIDI; "
+                        "--midi-api jack uses JACK)", exc, "ALSA sequencer"
+                        if self.api == self.rtmidi.API_LINUX_ALSA else "selected")
             self.virtual = None
+            self.available = False  # nothing to scan: every attempt would print ALSA errors
+            return
         self.scan()
         self.running = True
         self.thread.start()
@@ -73,6 +78,8 @@ class MidiInputs:
 
     def scan(self) -> list[str]:
         """Open newly plugged matching ports, forget vanished ones; returns names opened."""
+        if not self.available:
+            return []
         try:
             probe = self._new_input()
             names = probe.get_ports()
