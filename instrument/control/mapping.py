@@ -46,11 +46,11 @@ import difflib
 import enum
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from instrument.errors import InstrumentError
+from instrument.tomlfile import parse_toml, read_text, with_source
 from instrument.names import nearest
 
 FORMAT_VERSION = 1
@@ -110,36 +110,16 @@ class Mapping:
 
 def load_mapping(path) -> Mapping:
     """Read and check a mapping file; every problem is a one-line ``MappingError``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError("file not found", str(path), "check the path") from None
-    except IsADirectoryError:
-        raise MappingError("is a directory, not a mapping file", str(path),
-                           f"name the .toml files in it, like {path}/*.toml") from None
-    except UnicodeDecodeError as exc:
-        raise MappingError(f"not UTF-8 text (byte {exc.start})", str(path),
-                           "save the file as UTF-8") from None
-    except OSError as exc:
-        raise MappingError(f"cannot read file: {exc.strerror}", str(path),
-                           "check that it exists and is readable") from None
-    return parse_mapping(text, str(path))
+    return parse_mapping(read_text(path, MappingError, "mapping"), str(Path(path)))
 
 
 def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:
     """``load_mapping`` for text already in memory; ``source`` names it in errors."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"not valid TOML: {exc}", source,
-                           "fix the syntax at that line (strings need quotes, tables [brackets])"
-                           ) from None
+    data = parse_toml(text, source, MappingError)
     try:
         return _build(data, source)
     except MappingError as exc:  # _build names keys; add the file
-        raise MappingError(exc.what, f"{source}: {exc.where}" if exc.where else source,
-                           exc.fix) from None
+        raise with_source(exc, source) from None
 
 
 def is_mapping_data(data: dict) -> bool:

@@ -34,7 +34,6 @@ the key (or line) and the fix.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from instrument.errors import InstrumentError, PresetError
@@ -42,6 +41,7 @@ from instrument.graph.model import (
     Graph, Macro, MacroTarget, Node, Preset, VoiceSettings, parse_connection,
 )
 from instrument.names import nearest
+from instrument.tomlfile import parse_toml, read_text, with_source
 
 FORMAT_VERSION = 1
 _TOP_KEYS = {"format", "name", "voice", "global", "macros", "doc"}
@@ -53,35 +53,15 @@ _TARGET_KEYS = {"param", "from", "to"}
 
 def load_preset(path) -> Preset:
     """Read and parse a preset file (no compilation; see ``graph.compile``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PresetError("file not found", str(path), "check the path") from None
-    except IsADirectoryError:
-        raise PresetError("is a directory, not a preset file", str(path),
-                          f"name the .toml files in it, like {path}/*.toml") from None
-    except UnicodeDecodeError as exc:
-        raise PresetError(f"not UTF-8 text (byte {exc.start})", str(path),
-                          "save the file as UTF-8") from None
-    except OSError as exc:
-        raise PresetError(f"cannot read file: {exc.strerror}", str(path),
-                          "check that it exists and is readable") from None
-    return parse_preset(text, str(path))
+    return parse_preset(read_text(path, PresetError, "preset"), str(Path(path)))
 
 
 def parse_preset(text: str, source: str = "<preset>") -> Preset:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"not valid TOML: {exc}", source,
-                          "fix the syntax at that line (strings need quotes, tables [brackets])"
-                          ) from None
+    data = parse_toml(text, source, PresetError)
     try:
         return _build(data, source)
     except InstrumentError as exc:  # _build names keys; add the file
-        where = f"{source}: {exc.where}" if exc.where else source
-        raise type(exc)(exc.what, where, exc.fix) from None
+        raise with_source(exc, source) from None
 
 
 def _unknown_keys(table: dict, allowed: set, where: str) -> None:
