@@ -20,7 +20,7 @@ from instrument.graph.model import Graph, Preset
 from instrument.names import nearest
 from instrument.graph.plan import MacroSlot, ParamSlot, Plan, freeze
 from instrument.modules.layout import (
-    N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_BUS_L, ROW_BUS_R, ROW_OUT_L, ROW_OUT_R,
+    N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_BUS_L, ROW_BUS_R, ROW_OUT_L, ROW_OUT_R, ROW_SINK,
 )
 from instrument.params.smoothing import linear_ramp_samples, one_pole_coeff
 
@@ -306,16 +306,14 @@ def _emit_graph(graph, classes, index, local_row, em, scope, sample_rate, block_
         for port in cls.outputs:
             row = _output_row(cls, graph.scope, port)
             if row is None:
-                row = rows.take()
-                if readers.get((name, port), 0) == 0:
-                    temps.append(row)  # nobody reads it: free right after this node
+                row = rows.take() if readers.get((name, port), 0) else ROW_SINK
             out_rows[(name, port)] = row
             outs.append(row)
         if cls.type_name != "voices":
             em.emit(codes[cls.type_name], in_rows + outs, prows, [], scope.layout[name],
                     node_index,
                     f"  {cls.type_name:<12} {name:<8} in({' '.join(described) or '-'}) "
-                    f"out({' '.join(f'{o}=b{r}' for o, r in zip(cls.outputs, outs))}) "
+                    f"out({' '.join(f'{o}=' + ('-' if r == ROW_SINK else f'b{r}') for o, r in zip(cls.outputs, outs))}) "
                     f"params({' '.join(f'{p.name}=P{r}' for p, r in zip(cls.params, prows)) or '-'})"
                     f" state[{size}]")
         for c in incoming:

@@ -2,7 +2,9 @@
 
 from numba import njit
 
-from instrument.modules.layout import CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_VELOCITY
+from instrument.modules.layout import (
+    CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_VELOCITY, ROW_SINK,
+)
 
 
 @njit(cache=True, error_model="numpy")
@@ -72,14 +74,14 @@ def nop_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 @njit(cache=True, error_model="numpy")
 def controls_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Per-voice controller values as signals: velocity, key (note / 127), mod wheel, pressure."""
-    vel = bufs[io[0]]
-    key = bufs[io[1]]
-    wheel = bufs[io[2]]
-    press = bufs[io[3]]
-    for i in range(s0, s1):
-        for v in range(nl):
-            vel[i, v] = ctx[CTX_VELOCITY, v]
-            key[i, v] = ctx[CTX_NOTE, v] * (1.0 / 127.0)
-            wheel[i, v] = ctx[CTX_MOD_WHEEL, v]
-            press[i, v] = ctx[CTX_PRESSURE, v]
+    """Per-voice controller values as signals: velocity, key (note / 127), mod wheel, pressure.
+    Outputs nobody reads (bound to ROW_SINK) are not written."""
+    for k in range(4):
+        if io[k] == ROW_SINK:
+            continue
+        row = bufs[io[k]]
+        slot = (CTX_VELOCITY, CTX_NOTE, CTX_MOD_WHEEL, CTX_PRESSURE)[k]
+        scale = 1.0 / 127.0 if slot == CTX_NOTE else 1.0
+        for i in range(s0, s1):
+            for v in range(nl):
+                row[i, v] = ctx[slot, v] * scale

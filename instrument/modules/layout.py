@@ -36,7 +36,8 @@ ROW_OUT_L = 5  # the graph's output node writes here (voice: per voice; global: 
 ROW_OUT_R = 6
 ROW_BUS_L = 7  # global graph only: the sum of all voices (the 'voices' node's outputs)
 ROW_BUS_R = 8
-N_RESERVED_ROWS = 9
+ROW_SINK = 9  # outputs nobody reads are bound here; a kernel may skip writing them
+N_RESERVED_ROWS = 10
 
 PORT_DEFAULT_ROWS = {
     "zero": ROW_ZERO,
