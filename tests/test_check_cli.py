@@ -18,6 +18,7 @@ import pytest
 
 from instrument.cli.main import main
 from instrument.modules import registry as registry_module
+from instrument.names import nearest
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((REPO / "presets").glob("*.toml"))
@@ -137,8 +138,8 @@ MESSAGES = [
     ("unknown-module-type", edit('"svf_lowpass"', '"svf_lowpas"'),
      "voice.nodes.filt: unknown module type 'svf_lowpas' (did you mean 'svf_lowpass'?)"),
     ("unknown-module-type-no-match", edit('"svf_lowpass"', '"zzzzzz"'),
-     "voice.nodes.filt: unknown module type 'zzzzzz' (valid: adsr, controls, gain, mixer, output, "
-     "saw, sine, svf_lowpass, vca, voices)"),
+     "voice.nodes.filt: unknown module type 'zzzzzz' ("
+     + nearest("zzzzzz", registry_module.discover(validate=False).modules) + ")"),
     ("node-name-not-plain", GOOD + '\n[voice.nodes."2x"]\ntype = "saw"\n',
      "voice.nodes.2x: node name '2x' is not a plain name "
      "(use letters, digits and _ (not starting with a digit))"),
@@ -157,9 +158,11 @@ MESSAGES = [
      "voice.nodes.filt.cutoff_hz: cutoff_hz = nan is out of range (use 20.0 Hz to 20.0 kHz)"),
     ("value-inf", edit("cutoff_hz = 1000", "cutoff_hz = inf"),
      "voice.nodes.filt.cutoff_hz: cutoff_hz = inf is out of range (use 20.0 Hz to 20.0 kHz)"),
-    ("value-not-a-number", edit("cutoff_hz = 1000", 'cutoff_hz = "1 kHz"'),
-     "voice.nodes.filt.cutoff_hz: cutoff_hz = '1 kHz' is not a number "
-     "(write a number in the parameter's display unit)"),
+    ("value-text-not-understood", edit("cutoff_hz = 1000", 'cutoff_hz = "bright"'),
+     "voice.nodes.filt.cutoff_hz: cannot read 'bright' as Hz "
+     "(expected a number like '1.2 kHz' or '440')"),
+    ("value-text-out-of-range", edit("cutoff_hz = 1000", 'cutoff_hz = "30 kHz"'),
+     "voice.nodes.filt.cutoff_hz: cutoff_hz = 30000.0 is out of range (use 20.0 Hz to 20.0 kHz)"),
     # connections
     ("cycle-two-nodes",
      connect("osc.out -> filt.in", "filt.out -> osc.level", "filt.out -> out.in"),

@@ -207,15 +207,12 @@ LOAD_ERRORS = [
      "use letters, digits and _ (not starting with a digit)"),
     ("node-without-type", edit('type = "adsr"', "attack_ms = 5"), PresetError,
      "voice.nodes.env", "node has no type", 'add type = "saw", or another name from instrument modules'),
-    ("param-as-text", edit("cutoff_hz = 1000", 'cutoff_hz = "1 kHz"'), PresetError,
-     "voice.nodes.filt.cutoff_hz", "cutoff_hz = '1 kHz' is not a number",
-     "write a number in the parameter's display unit"),
     ("param-bool", edit("cutoff_hz = 1000", "cutoff_hz = true"), PresetError,
      "voice.nodes.filt.cutoff_hz", "cutoff_hz = True is not a number",
-     "write a number in the parameter's display unit"),
+     "write a number in the parameter's display unit, or text like \"1.2 kHz\" or \"Saw\""),
     ("param-list", edit("cutoff_hz = 1000", "cutoff_hz = [1000]"), PresetError,
      "voice.nodes.filt.cutoff_hz", "cutoff_hz = [1000] is not a number",
-     "write a number in the parameter's display unit"),
+     "write a number in the parameter's display unit, or text like \"1.2 kHz\" or \"Saw\""),
     ("connect-not-a-list", edit(CONNECT, 'connect = "osc.out -> filt.in"\n'), PresetError,
      "voice.connect",
      "connect must be a list of strings", 'write connect = ["a.out -> b.in"]'),
@@ -369,3 +366,19 @@ def test_load_error_inside_the_file_names_the_path(tmp_path):
     with pytest.raises(PresetError) as info:
         load_preset(path)
     assert info.value.where == f"{path}: voice.polyfony"
+
+
+def test_parameter_values_may_be_written_as_text_in_their_unit():
+    """ "1.2 kHz", "250 ms", "-6 dB" and choice labels read as their values."""
+    from instrument.graph.compile import compile_preset
+    from instrument.modules.registry import default_registry
+
+    text = (REPO / "presets" / "poly16.toml").read_text()
+    text = text.replace("cutoff_hz = 300", 'cutoff_hz = "1.2 kHz"')
+    text = text.replace("release_ms = 400", 'release_ms = "0.4 s"')
+    plan = compile_preset(parse_preset(text, "text.toml"), default_registry(), 48000, 64)
+    by_path = {s.path: s for s in plan.params}
+    assert by_path["filt.cutoff_hz"].spec.from_norm(by_path["filt.cutoff_hz"].initial_norm) == \
+        pytest.approx(1200.0)
+    assert by_path["fenv.release_ms"].spec.from_norm(by_path["fenv.release_ms"].initial_norm) == \
+        pytest.approx(400.0)

@@ -15,7 +15,7 @@ from instrument.engine.layout import (
     PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, PM_WIDTH, SCOPE_GLOBAL,
     SCOPE_VOICE, STEAL_POLICIES,
 )
-from instrument.errors import GraphError, ModuleError
+from instrument.errors import GraphError, ModuleError, ParamError
 from instrument.graph.model import Graph, Preset
 from instrument.names import nearest
 from instrument.graph.plan import MacroSlot, ParamSlot, Plan, freeze
@@ -88,6 +88,11 @@ def _check_graph(graph: Graph, classes) -> None:
                                  f"{node.where}.{name}" if node.where else name,
                                  nearest(name, cls.param_names()))
             spec = cls.param(name)
+            if isinstance(value, str):
+                try:
+                    value = node.params[name] = spec.parse(value, clamp=False)
+                except ParamError as exc:
+                    raise GraphError(exc.what, f"{node.where}.{name}", exc.fix) from None
             try:
                 v = float(value)
             except (TypeError, ValueError):

@@ -136,9 +136,10 @@ class ParamSpec:
         """Display text: "1.20 kHz", "-6.0 dB", "250 ms", "+7.0 cents", "Saw", "on", "3 st"."""
         return format_value(self, value)
 
-    def parse(self, text: str) -> float:
-        """The value ``text`` means (clamped); ``ParamError`` with a one-line fix on junk."""
-        return parse_value(self, text)
+    def parse(self, text: str, clamp: bool = True) -> float:
+        """The value ``text`` means (clamped unless ``clamp`` is False); ``ParamError`` with a
+        one-line fix on junk."""
+        return parse_value(self, text, clamp)
 
     # -- validation ---------------------------------------------------------------------------
 

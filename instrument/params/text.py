@@ -77,9 +77,10 @@ def format_value(spec, value: float) -> str:
     return f"{text} {spec.unit}" if spec.unit else text
 
 
-def parse_value(spec, text) -> float:
-    """The value ``text`` means, clamped to the range; ``ParamError`` naming the parameter,
-    the text and what is accepted when it cannot be read. Real numbers pass through."""
+def parse_value(spec, text, clamp: bool = True) -> float:
+    """The value ``text`` means, clamped to the range (unless ``clamp`` is False: a preset
+    checks the range itself to report it); ``ParamError`` naming the parameter, the text and
+    what is accepted when it cannot be read. Real numbers pass through."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return _snap(spec, spec.clamp(text))
     if not isinstance(text, str):
@@ -107,7 +108,8 @@ def parse_value(spec, text) -> float:
     scale = _suffixes(spec, fam).get(match.group(2).replace(" ", "").lower())
     if scale is None or not math.isfinite(number * scale):
         raise _junk(spec, text)
-    return _snap(spec, spec.clamp(number * scale))
+    value = number * scale
+    return _snap(spec, spec.clamp(value) if clamp else value)
 
 
 def _snap(spec, value: float) -> float:

@@ -15,7 +15,7 @@ Format (version 1)::
 
     [voice.nodes.osc]
     type = "saw"
-    detune_cents = 0
+    detune_cents = 0         # a number in the parameter's unit, or text: "1.2 kHz", "Saw", "on"
 
     [global]                 # optional: the default is voices -> output
     connect = ["voices.left -> main.left", "voices.right -> main.right"]
@@ -135,9 +135,10 @@ def _graph(table: dict, scope: str, where: str) -> Graph:
                               'write the module name in quotes, like type = "saw"')
         params = {k: v for k, v in spec.items() if k != "type"}
         for key, value in params.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise PresetError(f"{key} = {value!r} is not a number", f"{node_where}.{key}",
-                                  "write a number in the parameter's display unit")
+                                  'write a number in the parameter\'s display unit, or text '
+                                  'like "1.2 kHz" or "Saw"')
         graph.add(Node(node_id, spec["type"], params, node_where))
     connect = table.get("connect", [])
     if not isinstance(connect, list):
