@@ -151,3 +151,21 @@ def test_saw_matches_reference_across_lanes_and_segments():
     for v in range(lanes):
         ref = naive.saw([freqs[v]] * len(out), SR)
         assert np.max(np.abs(out[:, v] - ref)) < 1e-9
+
+
+def test_svf_follows_a_resonance_ramp_that_ends_steady():
+    """Resonance ramps 0.9 -> 0.1 in one block, then holds 0.1: the damping must stay at the
+    ramp's end (it once fell back to the ramp's start)."""
+    lanes = 1
+    n_blocks = 30
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n_blocks * BLOCK, lanes))
+    res = np.full(n_blocks * BLOCK, 0.9)
+    res[2 * BLOCK:3 * BLOCK] = np.linspace(0.9, 0.1, BLOCK)
+    res[3 * BLOCK:] = 0.1
+    out = _run(svf_lowpass_kernel, n_blocks, lanes, SvfLowpass.prepare(SR, BLOCK),
+               [lambda b: x[b * BLOCK:(b + 1) * BLOCK]],
+               [lambda b: np.full((BLOCK, 1), 800.0), lambda b: res[b * BLOCK:(b + 1) * BLOCK, None]],
+               reset=SvfLowpass.reset_state)
+    ref = np.array(naive.svf_lowpass(x[:, 0], [800.0] * len(x), res, SR))
+    assert np.max(np.abs(out[5 * BLOCK:, 0] - ref[5 * BLOCK:])) < 1e-3

@@ -34,7 +34,7 @@ def svf_coeffs(cutoff_hz, k, sample_rate):
 
 
 # State rows of the SVF.
-_IC1, _IC2, _A1, _A2, _A3, _D1, _D2, _D3, _RES, _K0, _DK, _RAMP = range(12)
+_IC1, _IC2, _A1, _A2, _A3, _D1, _D2, _D3, _RES, _K0, _DK, _K1, _RAMP = range(13)
 SVF_STATE = _RAMP + 3 * COEFF_STEP
 
 
@@ -58,11 +58,14 @@ def svf_lowpass_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         r0 = res[s0, v]
         r1 = res[s1 - 1, v]
         if r0 == r1 and r1 == st[_RES, v] and st[_A1, v] >= 0.0:
+            st[_K0, v] = st[_K1, v]  # steady: the damping the last ramp ended on
             st[_DK, v] = 0.0
         else:
             k0 = svf_k(r0)
+            k1 = svf_k(r1)
             st[_K0, v] = k0
-            st[_DK, v] = (svf_k(r1) - k0) / n if n > 1 else 0.0
+            st[_K1, v] = k1
+            st[_DK, v] = (k1 - k0) / n if n > 1 else 0.0
             st[_RES, v] = r1
         if st[_A1, v] < 0.0:
             st[_A1, v], st[_A2, v], st[_A3, v] = svf_coeffs(cutoff[s0, v], st[_K0, v], sr)
