@@ -303,9 +303,11 @@ def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 # ---- pulse (and the sub-oscillator's square) ------------------------------------------------
 # State rows: phase of the last sample (unwrapped during pass A), the phase and width before
-# the segment, increment per Hz and its slope, discontinuities this segment.
-_P_LAST, _P_PREV, _P_WPREV, _P_INC, _P_DINC, _P_CNT = range(6)
-PULSE_FIXED = 6
+# the segment, increment per Hz and its slope, the first and the last sample with a
+# discontinuity this segment (pass B visits only those and the samples between).
+_P_LAST, _P_PREV, _P_WPREV, _P_INC, _P_DINC, _P_FIRST, _P_FINAL = range(7)
+PULSE_FIXED = 7
+_NONE = 1e9  # "no discontinuity yet" as a first sample
 MIN_WIDTH = 0.05
 MAX_WIDTH = 0.95
 
@@ -318,22 +320,34 @@ def pulse_reset(state, sample_rate):
 
 
 @njit(cache=True, error_model="numpy")
-def _pulse_count(width, wscale, out, st, s0, s1, nl):
-    """Pass A': per voice, wraps plus changes of the naive level (the phase crossing the
-    width, or the width moving across the phase)."""
-    last, prev, wprev, cnt = st[_P_LAST], st[_P_PREV], st[_P_WPREV], st[_P_CNT]
+def _pulse_find(width, wscale, out, st, s0, s1, nl):
+    """Pass A': per voice, the first and the last sample with a wrap or a change of the
+    naive level (the phase crossing the width, or the width moving across the phase)."""
+    prev, wprev, first, final = st[_P_PREV], st[_P_WPREV], st[_P_FIRST], st[_P_FINAL]
     for v in range(nl):
-        high_before = 1.0 if prev[v] < wprev[v] else 0.0
         w = min(max(width[s0, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-        high = 1.0 if out[s0, v] < w else 0.0
-        cnt[v] = math.floor(last[v]) + abs(high - high_before)
+        t = out[s0, v]
+        wrapped = 1.0 if t < prev[v] else 0.0
+        high_before = 1.0 if prev[v] < wprev[v] else 0.0
+        high = 1.0 if t < w else 0.0
+        flag = min(wrapped + abs(high - high_before), 1.0)
+        first[v] = s0 * flag + _NONE * (1.0 - flag)
+        final[v] = s0 * flag + (flag - 1.0)
     for i in range(s0 + 1, s1):
+        fi = float(i)
         for v in range(nl):
             wb = min(max(width[i - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH)
             w = min(max(width[i, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-            high_before = 1.0 if out[i - 1, v] < wb else 0.0
-            high = 1.0 if out[i, v] < w else 0.0
-            cnt[v] += abs(high - high_before)
+            tb = out[i - 1, v]
+            t = out[i, v]
+            wrapped = 1.0 if t < tb else 0.0
+            high_before = 1.0 if tb < wb else 0.0
+            high = 1.0 if t < w else 0.0
+            flag = min(wrapped + abs(high - high_before), 1.0)
+            # Arithmetic, not a select: written "i if flag else ..." LLVM stored
+            # conditionally and this loop ran 4x slower.
+            first[v] = min(first[v], fi * flag + _NONE * (1.0 - flag))
+            final[v] = max(final[v], fi * flag + (flag - 1.0))
 
 
 @njit(cache=True, inline="always")
@@ -349,12 +363,14 @@ def _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, row0, s0, s1, nl
     """Pass B: a step of +2 at each wrap and of -2 / +2 where the phase and the width (linear
     over the sample) cross; the steps of one sample sum to the change of the naive level, so
     PWM at any rate adds no stray step."""
-    last, prev, wprev, cnt = st[_P_LAST], st[_P_PREV], st[_P_WPREV], st[_P_CNT]
+    last, prev, wprev, first, final = (st[_P_LAST], st[_P_PREV], st[_P_WPREV], st[_P_FIRST],
+                                       st[_P_FINAL])
     for v in range(nl):
-        if cnt[v] > 0.0:
-            tp = prev[v]
-            wp = wprev[v]
-            for i in range(s0, s1):
+        if final[v] >= 0.0:
+            a = int(first[v])
+            tp = out[a - 1, v] if a > s0 else prev[v]
+            wp = min(max(width[a - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH) if a > s0 else wprev[v]
+            for i in range(a, int(final[v]) + 1):
                 t = out[i, v]
                 w = min(max(width[i, v] * wscale, MIN_WIDTH), MAX_WIDTH)
                 high_before = tp < wp
@@ -400,7 +416,7 @@ def _pulse_pass_c(width, wscale, level, out, st, row0, s0, s1, nl):
 @njit(cache=True, error_model="numpy")
 def _pulse(pitch, width, wscale, level, out, sync_out, write_sync, st, s0, s1, nl):
     _phase_pass(pitch, out, st[_P_LAST], st[_P_INC], st[_P_DINC], s0, s1, nl)
-    _pulse_count(width, wscale, out, st, s0, s1, nl)
+    _pulse_find(width, wscale, out, st, s0, s1, nl)
     _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, PULSE_FIXED, s0, s1, nl)
     _pulse_pass_c(width, wscale, level, out, st, PULSE_FIXED, s0, s1, nl)
 
@@ -453,9 +469,10 @@ def sub_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 # ---- triangle -------------------------------------------------------------------------------
 # State rows: phase of the last sample (unwrapped during pass A) and before the segment,
-# increment per Hz and its slope, corners this segment; then the correction buffer.
-_T_LAST, _T_PREV, _T_INC, _T_DINC, _T_CNT = range(5)
-TRI_FIXED = 5
+# increment per Hz and its slope, the first and the last sample with a corner this segment;
+# then the correction buffer.
+_T_LAST, _T_PREV, _T_INC, _T_DINC, _T_FIRST, _T_FINAL = range(6)
+TRI_FIXED = 6
 
 
 @njit(cache=True, inline="always")
@@ -472,20 +489,27 @@ def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     pitch = bufs[io[0]]
     out = bufs[io[1]]
     level = P[pr[2]]
-    last, prev, inc, dinc, cnt = st[_T_LAST], st[_T_PREV], st[_T_INC], st[_T_DINC], st[_T_CNT]
+    last, prev, inc, dinc = st[_T_LAST], st[_T_PREV], st[_T_INC], st[_T_DINC]
+    first, final = st[_T_FIRST], st[_T_FINAL]
     pitch_increments(P, pr, st, _T_INC, ctx, s0, s1, nl, 1.0)
     _phase_pass(pitch, out, last, inc, dinc, s0, s1, nl)
-    # A': corners counted (changes between the rising and the falling half).
+    # A': the first and the last sample after a corner (a change between the halves).
     for v in range(nl):
-        cnt[v] = abs(_rising(out[s0, v]) - _rising(prev[v]))
+        flag = abs(_rising(out[s0, v]) - _rising(prev[v]))
+        first[v] = s0 * flag + _NONE * (1.0 - flag)
+        final[v] = s0 * flag + (flag - 1.0)
     for i in range(s0 + 1, s1):
+        fi = float(i)
         for v in range(nl):
-            cnt[v] += abs(_rising(out[i, v]) - _rising(out[i - 1, v]))
+            flag = abs(_rising(out[i, v]) - _rising(out[i - 1, v]))
+            first[v] = min(first[v], fi * flag + _NONE * (1.0 - flag))
+            final[v] = max(final[v], fi * flag + (flag - 1.0))
     # B: corners at phases 1/4 + m/2 (a peak for even m, a trough for odd m).
     for v in range(nl):
-        if cnt[v] > 0.0:
-            tp = prev[v]
-            for i in range(s0, s1):
+        if final[v] >= 0.0:
+            a = int(first[v])
+            tp = out[a - 1, v] if a > s0 else prev[v]
+            for i in range(a, int(final[v]) + 1):
                 t = out[i, v]
                 tu = t + 1.0 if t < tp else t
                 m0 = math.floor(2.0 * tp - 0.5)
@@ -601,13 +625,19 @@ def unison_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     _unison_setup(P, pr, st, ctx, s0, s1, nl, n)
     cl = UNISON_FIXED
     cr = UNISON_FIXED + (st.shape[0] - UNISON_FIXED) // 2
+    # At stereo 0 both sides are equal: run one (a third less work per stack voice).
+    mono = True
+    for v in range(nl):
+        if P[pr[5], s0, v] != 0.0 or P[pr[5], s1 - 1, v] != 0.0:
+            mono = False
     for u in range(n):
         r = u * _U_STRIDE
         last, prev, inc, dinc = st[r + _U_LAST], st[r + _U_PREV], st[r + _U_INC], st[r + _U_DINC]
         gl, dgl, gr, dgr = st[r + _U_GL], st[r + _U_DGL], st[r + _U_GR], st[r + _U_DGR]
         _phase_pass(pitch, right, last, inc, dinc, s0, s1, nl)
         _unison_naive(pitch, right, cl, gl, dgl, inc, dinc, st, s0, s1, nl)
-        _unison_naive(pitch, right, cr, gr, dgr, inc, dinc, st, s0, s1, nl)
+        if not mono:
+            _unison_naive(pitch, right, cr, gr, dgr, inc, dinc, st, s0, s1, nl)
         for v in range(nl):
             if last[v] >= 1.0:
                 tp = prev[v]
@@ -617,16 +647,30 @@ def unison_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                         k = i - s0
                         d = t / (t + 1.0 - tp)
                         _add_residual(st, cl + k, v, -2.0 * (gl[v] + dgl[v] * k), d, STEP_TABLE)
-                        _add_residual(st, cr + k, v, -2.0 * (gr[v] + dgr[v] * k), d, STEP_TABLE)
+                        if not mono:
+                            _add_residual(st, cr + k, v, -2.0 * (gr[v] + dgr[v] * k), d,
+                                          STEP_TABLE)
                     tp = t
                 last[v] -= math.floor(last[v])
             prev[v] = last[v]
     for i in range(s0, s1):
         k = i - s0
         corr_l = st[cl + k]
-        corr_r = st[cr + k]
         for v in range(nl):
             left[i, v] = level[i, v] * corr_l[v]
+    if mono:
+        for i in range(s0, s1):
+            for v in range(nl):
+                right[i, v] = left[i, v]
+        _shift_corrections(st, cl, s1 - s0, nl)
+        for j in range(N_TAPS):  # the right buffer carries the same tail, for a later stereo
+            for v in range(nl):
+                st[cr + j, v] = st[cl + j, v]
+        return
+    for i in range(s0, s1):
+        k = i - s0
+        corr_r = st[cr + k]
+        for v in range(nl):
             right[i, v] = level[i, v] * corr_r[v]
     _shift_corrections(st, cl, s1 - s0, nl)
     _shift_corrections(st, cr, s1 - s0, nl)
