@@ -675,10 +675,6 @@ def test_engine_reverb_rings_after_the_note():
     assert rms(tail) > 0.01 * rms(note) and 0.0 < rms(later) < rms(tail)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=False,
-                   reason="engine bug: voicing.apply_event does gstate[:] = ginit, shapes (n, 1) "
-                          "and (n,), which fails once a global node has state; the fix is "
-                          "gstate[:, 0] = ginit (both ALL_SOUND_OFF branches)")
 def test_engine_all_sound_off_silences_the_effect_tails():
     from instrument.engine.events import ALL_SOUND_OFF
 

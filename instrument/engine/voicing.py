@@ -202,12 +202,12 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
             release_all(cfg, voices, eng, held, False, vstate, vinit)
         elif cc == CC_ALL_SOUND_OFF:
             release_all(cfg, voices, eng, held, True, vstate, vinit)
-            gstate[:] = ginit
+            gstate[:, 0] = ginit
     elif kind == ALL_NOTES_OFF:
         release_all(cfg, voices, eng, held, False, vstate, vinit)
     elif kind == ALL_SOUND_OFF:
         release_all(cfg, voices, eng, held, True, vstate, vinit)
-        gstate[:] = ginit
+        gstate[:, 0] = ginit
     elif kind == CHANNEL_PRESSURE:
         eng[E_PRESSURE] = a
         vctx[CTX_PRESSURE, :] = a
