@@ -7,8 +7,12 @@ over ``N_TAPS`` samples after it (Brandt, "Hard sync without aliasing", ICMC 200
 is a Kaiser-windowed sinc (``N_TAPS`` samples, cutoff ``CUTOFF`` x sample rate, beta ``BETA``)
 made minimum-phase through its real cepstrum, tabulated at ``OVERSAMPLE`` phases per sample and
 interpolated linearly. Measured (tests/test_osc_shapes.py): the strongest alias of a saw or a
-square between 1.5 and 2.5 kHz at 48 kHz is below -80 dB re the fundamental (2-point PolyBLEP:
-about -40 dB); the response is -0.7 dB at 0.375 x sample rate (18 kHz at 48 kHz).
+square between 1.5 and 2.5 kHz at 48 kHz is below -80 dB re the fundamental (the 2-point
+PolyBLEP ``saw``, measured the same way: about -30 dB); the kernel's response is -0.7 dB at
+0.375 x sample rate (18 kHz at 48 kHz) and -64 dB at Nyquist. Its step overshoots by 20 % of
+the jump (a minimum-phase low-pass rings more than the linear-phase one, 9 %, which would need
+12 samples of look-ahead and could not follow an external sync), so a saw or square of level
+1 peaks near 1.4.
 
 Chosen by sweeping taps, cutoff and beta (saw and square, fundamentals 1.5-2.5 kHz): 16 taps
 reach -74 dB only with the passband pulled down to -3 dB at 18 kHz; 24 taps at cutoff 0.42 and
@@ -22,16 +26,21 @@ would carry a DC offset of ``2 * STEP_DELAY * f0 / sr``). Every band-limited out
 exactly the naive waveform filtered by that one kernel, up to the table interpolation.
 
 How the kernels run, and why: in passes per segment. (A) across voices (SIMD): advance the
-phase and write it into the output row; (A') across voices: count each voice's discontinuities;
-(B) per voice, only for voices that had one: find them in the phase row, place each at its
-sub-sample position and add its residual into the voice's correction buffer (state rows from
-``*_FIXED``, ``block + N_TAPS`` of them; what falls past the segment carries over); (C) across
-voices: output = level * (naive shape + correction), then the buffer shifts. The residual loop
-runs a few times per block (at 2 kHz, 2.7 times per 64 samples), the per-sample work stays
-SIMD. LLVM vectorizes a lane loop only while it stores to two or three arrays (each store
-needs a run-time overlap check against every other array); counting wraps inside pass A took
-it from 27 to 72 ns per voice per block, hence A', and the saw phases run unwrapped within a
-segment (``floor(last)`` is the wrap count, removed in pass B).
+phase and write it into the output row; (A') across voices: note, per voice, the first and the
+last sample with a discontinuity (the saws need not: their phase runs unwrapped through the
+segment, so ``floor(last)`` says whether it wrapped); (B) per voice, only for voices that had
+one and only over those samples: place each discontinuity at its sub-sample position and add
+its residual into the voice's correction buffer (state rows from ``*_FIXED``, ``block +
+N_TAPS`` of them; what falls past the segment carries over to the next); (C) across voices:
+output = level * (naive shape + correction), then the buffer shifts. The residual loop runs a
+few times per block (at 2 kHz, 2.7 times per 64 samples); the per-sample work stays SIMD.
+
+Measured on the way (ns per voice per 64-sample block, 16 voices): LLVM vectorizes a lane loop
+only while it stores to at most two arrays, since each store needs a run-time overlap check
+against every other array: counting wraps inside pass A took it from 27 to 72 ns, a third store
+in the unison's phase loop from 50 to 133 ns. A helper taking arrays, inlined with
+``inline="always"`` into a lane loop, stopped its vectorization too (25 -> 128 ns), and so did
+``x = i if flag else x`` (a conditional store): the loops below use min/max arithmetic.
 """
 
 import math
@@ -257,9 +266,10 @@ def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
 
 @njit(cache=True, error_model="numpy")
 def saw_hq_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Rising sawtooth band-limited by the minBLEP above; peak about ``level`` (the kernel's
-    overshoot adds up to 9 % at the jump). Second output ``sync``: 1 - d on a sample whose
-    phase wrapped d samples (0 <= d < 1) before it, else 0 (to hard-sync ``sync_saw``)."""
+    """Rising sawtooth from -level to +level, band-limited by the minBLEP above; its peaks
+    reach about 1.4 x ``level`` below 1 kHz (the minimum-phase step overshoots by 20 % of the
+    jump of 2). Second output ``sync``: 1 - d on a sample whose phase wrapped d samples
+    (0 <= d < 1) before it, else 0 (to hard-sync ``sync_saw``)."""
     if io[1] == io[2]:  # both outputs unread (the sink row): nothing to do
         return
     pitch = bufs[io[0]]
@@ -425,7 +435,7 @@ def _pulse(pitch, width, wscale, level, out, sync_out, write_sync, st, s0, s1, n
 def pulse_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited pulse, +1 for the first ``width`` of each cycle and -1 after it, minus its
     mean (so the output has no DC at any width and PWM does not move the baseline); a 50 %
-    square peaks at ``level``. ``width`` may move at audio rate: each crossing of phase and
+    square is +-``level``, its peaks about 1.4 x ``level`` as the saw's. ``width`` may move at audio rate: each crossing of phase and
     width is a band-limited step at its sub-sample position. Second output ``sync`` as in
     ``saw_hq``."""
     if io[1] == io[2]:

@@ -18,6 +18,12 @@ _PITCH_PARAMS = (
     ParamSpec("level", "Level", "", 0.0, 1.0, 0.5, smoothing_ms=20.0,
               doc="Peak amplitude of the output."),
 )
+# The minBLEP shapes: level is the amplitude of the waveform; band-limited edges overshoot it.
+_BLEP_PARAMS = _PITCH_PARAMS[:2] + (
+    ParamSpec("level", "Level", "", 0.0, 1.0, 0.5, smoothing_ms=20.0,
+              doc="Amplitude of the waveform (-level..level); the band-limited jumps "
+                  "overshoot to about 1.4 x level."),
+)
 _PITCH_IN = Port("pitch", default="pitch", doc="Frequency in Hz; the voice pitch by default.")
 
 
@@ -41,7 +47,7 @@ class SawHq(_Blep):
     label = "Saw oscillator (HQ)"
     doc = "Rising sawtooth, minBLEP band-limited (aliases below -80 dB); sync output."
     scope = "voice"
-    params = _PITCH_PARAMS
+    params = _BLEP_PARAMS
     inputs = (_PITCH_IN,)
     outputs = ("out", "sync")
     fixed_rows = k.SAW_FIXED
@@ -56,7 +62,7 @@ class Pulse(_Blep):
     label = "Pulse oscillator"
     doc = "Square/pulse wave with PWM, minBLEP band-limited; sync output."
     scope = "voice"
-    params = _PITCH_PARAMS + (
+    params = _BLEP_PARAMS + (
         ParamSpec("width", "Pulse width", "", k.MIN_WIDTH, k.MAX_WIDTH, 0.5, smoothing_ms=5.0,
                   doc="Fraction of the cycle at the high level; 0.5 is a square. Patch an "
                       "LFO here for PWM (audio rate works too)."),
@@ -95,7 +101,7 @@ class SyncSaw(_Blep):
     label = "Hard-sync saw"
     doc = "Band-limited saw reset by a master oscillator's sync output (hard sync)."
     scope = "voice"
-    params = _PITCH_PARAMS + (
+    params = _BLEP_PARAMS + (
         ParamSpec("ratio", "Ratio", "x", 0.25, 16.0, 2.0, curve=Curve.LOG, smoothing_ms=5.0,
                   doc="Frequency relative to the pitch; above 1 the master's resets shape "
                       "the timbre."),
@@ -115,7 +121,7 @@ class Sub(_Blep):
     label = "Sub-oscillator"
     doc = "Square or sine one or two octaves down, phase-locked to the pitch."
     scope = "voice"
-    params = _PITCH_PARAMS + (
+    params = _BLEP_PARAMS + (
         ParamSpec.choice("octave", "Octave", ("-1 oct", "-2 oct"), 0,
                          doc="How far below the pitch."),
         ParamSpec.choice("shape", "Shape", ("Square", "Sine"), 0, doc="Waveform."),
@@ -138,7 +144,7 @@ class Unison(_Blep):
     label = "Unison saws"
     doc = "1-7 detuned minBLEP saws, equal-power summed, stereo spread."
     scope = "voice"
-    params = _PITCH_PARAMS + (
+    params = _BLEP_PARAMS + (
         ParamSpec.integer("voices", "Voices", "", 1, k.MAX_UNISON, 5,
                           doc="Saws in the stack."),
         ParamSpec("spread_cents", "Spread", "cents", 0.0, 100.0, 15.0, smoothing_ms=20.0,
