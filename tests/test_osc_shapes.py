@@ -547,3 +547,18 @@ def test_unread_outputs_go_to_the_sink_row_and_cost_nothing():
     ctx[CTX_SAMPLE_RATE] = SR
     k.saw_hq_kernel(bufs, io, P, np.arange(3), st, ctx, 0, BLOCK, 1)
     assert np.all(bufs[ROW_SINK] == 7.0) and np.all(st == 0.0)
+
+
+@pytest.mark.parametrize("module", [c for c in MODULES if c.inputs], ids=lambda c: c.type_name)
+def test_a_non_finite_pitch_is_survived_and_forgotten(module):
+    """NaN and inf pitch for a few samples: nothing reads outside its tables (a NaN table
+    index would), and two blocks later the output is finite again (the engine resets a plan
+    whose output stays non-finite, but a kernel must not need that)."""
+    n = 12 * BLOCK
+    pitch = np.full(n, 440.0)
+    pitch[3 * BLOCK + 7:3 * BLOCK + 12] = np.nan
+    pitch[4 * BLOCK + 20] = np.inf
+    inputs = [pitch] + [np.zeros(n)] * (len(module.inputs) - 1)
+    out = drive(module, n, inputs, 2)
+    assert np.all(np.isfinite(out[:, 7 * BLOCK:]))
+    assert np.all(np.isfinite(out[:, :3 * BLOCK]))

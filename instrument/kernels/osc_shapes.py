@@ -113,8 +113,13 @@ def state_rows(fixed_rows: int, block_size: int, n_buffers: int = 1) -> int:
 @njit(cache=True, inline="always")
 def _add_residual(st, row, v, height, d, table):
     """Add ``height`` times the residual of a discontinuity ``d`` samples (0 <= d <= 1) before
-    sample ``row`` (a correction-buffer row) to the ``N_TAPS`` rows from there."""
-    x = min(max(d, 0.0), 1.0) * OVERSAMPLE
+    sample ``row`` (a correction-buffer row) to the ``N_TAPS`` rows from there. A NaN ``d``
+    (from a NaN pitch) counts as 0: the table index must stay in bounds whatever comes in."""
+    x = d * OVERSAMPLE
+    if not x > 0.0:
+        x = 0.0
+    if x > OVERSAMPLE:
+        x = float(OVERSAMPLE)
     m = min(int(x), OVERSAMPLE - 1)
     f = x - m
     for j in range(N_TAPS):
@@ -163,6 +168,13 @@ def _phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
             u = last[v] + dt
             last[v] = u
             out[i, v] = u - math.floor(u)
+
+
+@njit(cache=True, inline="always")
+def _wrapped_phase(u):
+    """``u`` less its whole cycles, in [0, 1); a non-finite phase (a NaN or infinite pitch
+    came in) starts again from 0."""
+    return u - math.floor(u) if abs(u) < 1e15 else 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -245,7 +257,7 @@ def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, out, st, s0, s1, nl):
                         sync_out[i, v] = 1.0 - d
                 tp = t
                 sp = s
-            last[v] -= math.floor(last[v])
+        last[v] = _wrapped_phase(last[v])
         prev[v] = last[v]
         sprev[v] = sync[s1 - 1, v]
 
@@ -405,7 +417,7 @@ def _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, row0, s0, s1, nl
                                       STEP_TABLE)
                 tp = t
                 wp = w
-        last[v] -= math.floor(last[v])
+        last[v] = _wrapped_phase(last[v])
         prev[v] = last[v]
         wprev[v] = min(max(width[s1 - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH)
 
@@ -469,7 +481,7 @@ def sub_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for v in range(nl):
             out[i, v] = level[i, v] * sin_2pi(out[i, v])
     for v in range(nl):  # a later switch to the square starts from clean corrections
-        last[v] -= math.floor(last[v])
+        last[v] = _wrapped_phase(last[v])
         st[_P_PREV, v] = last[v]
         st[_P_WPREV, v] = 0.5
     for j in range(N_TAPS):
@@ -533,7 +545,7 @@ def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                         _add_residual(st, TRI_FIXED + i - s0, v, slope, 1.0 - x, RAMP_TABLE)
                         m += 1.0
                 tp = t
-        last[v] -= math.floor(last[v])
+        last[v] = _wrapped_phase(last[v])
         prev[v] = last[v]
     # C: naive triangle lowered by the kernel's delay times its slope, plus corrections.
     for i in range(s0, s1):
@@ -661,7 +673,7 @@ def unison_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                             _add_residual(st, cr + k, v, -2.0 * (gr[v] + dgr[v] * k), d,
                                           STEP_TABLE)
                     tp = t
-                last[v] -= math.floor(last[v])
+            last[v] = _wrapped_phase(last[v])
             prev[v] = last[v]
     for i in range(s0, s1):
         k = i - s0
@@ -720,3 +732,7 @@ def fm2_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             car[v] = c - (1.0 if c >= 1.0 else 0.0)
             md = mod[v] + dt * ratio[i, v]
             mod[v] = md - math.floor(md)
+    for v in range(nl):  # a non-finite pitch or feedback state starts again from silence
+        if not (abs(car[v]) < 2.0 and abs(mod[v]) < 2.0 and abs(m1[v]) < 2.0
+                and abs(m2[v]) < 2.0):
+            car[v] = mod[v] = m1[v] = m2[v] = 0.0
