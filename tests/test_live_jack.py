@@ -12,6 +12,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from instrument.audio.wav import read_wav
 from live import (
+    REPO,
     JackMidiOut, LiveInstrument, centroid_hz, pitch_hz, rms, start_recording,
 )
 
@@ -157,7 +158,7 @@ def test_hotplugged_midi_port_is_picked_up_and_mapped_cc_and_program_change_work
                                                                                tmp_path):
     """A keyboard that appears after start is opened within the scan period; CC74 (brightness
     in mappings/generic.toml) opens the filter; program change 1 loads the second preset of the
-    folder."""
+    folder (programs count the folder's presets sorted by file name)."""
     import rtmidi
 
     inst = LiveInstrument(jack_server.env, "presets/poly16.toml")  # default mapping
@@ -189,8 +190,9 @@ def test_hotplugged_midi_port_is_picked_up_and_mapped_cc_and_program_change_work
         bright = _window(mono, sr, onset + 1.8, 0.4)
         assert centroid_hz(bright, sr) > 1.5 * centroid_hz(dark, sr), inst.output()
 
-        keys.send_message([0xC0, 1])  # program 1: presets sorted by name -> poly16.toml
-        keys.send_message([0xC0, 0])  # program 0 -> init.toml
+        names = sorted(p.name for p in (REPO / "presets").glob("*.toml"))
+        keys.send_message([0xC0, names.index("poly16.toml")])  # presets sorted by file name
+        keys.send_message([0xC0, names.index("init.toml")])
         deadline = time.monotonic() + 5
         data = {}
         while time.monotonic() < deadline:
