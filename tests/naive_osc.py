@@ -200,10 +200,10 @@ def fm2(freq_hz, sample_rate, ratio, index, feedback, level=1.0):
     car = mod = m1 = m2 = 0.0
     out = []
     indexes = index if hasattr(index, "__len__") else [index] * len(freq_hz)
-    for f, index in zip(freq_hz, indexes):
+    for f, beta in zip(freq_hz, indexes):
         dt = _inc(f, sample_rate)
         m = math.sin(2.0 * math.pi * mod + feedback * 0.5 * (m1 + m2))
-        out.append(level * math.sin(2.0 * math.pi * car + index * m))
+        out.append(level * math.sin(2.0 * math.pi * car + beta * m))
         m2, m1 = m1, m
         car = (car + dt) % 1.0
         mod = (mod + dt * ratio) % 1.0

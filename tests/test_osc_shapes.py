@@ -11,6 +11,7 @@ fundamentals around 2 kHz whose aliases fall between harmonics (B6 1975.5 Hz, 20
 2093 Hz) and periodic patches (PWM, sync) whose period is a multiple of 1 / f0.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -80,7 +81,7 @@ def drive(cls, n, inputs=(), lanes=1, sr=SR, block=BLOCK, segments=(0, BLOCK), n
             bufs[io[j]] = a[sl]
         for j, a in enumerate(ps):
             P[j] = a[sl]
-        for s0, s1 in zip(bounds, bounds[1:]):
+        for s0, s1 in itertools.pairwise(bounds):
             cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
         out[:, sl] = bufs[io[n_in:]]
         if state_log is not None:
@@ -99,7 +100,7 @@ def alias_db(x, sr, f0):
     signal = np.zeros(len(mag), dtype=bool)
     signal[:7] = True
     for f in np.arange(f0, sr / 2, f0):
-        c = int(round(f / bin_hz))
+        c = round(f / bin_hz)
         signal[max(c - 6, 0):c + 7] = True
     return 20.0 * math.log10(mag[~signal].max() / mag[signal].max())
 

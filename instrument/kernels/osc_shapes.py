@@ -446,10 +446,10 @@ def _pulse(pitch, width, wscale, level, out, sync_out, write_sync, st, s0, s1, n
 @njit(cache=True, error_model="numpy")
 def pulse_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited pulse, +1 for the first ``width`` of each cycle and -1 after it, minus its
-    mean (so the output has no DC at any width and PWM does not move the baseline); a 50 %
-    square is +-``level``, its peaks about 1.4 x ``level`` as the saw's. ``width`` may move at audio rate: each crossing of phase and
-    width is a band-limited step at its sub-sample position. Second output ``sync`` as in
-    ``saw_hq``."""
+    mean (so the output has no DC at any width and PWM does not move the baseline), times
+    ``level``; a 50 % square peaks near 1.4 x ``level``, as the saw. ``width`` may move at
+    audio rate: each crossing of phase and width is a band-limited step at its sub-sample
+    position. Second output ``sync`` as in ``saw_hq``."""
     if io[1] == io[2]:
         return
     out = bufs[io[1]]

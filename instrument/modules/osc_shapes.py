@@ -172,13 +172,13 @@ class Fm2(Module):
     doc = "Sine carrier phase-modulated by a sine modulator with feedback."
     scope = "voice"
     params = _PITCH_PARAMS + (
-        ParamSpec("ratio", "Ratio", "x", 0.125, 16.0, 1.0, curve=Curve.LOG, smoothing_ms=5.0,
+        ParamSpec("ratio", "Ratio", "x", 0.25, 16.0, 1.0, curve=Curve.LOG, smoothing_ms=5.0,
                   doc="Modulator frequency relative to the pitch (whole numbers: harmonic)."),
         ParamSpec("index", "Index", "rad", 0.0, 10.0, 1.0, curve=Curve.EXP, skew=2.0,
                   smoothing_ms=5.0,
                   doc="Peak phase deviation of the carrier; patch an envelope here."),
         ParamSpec("feedback", "Feedback", "rad", 0.0, 1.5, 0.0, smoothing_ms=5.0,
-                  doc="Modulator self-modulation; towards 1.5 it approaches a saw."),
+                  doc="Modulator self-modulation: more harmonics as it rises."),
     )
     inputs = (_PITCH_IN,)
     outputs = ("out",)
