@@ -563,3 +563,26 @@ def test_a_non_finite_pitch_is_survived_and_forgotten(module):
     out = drive(module, n, inputs, 2)
     assert np.all(np.isfinite(out[:, 7 * BLOCK:]))
     assert np.all(np.isfinite(out[:, :3 * BLOCK]))
+
+
+@pytest.mark.parametrize("module", [m.SawHq, m.Pulse], ids=lambda c: c.type_name)
+def test_unread_sync_output_changes_nothing_else(module):
+    """With ``sync`` bound to the sink row the kernel skips it; ``out`` is the same."""
+    n = 8 * BLOCK
+    full = drive(module, n, [1234.5])[0]
+    bufs = np.zeros((N_RESERVED_ROWS + 2, BLOCK, 1))
+    io = np.array([N_RESERVED_ROWS, N_RESERVED_ROWS + 1, ROW_SINK])
+    bufs[io[0]] = 1234.5
+    P = np.zeros((len(module.params), BLOCK, 1))
+    for j, spec in enumerate(module.params):
+        P[j] = spec.default
+    column = np.zeros(module.prepare(SR, BLOCK))
+    module.reset_state(column, SR)
+    st = column[:, None].copy()
+    ctx = np.zeros((CTX_WIDTH, 1))
+    ctx[CTX_SAMPLE_RATE] = SR
+    out = []
+    for _ in range(n // BLOCK):
+        module.kernel(bufs, io, P, np.arange(len(module.params)), st, ctx, 0, BLOCK, 1)
+        out.append(bufs[io[1]].copy())
+    assert np.array_equal(np.concatenate(out), full)

@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit
 
 from instrument.kernels.approx import exp_approx
-from instrument.modules.layout import CTX_SAMPLE_RATE, ROW_ONE, ROW_ZERO
+from instrument.modules.layout import CTX_SAMPLE_RATE, ROW_ONE, ROW_SINK, ROW_ZERO
 
 N_TAPS = 24
 OVERSAMPLE = 64
@@ -287,10 +287,13 @@ def saw_hq_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     pitch = bufs[io[0]]
     out = bufs[io[1]]
     sync_out = bufs[io[2]]
+    write_sync = io[2] != ROW_SINK
     pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
-    _clear(sync_out, s0, s1, nl)
+    if write_sync:
+        _clear(sync_out, s0, s1, nl)
     _phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
-    _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, True, out, st, s0, s1, nl)
+    _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, write_sync, out, st, s0, s1,
+                nl)
     _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
 
 
@@ -454,9 +457,11 @@ def pulse_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         return
     out = bufs[io[1]]
     sync_out = bufs[io[2]]
+    write_sync = io[2] != ROW_SINK
     pitch_increments(P, pr, st, _P_INC, ctx, s0, s1, nl, 1.0)
-    _clear(sync_out, s0, s1, nl)
-    _pulse(bufs[io[0]], P[pr[3]], 1.0, P[pr[2]], out, sync_out, True, st, s0, s1, nl)
+    if write_sync:
+        _clear(sync_out, s0, s1, nl)
+    _pulse(bufs[io[0]], P[pr[3]], 1.0, P[pr[2]], out, sync_out, write_sync, st, s0, s1, nl)
 
 
 # ---- sub-oscillator -------------------------------------------------------------------------
