@@ -292,8 +292,10 @@ def saw_hq_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     if write_sync:
         _clear(sync_out, s0, s1, nl)
     _phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
-    _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, write_sync, out, st, s0, s1,
-                nl)
+    if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
+        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, True, out, st, s0, s1, nl)
+    else:
+        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, False, out, st, s0, s1, nl)
     _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
 
 
@@ -459,9 +461,11 @@ def pulse_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     sync_out = bufs[io[2]]
     write_sync = io[2] != ROW_SINK
     pitch_increments(P, pr, st, _P_INC, ctx, s0, s1, nl, 1.0)
-    if write_sync:
+    if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
         _clear(sync_out, s0, s1, nl)
-    _pulse(bufs[io[0]], P[pr[3]], 1.0, P[pr[2]], out, sync_out, write_sync, st, s0, s1, nl)
+        _pulse(bufs[io[0]], P[pr[3]], 1.0, P[pr[2]], out, sync_out, True, st, s0, s1, nl)
+    else:
+        _pulse(bufs[io[0]], P[pr[3]], 1.0, P[pr[2]], out, sync_out, False, st, s0, s1, nl)
 
 
 # ---- sub-oscillator -------------------------------------------------------------------------
