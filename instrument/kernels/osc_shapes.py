@@ -127,6 +127,31 @@ def _add_residual(st, row, v, height, d, table):
         st[row + j, v] += height * (a + f * (table[m + 1, j] - a))
 
 
+EVENT_SLOTS = 8  # discontinuities a voice collects before their residuals are added
+_D_MAX = 1.0 - 1e-12  # an event's position k + d must decode back to k
+
+
+@njit(cache=True, inline="always")
+def _push(st, ev, ne, v, k, d, height):
+    """Note a discontinuity ``d`` samples before the segment's sample ``k`` (a NaN ``d``
+    counts as 0) in event slot ``ne`` of voice v; returns the next free slot."""
+    d = d if d > 0.0 else 0.0
+    st[ev + 2 * ne, v] = k + min(d, _D_MAX)
+    st[ev + 2 * ne + 1, v] = height
+    return ne + 1
+
+
+@njit(cache=True, error_model="numpy")
+def _flush(st, ev, ne, corr, v, table):
+    """Add the residuals of the ``ne`` noted discontinuities of voice v into its correction
+    buffer. Kept out of the scan: with the 24-tap loop inside it, the scan ran twice as slow
+    (106 against 52 ns per voice per block for a saw at 440 Hz)."""
+    for e in range(ne):
+        x = st[ev + 2 * e, v]
+        k = int(x)
+        _add_residual(st, corr + k, v, st[ev + 2 * e + 1, v], x - k, table)
+
+
 @njit(cache=True, error_model="numpy")
 def pitch_increments(P, pr, st, row, ctx, s0, s1, nl, scale):
     """Phase increment per Hz of pitch at s0 (``st[row]``) and its change per sample
@@ -200,7 +225,8 @@ def _shift_corrections(st, row, n, nl):
 # (pass B), increment per Hz at s0 and its slope, the sync input before the segment; then the
 # correction buffer.
 _S_LAST, _S_PREV, _S_INC, _S_DINC, _S_SYNC_PREV = range(5)
-SAW_FIXED = 5
+SAW_EVENTS = 5  # EVENT_SLOTS x (position, height)
+SAW_FIXED = SAW_EVENTS + 2 * EVENT_SLOTS
 
 
 @njit(cache=True, error_model="numpy")
@@ -231,32 +257,39 @@ def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, out, st, s0, s1, nl):
     of the restarts (a step of -2 q from the phase q a restart interrupted), per voice."""
     last, prev, inc, dinc = st[_S_LAST], st[_S_PREV], st[_S_INC], st[_S_DINC]
     sprev = st[_S_SYNC_PREV]
+    ev = SAW_EVENTS
     for v in range(nl):
         if last[v] >= 1.0:
             tp = prev[v]
             sp = sprev[v]
+            ne = 0
             for i in range(s0, s1):
                 t = out[i, v]
                 s = sync[i, v]
-                row = SAW_FIXED + i - s0
                 if s > 0.0 and sp <= 0.0:
+                    if ne > EVENT_SLOTS - 2:
+                        _flush(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+                        ne = 0
                     k = i - s0
                     dt = min(max(pitch[i, v] * ratio[i, v] * (inc[v] + dinc[v] * k), MIN_INC),
                              MAX_INC)
                     d = 1.0 - min(s, 1.0)
                     q = tp + dt * (1.0 - d)
                     if q >= 1.0:  # wrapped on its own before the restart
-                        dw = 1.0 - (1.0 - tp) / dt
-                        _add_residual(st, row, v, -2.0, dw, STEP_TABLE)
+                        ne = _push(st, ev, ne, v, k, 1.0 - (1.0 - tp) / dt, -2.0)
                         q -= 1.0
-                    _add_residual(st, row, v, -2.0 * q, d, STEP_TABLE)
+                    ne = _push(st, ev, ne, v, k, d, -2.0 * q)
                 elif t < tp:
+                    if ne > EVENT_SLOTS - 1:
+                        _flush(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+                        ne = 0
                     d = t / (t + 1.0 - tp)
-                    _add_residual(st, row, v, -2.0, d, STEP_TABLE)
+                    ne = _push(st, ev, ne, v, i - s0, d, -2.0)
                     if write_sync:
                         sync_out[i, v] = 1.0 - d
                 tp = t
                 sp = s
+            _flush(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
         last[v] = _wrapped_phase(last[v])
         prev[v] = last[v]
         sprev[v] = sync[s1 - 1, v]
@@ -333,7 +366,8 @@ def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 # the segment, increment per Hz and its slope, the first and the last sample with a
 # discontinuity this segment (pass B visits only those and the samples between).
 _P_LAST, _P_PREV, _P_WPREV, _P_INC, _P_DINC, _P_FIRST, _P_FINAL = range(7)
-PULSE_FIXED = 7
+PULSE_EVENTS = 7
+PULSE_FIXED = PULSE_EVENTS + 2 * EVENT_SLOTS
 _NONE = 1e9  # "no discontinuity yet" as a first sample
 MIN_WIDTH = 0.05
 MAX_WIDTH = 0.95
@@ -392,11 +426,13 @@ def _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, row0, s0, s1, nl
     PWM at any rate adds no stray step."""
     last, prev, wprev, first, final = (st[_P_LAST], st[_P_PREV], st[_P_WPREV], st[_P_FIRST],
                                        st[_P_FINAL])
+    ev = PULSE_EVENTS
     for v in range(nl):
         if final[v] >= 0.0:
             a = int(first[v])
             tp = out[a - 1, v] if a > s0 else prev[v]
             wp = min(max(width[a - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH) if a > s0 else wprev[v]
+            ne = 0
             for i in range(a, int(final[v]) + 1):
                 t = out[i, v]
                 w = min(max(width[i, v] * wscale, MIN_WIDTH), MAX_WIDTH)
@@ -404,24 +440,27 @@ def _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, row0, s0, s1, nl
                 high_now = t < w
                 wrapped = t < tp
                 if wrapped or high_before != high_now:
-                    row = row0 + i - s0
+                    if ne > EVENT_SLOTS - 3:
+                        _flush(st, ev, ne, row0, v, STEP_TABLE)
+                        ne = 0
+                    k = i - s0
                     if wrapped:
                         xw = min((1.0 - tp) / (t + 1.0 - tp), 1.0)
                         if high_before:  # fell before the wrap
                             x = min(_cross(tp - wp, t + 1.0 - w), xw)
-                            _add_residual(st, row, v, -2.0, 1.0 - x, STEP_TABLE)
-                        _add_residual(st, row, v, 2.0, 1.0 - xw, STEP_TABLE)
+                            ne = _push(st, ev, ne, v, k, 1.0 - x, -2.0)
+                        ne = _push(st, ev, ne, v, k, 1.0 - xw, 2.0)
                         if write_sync:
                             sync_out[i, v] = xw
                         if not high_now:  # fell after it
                             x = max(_cross(tp - 1.0 - wp, t - w), xw)
-                            _add_residual(st, row, v, -2.0, 1.0 - x, STEP_TABLE)
+                            ne = _push(st, ev, ne, v, k, 1.0 - x, -2.0)
                     else:
                         x = _cross(tp - wp, t - w)
-                        _add_residual(st, row, v, 2.0 if high_now else -2.0, 1.0 - x,
-                                      STEP_TABLE)
+                        ne = _push(st, ev, ne, v, k, 1.0 - x, 2.0 if high_now else -2.0)
                 tp = t
                 wp = w
+            _flush(st, ev, ne, row0, v, STEP_TABLE)
         last[v] = _wrapped_phase(last[v])
         prev[v] = last[v]
         wprev[v] = min(max(width[s1 - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH)
@@ -503,7 +542,8 @@ def sub_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 # increment per Hz and its slope, the first and the last sample with a corner this segment;
 # then the correction buffer.
 _T_LAST, _T_PREV, _T_INC, _T_DINC, _T_FIRST, _T_FINAL = range(6)
-TRI_FIXED = 6
+TRI_EVENTS = 6
+TRI_FIXED = TRI_EVENTS + 2 * EVENT_SLOTS
 
 
 @njit(cache=True, inline="always")
@@ -540,6 +580,7 @@ def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         if final[v] >= 0.0:
             a = int(first[v])
             tp = out[a - 1, v] if a > s0 else prev[v]
+            ne = 0
             for i in range(a, int(final[v]) + 1):
                 t = out[i, v]
                 tu = t + 1.0 if t < tp else t
@@ -549,11 +590,15 @@ def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                     dt = tu - tp
                     m = m0 + 1.0
                     while m <= m1:
+                        if ne > EVENT_SLOTS - 1:
+                            _flush(st, TRI_EVENTS, ne, TRI_FIXED, v, RAMP_TABLE)
+                            ne = 0
                         x = min(max((0.25 + 0.5 * m - tp) / dt, 0.0), 1.0)
                         slope = -8.0 * dt if m % 2.0 == 0.0 else 8.0 * dt
-                        _add_residual(st, TRI_FIXED + i - s0, v, slope, 1.0 - x, RAMP_TABLE)
+                        ne = _push(st, TRI_EVENTS, ne, v, i - s0, 1.0 - x, slope)
                         m += 1.0
                 tp = t
+            _flush(st, TRI_EVENTS, ne, TRI_FIXED, v, RAMP_TABLE)
         last[v] = _wrapped_phase(last[v])
         prev[v] = last[v]
     # C: naive triangle lowered by the kernel's delay times its slope, plus corrections.
@@ -577,7 +622,8 @@ MAX_UNISON = 7
 # s0 and their slopes. Then one correction buffer per side.
 _U_LAST, _U_PREV, _U_INC, _U_DINC, _U_GL, _U_DGL, _U_GR, _U_DGR = range(8)
 _U_STRIDE = 8
-UNISON_FIXED = MAX_UNISON * _U_STRIDE
+UNISON_EVENTS = MAX_UNISON * _U_STRIDE  # left heights, then right heights
+UNISON_FIXED = UNISON_EVENTS + 4 * EVENT_SLOTS
 _LN2 = 0.6931471805599453
 
 
@@ -669,19 +715,28 @@ def unison_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         _unison_naive(pitch, right, cl, gl, dgl, inc, dinc, st, s0, s1, nl)
         if not mono:
             _unison_naive(pitch, right, cr, gr, dgr, inc, dinc, st, s0, s1, nl)
+        ev_l = UNISON_EVENTS
+        ev_r = UNISON_EVENTS + 2 * EVENT_SLOTS
         for v in range(nl):
             if last[v] >= 1.0:
                 tp = prev[v]
+                ne = 0
                 for i in range(s0, s1):
                     t = right[i, v]
                     if t < tp:
+                        if ne > EVENT_SLOTS - 1:
+                            _flush(st, ev_l, ne, cl, v, STEP_TABLE)
+                            if not mono:
+                                _flush(st, ev_r, ne, cr, v, STEP_TABLE)
+                            ne = 0
                         k = i - s0
                         d = t / (t + 1.0 - tp)
-                        _add_residual(st, cl + k, v, -2.0 * (gl[v] + dgl[v] * k), d, STEP_TABLE)
-                        if not mono:
-                            _add_residual(st, cr + k, v, -2.0 * (gr[v] + dgr[v] * k), d,
-                                          STEP_TABLE)
+                        _push(st, ev_r, ne, v, k, d, -2.0 * (gr[v] + dgr[v] * k))
+                        ne = _push(st, ev_l, ne, v, k, d, -2.0 * (gl[v] + dgl[v] * k))
                     tp = t
+                _flush(st, ev_l, ne, cl, v, STEP_TABLE)
+                if not mono:
+                    _flush(st, ev_r, ne, cr, v, STEP_TABLE)
             last[v] = _wrapped_phase(last[v])
             prev[v] = last[v]
     for i in range(s0, s1):
