@@ -586,3 +586,20 @@ def test_unread_sync_output_changes_nothing_else(module):
         module.kernel(bufs, io, P, np.arange(len(module.params)), st, ctx, 0, BLOCK, 1)
         out.append(bufs[io[1]].copy())
     assert np.array_equal(np.concatenate(out), full)
+
+
+def test_more_discontinuities_per_block_than_event_slots_match_reference():
+    """512-sample blocks at 3-7 kHz: dozens of wraps per voice per block, so each voice's
+    event list fills and is emptied several times within one segment."""
+    block, n = 512, 4 * 512
+    f = np.broadcast_to(np.array([3000.0, 7100.0]), (n, 2))
+    saw = drive(m.SawHq, n, [f], 2, block=block, segments=(0, 300), level=1.0)
+    _compare(saw[0], [ref.saw([fv] * n, SR) for fv in (3000.0, 7100.0)])
+    master = np.array(ref.saw_sync_output([2900.0] * n, SR))
+    synced = drive(m.SyncSaw, n, [f, master], 2, block=block, level=1.0, ratio=1.7)
+    _compare(synced[0], [ref.saw([fv] * n, SR, ratio=1.7, sync=master) for fv in (3000.0, 7100.0)])
+    uni = drive(m.Unison, n, [f], 2, block=block, level=1.0, voices=3, spread_cents=30.0,
+                stereo=0.5)
+    refs = [ref.unison([fv] * n, SR, 3, 30.0, 0.5) for fv in (3000.0, 7100.0)]
+    _compare(uni[0], [r[0] for r in refs], 1e-7)
+    _compare(uni[1], [r[1] for r in refs], 1e-7)
