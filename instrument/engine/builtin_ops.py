@@ -20,7 +20,8 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
     """P[dst] = value(PN[param] + sum(amount_k * src_k)) per lane: modulation in normalized
     units of the parameter, so an envelope at 1.0 with amount 0.5 moves it half its range.
 
-    Values are exact at every MOD_STEP-th sample and at the segment's last, linear between.
+    Linear and dB parameters are exact on every sample (audio-rate PWM, say); other curves are
+    exact at every MOD_STEP-th sample and at the segment's last, linear between.
     """
     p = prs[0]
     dst = P[prs[1]]
@@ -30,6 +31,14 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
     hi = pmeta[p, PM_HI]
     skew = pmeta[p, PM_SKEW]
     log_ratio = math.log(hi / lo) if (curve == CURVE_LOG and lo > 0.0 and hi > lo) else 0.0
+    if curve == CURVE_LINEAR or curve == CURVE_DB:  # cheap: exact on every sample
+        for i in range(s0, s1):
+            for v in range(nl):
+                n = base[i]
+                for k in range(srcs.shape[0]):
+                    n += amounts[k] * bufs[srcs[k], i, v]
+                dst[i, v] = lo + (hi - lo) * min(max(n, 0.0), 1.0)
+        return
     i = s0
     prev = s0
     while True:

@@ -10,6 +10,7 @@ import math
 
 from numba import njit
 
+from instrument.kernels.osc_shapes import sin_2pi
 from instrument.modules.layout import CTX_SAMPLE_RATE
 
 STATE_SIZE = 3
@@ -68,11 +69,10 @@ def sine_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     out = bufs[io[1]]
     level = P[pr[2]]
     _prepare_increments(P, pr, st, ctx, s0, s1, nl)
-    two_pi = 2.0 * math.pi
     for i in range(s0, s1):
         k = i - s0
         for v in range(nl):
             t = st[0, v]
-            out[i, v] = level[i, v] * math.sin(two_pi * t)
+            out[i, v] = level[i, v] * sin_2pi(t)  # polynomial: libm sin stopped SIMD (630 ns)
             t += pitch[i, v] * (st[1, v] + st[2, v] * k)
             st[0, v] = t - math.floor(t)
