@@ -23,11 +23,12 @@ def test_plan_text_matches_golden_file(name):
 
 
 def test_buffer_rows_are_reused_after_their_last_reader():
-    """poly16 has 10 voice ops but needs only 6 working rows (b10..b15): unread controller
-    outputs go to the sink row, and osc1's row is reused by the amp envelope once the sum has
-    read it (and the mod wheel row, once the modulation has read it, serves the amp envelope)."""
+    """poly16 has 9 voice ops but needs only 5 working rows (b10..b14): osc1's row is reused
+    by the amp envelope once the sum has read it; in init, unread controller outputs go to the
+    sink row."""
     text = str(compile_file(ROOT / "presets" / "poly16.toml", 48000, 64))
-    assert "voice: 16 rows (10 reserved)" in text
-    assert "out(velocity=- key=- mod_wheel=b10 pressure=-)" in text
-    assert "saw          osc1     in(pitch=pitch) out(out=b11)" in text
+    assert "voice: 15 rows (10 reserved)" in text
+    assert "saw          osc1     in(pitch=pitch) out(out=b10)" in text
     assert "aenv     in(gate=gate trigger=trigger) out(out=b10)" in text
+    init = str(compile_file(ROOT / "presets" / "init.toml", 48000, 64))
+    assert "out(velocity=- key=- mod_wheel=b10 pressure=-)" in init
