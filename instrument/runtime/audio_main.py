@@ -179,6 +179,18 @@ class AudioProcess:
         self.shared.close()
 
 
+def _say_if_cold() -> None:
+    """The first start with a new set of modules compiles the DSP code (30-90 s); say so, or
+    the silence looks like a hang."""
+    from instrument.modules.registry import default_registry
+
+    source = default_registry().renderer().source_path
+    cache = source.parent / "__pycache__"
+    if not any(cache.glob(f"{source.stem}.render_block-*.nbi")):
+        log.info("first start with these modules: compiling the DSP code for this machine "
+                 "(about a minute; cached in %s afterwards)", source.parent)
+
+
 def _device(text):
     if text is None:
         return None
@@ -211,6 +223,7 @@ def main(argv=None) -> int:
     proc.status[S_AUDIO_PID] = float(__import__("os").getpid())
     proc.status[S_SAMPLE_RATE] = proc.sample_rate
     proc.status[S_BLOCK] = proc.block
+    _say_if_cold()
     proc.load(args.table, args.preset, first=True)
     proc.warm_up()
     realtime.pin_cpu(args.cpu)
