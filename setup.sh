@@ -102,4 +102,11 @@ else
         echo "$wanted " > "$stamp"
     fi
 fi
+if [ "$want_test" != 1 ]; then
+    # The first start compiles the DSP code for this machine (a minute here, more on a Pi);
+    # do it now, once, so the instrument starts in under a second afterwards.
+    say "preparing the DSP code (cached; the first time takes a minute or more)"
+    .venv/bin/instrument check presets/*.toml >/dev/null
+    .venv/bin/instrument bench presets/poly16.toml --seconds 0.2 >/dev/null
+fi
 say "ready: .venv/bin/instrument"
