@@ -50,6 +50,14 @@ GUARD = 3  # slots after a line mirroring its first ones: a Hermite read never w
 
 
 @njit(cache=True, inline="always")
+def _write_line(col, q, mirror, value):
+    """Write one FDN line sample (denormal-flushed) at ``q`` and at its guard copy."""
+    f = _flush(value)
+    col[q] = f
+    col[q + mirror] = f
+
+
+@njit(cache=True, inline="always")
 def _hermite_read(col, base, n, w, d):
     """The line ``col[base:base + n]`` (followed by GUARD mirrored slots) read ``d`` samples
     (fractional, 2 <= d <= n - 3) behind the write index ``w``: 4-point, 3rd-order Hermite
@@ -507,37 +515,14 @@ def reverb_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 minus = ur - ul
                 q = fdn + wf
                 mirror = nf * (wf < GUARD)
-                f = _flush(y0 + plus)
-                col[q] = f
-                col[q + mirror] = f
-                q += stride
-                f = _flush(y1 - total + minus)
-                col[q] = f
-                col[q + mirror] = f
-                q += stride
-                f = _flush(y2 - total - minus)
-                col[q] = f
-                col[q + mirror] = f
-                q += stride
-                f = _flush(y3 - total - (ul + ur))
-                col[q] = f
-                col[q + mirror] = f
-                q += stride
-                f = _flush(y4 + plus)
-                col[q] = f
-                col[q + mirror] = f
-                q += stride
-                f = _flush(y5 - total + minus)
-                col[q] = f
-                col[q + mirror] = f
-                q += stride
-                f = _flush(y6 - total - minus)
-                col[q] = f
-                col[q + mirror] = f
-                q += stride
-                f = _flush(y7 - total - (ul + ur))
-                col[q] = f
-                col[q + mirror] = f
+                _write_line(col, q + 0 * stride, mirror, y0 + plus)
+                _write_line(col, q + 1 * stride, mirror, y1 - total + minus)
+                _write_line(col, q + 2 * stride, mirror, y2 - total - minus)
+                _write_line(col, q + 3 * stride, mirror, y3 - total - (ul + ur))
+                _write_line(col, q + 4 * stride, mirror, y4 + plus)
+                _write_line(col, q + 5 * stride, mirror, y5 - total + minus)
+                _write_line(col, q + 6 * stride, mirror, y6 - total - minus)
+                _write_line(col, q + 7 * stride, mirror, y7 - total - (ul + ur))
                 wf += 1
                 wf -= nf * (wf >= nf)
                 # Outputs on Hadamard rows RV_OUT_L, RV_OUT_R.
