@@ -228,20 +228,24 @@ def count_python_calls(engine: Engine, events: np.ndarray, n_events: int, out: n
 
 @njit(cache=True, error_model="numpy")
 def blowup_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """y = x + growth * y_prev: stable below growth 1, blows up to inf/NaN above it."""
+    """y = x + growth * y_prev: stable below growth 1, blows up to inf/NaN above it; at growth
+    4 (the maximum) the state turns NaN at once, as a division by zero would make it."""
     x = bufs[io[0]]
     out = bufs[io[1]]
     growth = P[pr[0]]
     for i in range(s0, s1):
         for v in range(nl):
             y = x[i, v] + growth[i, v] * st[0, v]
+            if growth[i, v] >= 4.0:
+                y = math.nan
             st[0, v] = y
             out[i, v] = y
 
 
 class Blowup(Module):
     """A deliberately unstable one-pole (test only): with ``growth`` 2 the output doubles every
-    sample and overflows to inf (then NaN) within a few hundred samples."""
+    sample and overflows to inf (then NaN) within a few hundred samples; growth 4 is NaN at
+    once."""
 
     type_name = "blowup"
     label = "Blow-up"

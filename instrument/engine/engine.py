@@ -2,13 +2,16 @@
 
 Real-time contract of ``process_block`` (the method the audio callback calls): it allocates
 nothing, takes no lock, logs nothing and raises nothing for anything the outside world sends;
-bad events are counted (``bad_events``), a plan whose output turns non-finite is reset and
-counted (``nonfinite_resets``). Its Python cost is a fixed handful of calls per block, whatever
-the number of nodes and voices: one native call (render and output stage together), three
-during a plan crossfade (new plan, old plan, output stage). Measured: 3 Python-level calls per
-block in ``instrument bench``. ``events`` must be a C-contiguous float64 (n, 5) array and
-``out`` C-contiguous float32 (frames, channels), as the audio callback and the renderer pass
-them: the native call is made through its compiled entry point, which skips type dispatch.
+bad events are counted (``bad_events``); a block whose output turns non-finite (or runs away
+beyond +60 dBFS) is muted and counted (``nonfinite_resets``), and only what blew up is reset:
+the voices and global modules at fault (``engine.guard``; ``modules_reset`` counts them), the
+whole plan only when no module can be blamed. Its Python cost is a fixed handful of calls per
+block, whatever the number of nodes and voices: one native call (render and output stage
+together), three during a plan crossfade (new plan, old plan, output stage). Measured: 3
+Python-level calls per block in ``instrument bench``. ``events`` must be a C-contiguous float64
+(n, 5) array and ``out`` C-contiguous float32 (frames, channels), as the audio callback and the
+renderer pass them: the native call is made through its compiled entry point, which skips type
+dispatch.
 
 Everything that allocates (``load``, ``swap``, ``set_param``...) belongs to the control side.
 """
@@ -51,6 +54,7 @@ class Engine:
         self.n_restrike = 0
         self.no_events = np.zeros((1, EVENT_WIDTH))
         self.nonfinite_resets = 0
+        self.modules_reset = 0
         self.retired: list[PlanInstance] = []  # old instances, released on the control side
 
     # ---- control side -------------------------------------------------------------------
@@ -188,9 +192,9 @@ class Engine:
         self.nonfinite_resets += 1
         self.lim[LIM_GAIN] = 1.0  # the runaway's last samples drove it down; start afresh
         if bad & 1:
-            self.current.reset()
+            self.modules_reset += self.current.recover()
         if bad & 2 and self.old is not None:
-            self.old.reset()
+            self.modules_reset += self.old.recover()
 
     # ---- status -------------------------------------------------------------------------
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from instrument.engine.guard import recover_blown
 from instrument.engine.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, E_BEND_COEFF, E_BEND_RANGE_ST, E_GLIDE_COEFF, E_LAST_PITCH, E_WIDTH,
     PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, V_WIDTH,
@@ -58,6 +59,10 @@ class PlanInstance:
                       plan.ginit, self.eng, self.held)
         self._render = _entry_point(plan.renderer.render_block, self._head + (
             np.zeros((1, 5)), 0, self.mix, self._no_lim, self._no_out))
+        self._guard_args = (self.voices, self.vctx, self.vstate, plan.vlayout, self.gstate,
+                            plan.ginit, plan.glayout, self.eng)
+        self._recover = _entry_point(recover_blown, self._guard_args)  # compiled now, not
+        # on the audio side when something first blows up
 
     def reset(self) -> None:
         """Silence: every voice free, node states fresh, smoothers at their targets."""
@@ -83,6 +88,15 @@ class PlanInstance:
         self.eng[E_BEND_COEFF] = one_pole_coeff(BEND_SMOOTHING_MS, sr)
         self.eng[E_LAST_PITCH] = -1.0
         self.held[:] = 0.0
+
+    def recover(self) -> int:
+        """After a non-finite or runaway block: free the blown voices and reset the global
+        modules whose state is non-finite (``engine.guard``); the whole instance only when
+        nothing could be blamed. Returns the number of modules reset (0: everything)."""
+        n_reset = self._recover(*self._guard_args)
+        if n_reset == 0:
+            self.reset()
+        return n_reset
 
     def render(self, events: np.ndarray, n_events: int) -> None:
         """Render one block into ``self.mix``: one native call."""

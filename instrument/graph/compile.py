@@ -200,7 +200,8 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
     io = np.array(em.io or [0], dtype=np.int64)
     pr = np.array(em.pr or [0], dtype=np.int64)
     fa = np.array(em.fa or [0.0], dtype=np.float64)
-    freeze(cfg, ops, io, pr, fa, pmeta, vinit, ginit)
+    vlayout, glayout = (_state_layout(scope) for scope in (vs_scope, gl_scope))
+    freeze(cfg, ops, io, pr, fa, pmeta, vinit, ginit, vlayout, glayout)
     header = (f"plan '{preset.name}': {n_voices} voice{'s' if n_voices != 1 else ''}, {vs.mode}, "
               f"steal {vs.steal}, {sample_rate:g} Hz, block {block_size}")
     voice_lines = em.lines[:n_voice_ops]
@@ -210,8 +211,14 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
                       vs_scope.summary(), gl_scope.summary()])
     return Plan(preset.name, float(sample_rate), int(block_size), cfg, ops, io, pr, fa, pmeta,
                 vs_scope.rows.next, gl_scope.rows.next, vs_scope.prows.next, gl_scope.prows.next,
-                vinit, ginit, float(vs.glide_ms), float(vs.bend_range_st), tuple(params), macros,
-                renderer, text)
+                vinit, ginit, vlayout, glayout, float(vs.glide_ms), float(vs.bend_range_st),
+                tuple(params), macros, renderer, text)
+
+
+def _state_layout(scope) -> np.ndarray:
+    """(nodes with state, 2) int64: each node's state rows [start, end), for the guard."""
+    spans = [span for span in scope.layout.values() if span[1] > span[0]]
+    return np.array(spans or [(0, 0)], dtype=np.int64).reshape(-1, 2)
 
 
 def _discrete_fix(spec) -> str:

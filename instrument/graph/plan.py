@@ -59,6 +59,8 @@ class Plan:
     n_global_param_rows: int
     vinit: np.ndarray
     ginit: np.ndarray
+    vlayout: np.ndarray  # (nodes, 2): each voice node's state rows [start, end)
+    glayout: np.ndarray  # the same for the global graph's nodes
     glide_ms: float
     bend_range_st: float
     params: tuple[ParamSlot, ...]

@@ -29,8 +29,8 @@ from instrument.presets import compile_file
 from instrument.runtime import realtime
 from instrument.runtime.ring import drain_ring
 from instrument.runtime.shared import (
-    S_AUDIO_PID, S_BLOCK, S_FIRST_AUDIO_T, S_NONFINITE, S_NULL_OUTPUT, S_SAMPLE_RATE, S_STATE,
-    S_TABLE, S_XRUNS, STATE_RUNNING, STATE_STOPPED, SharedState,
+    S_AUDIO_PID, S_BLOCK, S_FIRST_AUDIO_T, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT,
+    S_SAMPLE_RATE, S_STATE, S_TABLE, S_XRUNS, STATE_RUNNING, STATE_STOPPED, SharedState,
 )
 from instrument.runtime.status import record_block
 
@@ -96,6 +96,7 @@ class AudioProcess:
         engine = self.engine
         engine.process_block(self.events, n, outdata)
         self.status[S_NONFINITE] = engine.nonfinite_resets
+        self.status[S_MODULES_RESET] = engine.modules_reset
         record_block(self.status, engine.current.eng, engine.lim,
                      time.perf_counter_ns() - t0, self.deadline_ns)
 

@@ -31,8 +31,8 @@ from instrument.presets import compile_file
 from instrument.runtime.ring import RingWriter
 from instrument.runtime.shared import (
     MAX_PARAMS, S_AUDIO_PID, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_FIRST_AUDIO_T, S_LATE,
-    S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_RING_DROPPED, S_STATE, S_VOICES,
-    S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
+    S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_RING_DROPPED, S_STATE,
+    S_VOICES, S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
 )
 from instrument.runtime.status import percentiles
 
@@ -384,6 +384,7 @@ class Host:
             "bad_events": int(s[S_BAD_EVENTS]),
             "dropped_events": int(s[S_RING_DROPPED]),
             "nonfinite_resets": int(s[S_NONFINITE]),
+            "modules_reset": int(s[S_MODULES_RESET]),
             "audio_restarts": self.audio_restarts,
             "last_restart_s": self.last_restart_s,
             "first_audio_s": self.first_audio_s,
