@@ -1,7 +1,7 @@
-"""Slow, obvious references for the effect kernels (instrument/kernels/effects.py): one
-channel pair, one sample at a time, plain Python and math, every coefficient recomputed every
-sample with libm (no approximations, no per-segment interpolation). Delay lines are Python lists
-that only grow; a read before the start reads 0. Tests run both and compare."""
+"""Slow, obvious references for the effect kernels (instrument/kernels/delay.py, reverb.py and
+drive_eq.py): one channel pair, one sample at a time, plain Python and math, every coefficient
+recomputed every sample with libm (no approximations, no per-segment interpolation). Delay
+lines are Python lists that only grow; a read before the start reads 0. Tests run both and compare."""
 
 import math
 

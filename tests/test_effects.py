@@ -12,7 +12,7 @@ from scipy.signal import butter, get_window, sosfilt, sosfiltfilt
 
 import naive_effects as naive
 from helpers import compile_toml, make_engine, note_off, note_on, render, rms, simple_toml
-from instrument.kernels import effects as k
+from instrument.kernels import drive_eq as kt, reverb as kr
 from instrument.modules.effects import Chorus, Delay, Drive, Eq, Reverb
 from instrument.modules.layout import CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
 from instrument.modules.registry import Registry, check_module, default_registry
@@ -101,7 +101,7 @@ def test_state_is_sized_at_prepare_from_the_sample_rate():
     """The 2 s delay line at 96 kHz is 192k slots per side, allocated at plan compile."""
     assert Delay.prepare(96000.0, 64) >= 2 * 192000
     assert Delay.prepare(96000.0, 64) > 1.9 * Delay.prepare(48000.0, 64)
-    assert Reverb.prepare(96000.0, 64) > 1.9 * Reverb.prepare(48000.0, 64) - 2 * k.RV_HEADER
+    assert Reverb.prepare(96000.0, 64) > 1.9 * Reverb.prepare(48000.0, 64) - 2 * kr.RV_HEADER
     assert Chorus.prepare(44100.0, 64) >= 2 * 0.040 * 44100
 
 
@@ -154,9 +154,9 @@ def _reverb_reference(xl, xr, size, decay_s, damping_hz, predelay_ms, mix, sampl
         return np.broadcast_to(np.asarray(x, dtype=float), (n,))
 
     return naive.reverb(xl, xr, seq(size), seq(decay_s), seq(damping_hz), seq(predelay_ms),
-                        seq(mix), sample_rate, k.RV_LENGTHS_MS, k.RV_SCALE_MIN, k.RV_ALLPASS_MS,
-                        k.RV_ALLPASS_G, k.RV_IN_L, k.RV_IN_R, k.RV_OUT_L, k.RV_OUT_R,
-                        k.RV_OUT_GAIN, lay["n_pre"] - 2.0, 60.0)
+                        seq(mix), sample_rate, kr.RV_LENGTHS_MS, kr.RV_SCALE_MIN, kr.RV_ALLPASS_MS,
+                        kr.RV_ALLPASS_G, kr.RV_IN_L, kr.RV_IN_R, kr.RV_OUT_L, kr.RV_OUT_R,
+                        kr.RV_OUT_GAIN, lay["n_pre"] - 2.0, 60.0)
 
 
 @pytest.mark.parametrize("moving,sample_rate", [(False, SR), (True, SR), (False, 8000.0)],
@@ -360,8 +360,8 @@ def test_reverb_predelay_and_first_arrival():
     size, predelay_ms = 0.5, 30.0
     left, right = run_fx(Reverb, _impulse(int(0.2 * SR)), size=size, decay_s=1.0,
                          predelay_ms=predelay_ms, mix=1.0)
-    scale = k.RV_SCALE_MIN + (1 - k.RV_SCALE_MIN) * size
-    first = predelay_ms * SR / 1000 + min(k.RV_LENGTHS_MS) * scale * SR / 1000
+    scale = kr.RV_SCALE_MIN + (1 - kr.RV_SCALE_MIN) * size
+    first = predelay_ms * SR / 1000 + min(kr.RV_LENGTHS_MS) * scale * SR / 1000
     for side in (left, right):
         nz = np.nonzero(np.abs(side) > 0.0)[0][0]
         assert first - 3 <= nz <= first + 1
@@ -392,7 +392,7 @@ def test_tanh_approx_error_below_1e_12_odd_and_monotonic():
     def apply(xs):
         out = np.empty_like(xs)
         for i in range(xs.shape[0]):
-            out[i] = k.tanh_approx(xs[i])
+            out[i] = kt.tanh_approx(xs[i])
         return out
 
     y = apply(x)

@@ -1,5 +1,6 @@
-"""Band-limited oscillator shapes (minBLEP), sub-oscillator, unison and 2-operator FM; voice
-lanes. Contract: ``instrument.modules.layout``.
+"""Band-limited oscillators by minBLEP: the machinery, the saw and the hard-synced saw; voice
+lanes. Pulse, sub and triangle: ``kernels.osc_pulse``; unison and 2-operator FM:
+``kernels.osc_stack``. Contract: ``instrument.modules.layout``.
 
 Band-limiting: every discontinuity of a naive waveform (a step in value, or a corner: a step in
 slope) is replaced by the step (or ramp) response of one minimum-phase low-pass kernel, spread
@@ -8,7 +9,7 @@ is a Kaiser-windowed sinc (``N_TAPS`` samples, cutoff ``CUTOFF`` x sample rate, 
 made minimum-phase through its real cepstrum, tabulated at ``OVERSAMPLE`` phases per sample and
 interpolated linearly. Measured (tests/test_osc_shapes.py): the strongest alias of a saw or a
 square between 1.5 and 2.5 kHz at 48 kHz is below -80 dB re the fundamental (the 2-point
-PolyBLEP ``saw``, measured the same way: about -30 dB); the kernel's response is -0.7 dB at
+PolyBLEP ``saw_fast``, measured the same way: about -30 dB); the kernel's response is -0.7 dB at
 0.375 x sample rate (18 kHz at 48 kHz) and -64 dB at Nyquist. Its step overshoots by 20 % of
 the jump (a minimum-phase low-pass rings more than the linear-phase one, 9 %, which would need
 12 samples of look-ahead and could not follow an external sync), so a saw or square of level
@@ -41,9 +42,9 @@ against every other array: counting wraps inside pass A took it from 27 to 72 ns
 in the unison's phase loop from 50 to 133 ns. A helper taking arrays, inlined with
 ``inline="always"`` into a lane loop, stopped its vectorization too (25 -> 128 ns), and so did
 ``x = i if flag else x`` (a conditional store): the loops below use min/max arithmetic.
-Cost now, kernels alone at the poly16 bench's pitches (65 Hz - 1 kHz): saw_hq 105, pulse 135,
+Cost now, kernels alone at the poly16 bench's pitches (65 Hz - 1 kHz): saw 105, pulse 135,
 triangle 118, sync_saw 145, sub 112 (sine 63), unison of 5 in mono 512, fm2 145 (the PolyBLEP
-``saw``: 38). Through the engine add about 35 (parameter rows, summing).
+``saw_fast``: 38). Through the engine add about 35 (parameter rows, summing).
 """
 
 import math
@@ -51,7 +52,6 @@ import math
 import numpy as np
 from numba import njit
 
-from instrument.kernels.approx import exp_approx
 from instrument.modules.layout import CTX_SAMPLE_RATE, ROW_ONE, ROW_SINK, ROW_ZERO
 
 N_TAPS = 24
@@ -135,7 +135,7 @@ _D_MAX = 1.0 - 1e-12  # an event's position k + d must decode back to k
 
 
 @njit(cache=True, inline="always")
-def _push(st, ev, ne, v, k, d, height):
+def push_event(st, ev, ne, v, k, d, height):
     """Note a discontinuity ``d`` samples before the segment's sample ``k`` (a NaN ``d``
     counts as 0) in event slot ``ne`` of voice v; returns the next free slot."""
     d = d if d > 0.0 else 0.0
@@ -145,7 +145,7 @@ def _push(st, ev, ne, v, k, d, height):
 
 
 @njit(cache=True, error_model="numpy")
-def _flush(st, ev, ne, corr, v, table):
+def flush_events(st, ev, ne, corr, v, table):
     """Add the residuals of the ``ne`` noted discontinuities of voice v into its correction
     buffer. Kept out of the scan: with the 24-tap loop inside it, the scan ran twice as slow
     (106 against 52 ns per voice per block for a saw at 440 Hz)."""
@@ -185,7 +185,7 @@ def sin_2pi(x):
 
 
 @njit(cache=True, error_model="numpy")
-def _phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
+def phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
     """Pass A: the phase of each sample into ``out``. ``last`` runs unwrapped through the
     segment (at most 1 + 64 x 0.5, so it keeps 47 bits of phase), its integer part counting
     the wraps."""
@@ -199,21 +199,21 @@ def _phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
 
 
 @njit(cache=True, inline="always")
-def _wrapped_phase(u):
+def wrapped_phase(u):
     """``u`` less its whole cycles, in [0, 1); a non-finite phase (a NaN or infinite pitch
     came in) starts again from 0."""
     return u - math.floor(u) if abs(u) < 1e15 else 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def _clear(row, s0, s1, nl):
+def clear_rows(row, s0, s1, nl):
     for i in range(s0, s1):
         for v in range(nl):
             row[i, v] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def _shift_corrections(st, row, n, nl):
+def shift_corrections(st, row, n, nl):
     """Drop the ``n`` rows just used; the carried part moves to the front, the rest clears."""
     for j in range(N_TAPS):
         for v in range(nl):
@@ -234,7 +234,7 @@ SAW_FIXED = SAW_EVENTS + 2 * EVENT_SLOTS
 
 @njit(cache=True, error_model="numpy")
 def _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl):
-    """Pass A of the synced saw: like ``_phase_pass`` at ``ratio`` times the pitch, and a
+    """Pass A of the synced saw: like ``phase_pass`` at ``ratio`` times the pitch, and a
     rising edge of ``sync`` (above 0 after at most 0) restarts the phase where it is d = 1 -
     min(sync, 1) samples after the restart, adding 1 to the wrap count."""
     last, inc, dinc, sprev = st[_S_LAST], st[_S_INC], st[_S_DINC], st[_S_SYNC_PREV]
@@ -271,7 +271,7 @@ def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, out, st, s0, s1, nl):
                 s = sync[i, v]
                 if s > 0.0 and sp <= 0.0:
                     if ne > EVENT_SLOTS - 2:
-                        _flush(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+                        flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
                         ne = 0
                     k = i - s0
                     dt = min(max(pitch[i, v] * ratio[i, v] * (inc[v] + dinc[v] * k), MIN_INC),
@@ -279,21 +279,21 @@ def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, out, st, s0, s1, nl):
                     d = 1.0 - min(s, 1.0)
                     q = tp + dt * (1.0 - d)
                     if q >= 1.0:  # wrapped on its own before the restart
-                        ne = _push(st, ev, ne, v, k, 1.0 - (1.0 - tp) / dt, -2.0)
+                        ne = push_event(st, ev, ne, v, k, 1.0 - (1.0 - tp) / dt, -2.0)
                         q -= 1.0
-                    ne = _push(st, ev, ne, v, k, d, -2.0 * q)
+                    ne = push_event(st, ev, ne, v, k, d, -2.0 * q)
                 elif t < tp:
                     if ne > EVENT_SLOTS - 1:
-                        _flush(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+                        flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
                         ne = 0
                     d = t / (t + 1.0 - tp)
-                    ne = _push(st, ev, ne, v, i - s0, d, -2.0)
+                    ne = push_event(st, ev, ne, v, i - s0, d, -2.0)
                     if write_sync:
                         sync_out[i, v] = 1.0 - d
                 tp = t
                 sp = s
-            _flush(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
-        last[v] = _wrapped_phase(last[v])
+            flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+        last[v] = wrapped_phase(last[v])
         prev[v] = last[v]
         sprev[v] = sync[s1 - 1, v]
 
@@ -309,7 +309,7 @@ def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
         for v in range(nl):
             dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
             out[i, v] = level[i, v] * (2.0 * out[i, v] - 1.0 - 2.0 * STEP_DELAY * dt + corr[v])
-    _shift_corrections(st, SAW_FIXED, s1 - s0, nl)
+    shift_corrections(st, SAW_FIXED, s1 - s0, nl)
 
 
 @njit(cache=True, error_model="numpy")
@@ -326,8 +326,8 @@ def saw_hq_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     write_sync = io[2] != ROW_SINK
     pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
     if write_sync:
-        _clear(sync_out, s0, s1, nl)
-    _phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
+        clear_rows(sync_out, s0, s1, nl)
+    phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
     if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
         _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, True, out, st, s0, s1, nl)
     else:
@@ -345,14 +345,14 @@ def _scaled_pitch_pass_c(pitch, ratio, level, out, st, s0, s1, nl):
         for v in range(nl):
             dt = min(max(pitch[i, v] * ratio[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
             out[i, v] = level[i, v] * (2.0 * out[i, v] - 1.0 - 2.0 * STEP_DELAY * dt + corr[v])
-    _shift_corrections(st, SAW_FIXED, s1 - s0, nl)
+    shift_corrections(st, SAW_FIXED, s1 - s0, nl)
 
 
 @njit(cache=True, error_model="numpy")
 def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited saw at ``ratio`` times the pitch whose phase restarts on each rising edge
     of ``sync`` (hard sync); a ``sync`` value s in (0, 1] places the restart 1 - s samples
-    before the sample (the sync output of ``saw_hq`` and ``pulse``), so the restart is a
+    before the sample (the sync output of ``saw`` and ``pulse``), so the restart is a
     band-limited step at its exact position, like every wrap."""
     pitch = bufs[io[0]]
     sync = bufs[io[1]]
@@ -362,444 +362,3 @@ def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl)
     _saw_pass_b(pitch, ratio, sync, out, False, out, st, s0, s1, nl)
     _scaled_pitch_pass_c(pitch, ratio, P[pr[2]], out, st, s0, s1, nl)
-
-
-# ---- pulse (and the sub-oscillator's square) ------------------------------------------------
-# State rows: phase of the last sample (unwrapped during pass A), the phase and width before
-# the segment, increment per Hz and its slope, the first and the last sample with a
-# discontinuity this segment (pass B visits only those and the samples between).
-_P_LAST, _P_PREV, _P_WPREV, _P_INC, _P_DINC, _P_FIRST, _P_FINAL = range(7)
-PULSE_EVENTS = 7
-PULSE_FIXED = PULSE_EVENTS + 2 * EVENT_SLOTS
-_NONE = 1e9  # "no discontinuity yet" as a first sample
-MIN_WIDTH = 0.05
-MAX_WIDTH = 0.95
-
-
-def pulse_reset(state, sample_rate):
-    """Zero state, except the width before the first sample: above the phase (0), so the
-    waveform starts high without a step."""
-    state[:] = 0.0
-    state[_P_WPREV] = 0.5
-
-
-@njit(cache=True, error_model="numpy")
-def _pulse_find(width, wscale, out, st, s0, s1, nl):
-    """Pass A': per voice, the first and the last sample with a wrap or a change of the
-    naive level (the phase crossing the width, or the width moving across the phase)."""
-    prev, wprev, first, final = st[_P_PREV], st[_P_WPREV], st[_P_FIRST], st[_P_FINAL]
-    for v in range(nl):
-        w = min(max(width[s0, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-        t = out[s0, v]
-        wrapped = 1.0 if t < prev[v] else 0.0
-        high_before = 1.0 if prev[v] < wprev[v] else 0.0
-        high = 1.0 if t < w else 0.0
-        flag = min(wrapped + abs(high - high_before), 1.0)
-        first[v] = s0 * flag + _NONE * (1.0 - flag)
-        final[v] = s0 * flag + (flag - 1.0)
-    for i in range(s0 + 1, s1):
-        fi = float(i)
-        for v in range(nl):
-            wb = min(max(width[i - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-            w = min(max(width[i, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-            tb = out[i - 1, v]
-            t = out[i, v]
-            wrapped = 1.0 if t < tb else 0.0
-            high_before = 1.0 if tb < wb else 0.0
-            high = 1.0 if t < w else 0.0
-            flag = min(wrapped + abs(high - high_before), 1.0)
-            # Arithmetic, not a select: written "i if flag else ..." LLVM stored
-            # conditionally and this loop ran 4x slower.
-            first[v] = min(first[v], fi * flag + _NONE * (1.0 - flag))
-            final[v] = max(final[v], fi * flag + (flag - 1.0))
-
-
-@njit(cache=True, inline="always")
-def _cross(f0, f1):
-    """Where in [0, 1] a linear function from f0 to f1 crosses zero."""
-    span = f1 - f0
-    x = -f0 / span if span != 0.0 else 1.0
-    return min(max(x, 0.0), 1.0)
-
-
-@njit(cache=True, error_model="numpy")
-def _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, row0, s0, s1, nl):
-    """Pass B: a step of +2 at each wrap and of -2 / +2 where the phase and the width (linear
-    over the sample) cross; the steps of one sample sum to the change of the naive level, so
-    PWM at any rate adds no stray step."""
-    last, prev, wprev, first, final = (st[_P_LAST], st[_P_PREV], st[_P_WPREV], st[_P_FIRST],
-                                       st[_P_FINAL])
-    ev = PULSE_EVENTS
-    for v in range(nl):
-        if final[v] >= 0.0:
-            a = int(first[v])
-            tp = out[a - 1, v] if a > s0 else prev[v]
-            wp = min(max(width[a - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH) if a > s0 else wprev[v]
-            ne = 0
-            for i in range(a, int(final[v]) + 1):
-                t = out[i, v]
-                w = min(max(width[i, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-                high_before = tp < wp
-                high_now = t < w
-                wrapped = t < tp
-                if wrapped or high_before != high_now:
-                    if ne > EVENT_SLOTS - 3:
-                        _flush(st, ev, ne, row0, v, STEP_TABLE)
-                        ne = 0
-                    k = i - s0
-                    if wrapped:
-                        xw = min((1.0 - tp) / (t + 1.0 - tp), 1.0)
-                        if high_before:  # fell before the wrap
-                            x = min(_cross(tp - wp, t + 1.0 - w), xw)
-                            ne = _push(st, ev, ne, v, k, 1.0 - x, -2.0)
-                        ne = _push(st, ev, ne, v, k, 1.0 - xw, 2.0)
-                        if write_sync:
-                            sync_out[i, v] = xw
-                        if not high_now:  # fell after it
-                            x = max(_cross(tp - 1.0 - wp, t - w), xw)
-                            ne = _push(st, ev, ne, v, k, 1.0 - x, -2.0)
-                    else:
-                        x = _cross(tp - wp, t - w)
-                        ne = _push(st, ev, ne, v, k, 1.0 - x, 2.0 if high_now else -2.0)
-                tp = t
-                wp = w
-            _flush(st, ev, ne, row0, v, STEP_TABLE)
-        last[v] = _wrapped_phase(last[v])
-        prev[v] = last[v]
-        wprev[v] = min(max(width[s1 - 1, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-
-
-@njit(cache=True, error_model="numpy")
-def _pulse_pass_c(width, wscale, level, out, st, row0, s0, s1, nl):
-    """Pass C: level * (naive +1/-1 level minus its mean 2 w - 1, plus corrections)."""
-    for i in range(s0, s1):
-        k = i - s0
-        corr = st[row0 + k]
-        for v in range(nl):
-            w = min(max(width[i, v] * wscale, MIN_WIDTH), MAX_WIDTH)
-            high = 1.0 if out[i, v] < w else 0.0
-            out[i, v] = level[i, v] * (2.0 * high - 2.0 * w + corr[v])
-    _shift_corrections(st, row0, s1 - s0, nl)
-
-
-@njit(cache=True, error_model="numpy")
-def _pulse(pitch, width, wscale, level, out, sync_out, write_sync, st, s0, s1, nl):
-    _phase_pass(pitch, out, st[_P_LAST], st[_P_INC], st[_P_DINC], s0, s1, nl)
-    _pulse_find(width, wscale, out, st, s0, s1, nl)
-    _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, PULSE_FIXED, s0, s1, nl)
-    _pulse_pass_c(width, wscale, level, out, st, PULSE_FIXED, s0, s1, nl)
-
-
-@njit(cache=True, error_model="numpy")
-def pulse_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Band-limited pulse, +1 for the first ``width`` of each cycle and -1 after it, minus its
-    mean (so the output has no DC at any width and PWM does not move the baseline), times
-    ``level``; a 50 % square peaks near 1.4 x ``level``, as the saw. ``width`` may move at
-    audio rate: each crossing of phase and width is a band-limited step at its sub-sample
-    position. Second output ``sync`` as in ``saw_hq``."""
-    if io[1] == io[2]:
-        return
-    out = bufs[io[1]]
-    sync_out = bufs[io[2]]
-    write_sync = io[2] != ROW_SINK
-    pitch_increments(P, pr, st, _P_INC, ctx, s0, s1, nl, 1.0)
-    if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
-        _clear(sync_out, s0, s1, nl)
-        _pulse(bufs[io[0]], P[pr[3]], 1.0, P[pr[2]], out, sync_out, True, st, s0, s1, nl)
-    else:
-        _pulse(bufs[io[0]], P[pr[3]], 1.0, P[pr[2]], out, sync_out, False, st, s0, s1, nl)
-
-
-# ---- sub-oscillator -------------------------------------------------------------------------
-
-@njit(cache=True, error_model="numpy")
-def sub_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """One (``octave`` 0) or two (1) octaves below the pitch: a band-limited 50 % square
-    (``shape`` 0, the pulse kernel's passes at width 0.5) or a sine (1). Its phase advances
-    by exactly 1/2 or 1/4 of the increment an oscillator at the pitch gets (a power of two,
-    so no rounding drift): it stays locked to an oscillator started with it."""
-    pitch = bufs[io[0]]
-    out = bufs[io[1]]
-    level = P[pr[2]]
-    scale = 0.5 if P[pr[3], s0, 0] < 0.5 else 0.25
-    pitch_increments(P, pr, st, _P_INC, ctx, s0, s1, nl, scale)
-    if P[pr[4], s0, 0] < 0.5:
-        _pulse(pitch, bufs[ROW_ONE], 0.5, level, out, out, False, st, s0, s1, nl)
-        return
-    last = st[_P_LAST]
-    _phase_pass(pitch, out, last, st[_P_INC], st[_P_DINC], s0, s1, nl)
-    for i in range(s0, s1):
-        for v in range(nl):
-            out[i, v] = level[i, v] * sin_2pi(out[i, v])
-    for v in range(nl):  # a later switch to the square starts from clean corrections
-        last[v] = _wrapped_phase(last[v])
-        st[_P_PREV, v] = last[v]
-        st[_P_WPREV, v] = 0.5
-    for j in range(N_TAPS):
-        for v in range(nl):
-            st[PULSE_FIXED + j, v] = 0.0
-
-
-# ---- triangle -------------------------------------------------------------------------------
-# State rows: phase of the last sample (unwrapped during pass A) and before the segment,
-# increment per Hz and its slope, the first and the last sample with a corner this segment;
-# then the correction buffer.
-_T_LAST, _T_PREV, _T_INC, _T_DINC, _T_FIRST, _T_FINAL = range(6)
-TRI_EVENTS = 6
-TRI_FIXED = TRI_EVENTS + 2 * EVENT_SLOTS
-
-
-@njit(cache=True, inline="always")
-def _rising(t):
-    """1.0 on the rising half of the sine-phase triangle (t < 1/4 or t >= 3/4), else 0.0."""
-    return 1.0 if (t < 0.25) | (t >= 0.75) else 0.0
-
-
-@njit(cache=True, error_model="numpy")
-def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Band-limited triangle in sine phase (0 at phase 0, +1 at 1/4, -1 at 3/4), peak
-    ``level``: each corner (a slope change of -/+ 8 x increment per sample) is replaced by the
-    minBLEP kernel's ramp response at its sub-sample position."""
-    pitch = bufs[io[0]]
-    out = bufs[io[1]]
-    level = P[pr[2]]
-    last, prev, inc, dinc = st[_T_LAST], st[_T_PREV], st[_T_INC], st[_T_DINC]
-    first, final = st[_T_FIRST], st[_T_FINAL]
-    pitch_increments(P, pr, st, _T_INC, ctx, s0, s1, nl, 1.0)
-    _phase_pass(pitch, out, last, inc, dinc, s0, s1, nl)
-    # A': the first and the last sample after a corner (a change between the halves).
-    for v in range(nl):
-        flag = abs(_rising(out[s0, v]) - _rising(prev[v]))
-        first[v] = s0 * flag + _NONE * (1.0 - flag)
-        final[v] = s0 * flag + (flag - 1.0)
-    for i in range(s0 + 1, s1):
-        fi = float(i)
-        for v in range(nl):
-            flag = abs(_rising(out[i, v]) - _rising(out[i - 1, v]))
-            first[v] = min(first[v], fi * flag + _NONE * (1.0 - flag))
-            final[v] = max(final[v], fi * flag + (flag - 1.0))
-    # B: corners at phases 1/4 + m/2 (a peak for even m, a trough for odd m).
-    for v in range(nl):
-        if final[v] >= 0.0:
-            a = int(first[v])
-            tp = out[a - 1, v] if a > s0 else prev[v]
-            ne = 0
-            for i in range(a, int(final[v]) + 1):
-                t = out[i, v]
-                tu = t + 1.0 if t < tp else t
-                m0 = math.floor(2.0 * tp - 0.5)
-                m1 = math.floor(2.0 * tu - 0.5)
-                if m1 > m0:
-                    dt = tu - tp
-                    m = m0 + 1.0
-                    while m <= m1:
-                        if ne > EVENT_SLOTS - 1:
-                            _flush(st, TRI_EVENTS, ne, TRI_FIXED, v, RAMP_TABLE)
-                            ne = 0
-                        x = min(max((0.25 + 0.5 * m - tp) / dt, 0.0), 1.0)
-                        slope = -8.0 * dt if m % 2.0 == 0.0 else 8.0 * dt
-                        ne = _push(st, TRI_EVENTS, ne, v, i - s0, 1.0 - x, slope)
-                        m += 1.0
-                tp = t
-            _flush(st, TRI_EVENTS, ne, TRI_FIXED, v, RAMP_TABLE)
-        last[v] = _wrapped_phase(last[v])
-        prev[v] = last[v]
-    # C: naive triangle lowered by the kernel's delay times its slope, plus corrections.
-    for i in range(s0, s1):
-        k = i - s0
-        corr = st[TRI_FIXED + k]
-        for v in range(nl):
-            dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            u = out[i, v] + 0.25
-            u -= 1.0 if u >= 1.0 else 0.0
-            rising = 1.0 if u < 0.5 else -1.0
-            tri = 1.0 - 4.0 * abs(u - 0.5)
-            out[i, v] = level[i, v] * (tri - 4.0 * STEP_DELAY * dt * rising + corr[v])
-    _shift_corrections(st, TRI_FIXED, s1 - s0, nl)
-
-
-# ---- unison -------------------------------------------------------------------------------
-MAX_UNISON = 7
-# Per voice of the stack u (rows u * _U_STRIDE + ...): phase of the last sample (unwrapped in
-# pass A) and before the segment, increment per Hz at s0 and its slope, left and right gain at
-# s0 and their slopes. Then one correction buffer per side.
-_U_LAST, _U_PREV, _U_INC, _U_DINC, _U_GL, _U_DGL, _U_GR, _U_DGR = range(8)
-_U_STRIDE = 8
-UNISON_EVENTS = MAX_UNISON * _U_STRIDE  # left heights, then right heights
-UNISON_FIXED = UNISON_EVENTS + 4 * EVENT_SLOTS
-_LN2 = 0.6931471805599453
-
-
-def unison_reset(state, sample_rate):
-    """Start phases spread by the golden ratio, so the stack does not start as one loud saw."""
-    state[:] = 0.0
-    for u in range(MAX_UNISON):
-        phase = (u * 0.6180339887498949) % 1.0
-        state[u * _U_STRIDE + _U_LAST] = phase
-        state[u * _U_STRIDE + _U_PREV] = phase
-
-
-@njit(cache=True, inline="always")
-def _unison_gains(n, u, stereo):
-    """Equal-power pan of stack voice u of n (spread over -stereo..+stereo), with 1/sqrt(n):
-    at stereo 0 both sides are the plain sum / sqrt(n)."""
-    pan = stereo * (2.0 * u / (n - 1) - 1.0) if n > 1 else 0.0
-    g = math.sqrt(2.0 / n)
-    a = 0.125 * (1.0 + pan)  # the pan angle, in turns: 0 .. 1/4
-    return g * sin_2pi(0.25 - a), g * sin_2pi(a)
-
-
-@njit(cache=True, error_model="numpy")
-def _unison_setup(P, pr, st, ctx, s0, s1, nl, n):
-    """Per stack voice: increments at both segment ends (transpose, detune, and offsets spread
-    evenly over -spread..+spread cents) and pan gains."""
-    inv_sr = 1.0 / ctx[CTX_SAMPLE_RATE, 0]
-    seg = s1 - s0
-    inv_seg = 1.0 / seg if seg > 1 else 0.0
-    half = 0.5 * (n - 1)
-    for v in range(nl):
-        base0 = 2.0 ** ((P[pr[0], s0, v] + 0.01 * P[pr[1], s0, v]) / 12.0) * inv_sr
-        base1 = 2.0 ** ((P[pr[0], s1 - 1, v] + 0.01 * P[pr[1], s1 - 1, v]) / 12.0) * inv_sr
-        step0 = P[pr[4], s0, v] / 1200.0 / half if n > 1 else 0.0  # octaves between voices
-        step1 = P[pr[4], s1 - 1, v] / 1200.0 / half if n > 1 else 0.0
-        for u in range(n):
-            r = u * _U_STRIDE
-            off = u - half
-            i0 = base0 * exp_approx(_LN2 * off * step0)
-            i1 = base1 * exp_approx(_LN2 * off * step1)
-            st[r + _U_INC, v] = i0
-            st[r + _U_DINC, v] = (i1 - i0) * inv_seg
-            gl0, gr0 = _unison_gains(n, u, P[pr[5], s0, v])
-            gl1, gr1 = _unison_gains(n, u, P[pr[5], s1 - 1, v])
-            st[r + _U_GL, v] = gl0
-            st[r + _U_DGL, v] = (gl1 - gl0) * inv_seg
-            st[r + _U_GR, v] = gr0
-            st[r + _U_DGR, v] = (gr1 - gr0) * inv_seg
-
-
-@njit(cache=True, error_model="numpy")
-def _unison_naive(pitch, phase, corr_row, gain, dgain, inc, dinc, st, s0, s1, nl):
-    """Add one stack voice's naive ramp (lowered by the kernel's delay) times its gain ramp
-    into a correction buffer."""
-    for i in range(s0, s1):
-        k = i - s0
-        corr = st[corr_row + k]
-        for v in range(nl):
-            dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            corr[v] += (gain[v] + dgain[v] * k) * (2.0 * phase[i, v] - 1.0 - 2.0 * STEP_DELAY * dt)
-
-
-@njit(cache=True, error_model="numpy")
-def unison_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """``voices`` band-limited saws (the minBLEP above) detuned evenly over +-``spread_cents``
-    and panned evenly over +-``stereo``, each scaled by 1/sqrt(voices) (equal power: the RMS
-    level does not depend on the count). Outputs ``left`` and ``right``, equal at ``stereo``
-    0. The whole stack's steps go into one correction buffer per side."""
-    if io[1] == io[2]:
-        return
-    pitch = bufs[io[0]]
-    left = bufs[io[1]]
-    right = bufs[io[2]]  # also the phase scratch row of each stack voice
-    level = P[pr[2]]
-    n = min(max(int(P[pr[3], s0, 0]), 1), MAX_UNISON)
-    _unison_setup(P, pr, st, ctx, s0, s1, nl, n)
-    cl = UNISON_FIXED
-    cr = UNISON_FIXED + (st.shape[0] - UNISON_FIXED) // 2
-    # At stereo 0 both sides are equal: run one (a third less work per stack voice).
-    mono = True
-    for v in range(nl):
-        if P[pr[5], s0, v] != 0.0 or P[pr[5], s1 - 1, v] != 0.0:
-            mono = False
-    for u in range(n):
-        r = u * _U_STRIDE
-        last, prev, inc, dinc = st[r + _U_LAST], st[r + _U_PREV], st[r + _U_INC], st[r + _U_DINC]
-        gl, dgl, gr, dgr = st[r + _U_GL], st[r + _U_DGL], st[r + _U_GR], st[r + _U_DGR]
-        _phase_pass(pitch, right, last, inc, dinc, s0, s1, nl)
-        _unison_naive(pitch, right, cl, gl, dgl, inc, dinc, st, s0, s1, nl)
-        if not mono:
-            _unison_naive(pitch, right, cr, gr, dgr, inc, dinc, st, s0, s1, nl)
-        ev_l = UNISON_EVENTS
-        ev_r = UNISON_EVENTS + 2 * EVENT_SLOTS
-        for v in range(nl):
-            if last[v] >= 1.0:
-                tp = prev[v]
-                ne = 0
-                for i in range(s0, s1):
-                    t = right[i, v]
-                    if t < tp:
-                        if ne > EVENT_SLOTS - 1:
-                            _flush(st, ev_l, ne, cl, v, STEP_TABLE)
-                            if not mono:
-                                _flush(st, ev_r, ne, cr, v, STEP_TABLE)
-                            ne = 0
-                        k = i - s0
-                        d = t / (t + 1.0 - tp)
-                        _push(st, ev_r, ne, v, k, d, -2.0 * (gr[v] + dgr[v] * k))
-                        ne = _push(st, ev_l, ne, v, k, d, -2.0 * (gl[v] + dgl[v] * k))
-                    tp = t
-                _flush(st, ev_l, ne, cl, v, STEP_TABLE)
-                if not mono:
-                    _flush(st, ev_r, ne, cr, v, STEP_TABLE)
-            last[v] = _wrapped_phase(last[v])
-            prev[v] = last[v]
-    for i in range(s0, s1):
-        k = i - s0
-        corr_l = st[cl + k]
-        for v in range(nl):
-            left[i, v] = level[i, v] * corr_l[v]
-    if mono:
-        for i in range(s0, s1):
-            for v in range(nl):
-                right[i, v] = left[i, v]
-        _shift_corrections(st, cl, s1 - s0, nl)
-        for j in range(N_TAPS):  # the right buffer carries the same tail, for a later stereo
-            for v in range(nl):
-                st[cr + j, v] = st[cl + j, v]
-        return
-    for i in range(s0, s1):
-        k = i - s0
-        corr_r = st[cr + k]
-        for v in range(nl):
-            right[i, v] = level[i, v] * corr_r[v]
-    _shift_corrections(st, cl, s1 - s0, nl)
-    _shift_corrections(st, cr, s1 - s0, nl)
-
-
-# ---- 2-operator FM --------------------------------------------------------------------------
-_F_CAR, _F_MOD, _F_M1, _F_M2, _F_INC, _F_DINC = range(6)
-FM2_STATE = 6
-_INV_2PI = 0.15915494309189535
-
-
-@njit(cache=True, error_model="numpy")
-def fm2_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Two sine operators (phase modulation, as in the DX7): out = level * sin(2 pi c +
-    index * m), m = sin(2 pi c' + feedback * (m[-1] + m[-2]) / 2), where c advances at the
-    pitch and c' at ``ratio`` times it. ``index`` and ``feedback`` are in radians, read per
-    sample, so an envelope patched into ``index`` modulates it at audio rate. With ``index``
-    0 it is a pure sine at the pitch."""
-    pitch = bufs[io[0]]
-    out = bufs[io[1]]
-    level = P[pr[2]]
-    ratio = P[pr[3]]
-    index = P[pr[4]]
-    feedback = P[pr[5]]
-    pitch_increments(P, pr, st, _F_INC, ctx, s0, s1, nl, 1.0)
-    car, mod, m1, m2, inc, dinc = (st[_F_CAR], st[_F_MOD], st[_F_M1], st[_F_M2], st[_F_INC],
-                                   st[_F_DINC])
-    for i in range(s0, s1):
-        k = i - s0
-        for v in range(nl):
-            dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            m = sin_2pi(mod[v] + feedback[i, v] * 0.5 * (m1[v] + m2[v]) * _INV_2PI)
-            out[i, v] = level[i, v] * sin_2pi(car[v] + index[i, v] * m * _INV_2PI)
-            m2[v] = m1[v]
-            m1[v] = m
-            c = car[v] + dt
-            car[v] = c - (1.0 if c >= 1.0 else 0.0)
-            md = mod[v] + dt * ratio[i, v]
-            mod[v] = md - math.floor(md)
-    for v in range(nl):  # a non-finite pitch or feedback state starts again from silence
-        if not (abs(car[v]) < 2.0 and abs(mod[v]) < 2.0 and abs(m1[v]) < 2.0
-                and abs(m2[v]) < 2.0):
-            car[v] = mod[v] = m1[v] = m2[v] = 0.0

@@ -5,7 +5,7 @@ cannot share a name), so a chain reads ``"voices.left -> dly.left"``,
 ``"dly.out_left -> rev.left"``, ``"rev.out_left -> main.left"``. ``prepare`` sizes the state
 from the sample rate (delay lines included: 2 s of stereo delay at 96 kHz is 384k slots, 3 MB);
 ``reset_state`` writes the line sizes and the rate-dependent constants into the header rows the
-kernels read. Kernels: ``instrument.kernels.effects``.
+kernels read. Kernels: ``instrument.kernels.delay``, ``.reverb`` and ``.drive_eq``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from instrument.kernels import effects as k
+from instrument.kernels import delay as kd, drive_eq as kt, effects as k, reverb as kr
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec, one_pole_coeff
 
@@ -57,7 +57,7 @@ class Delay(Module):
     )
     inputs = STEREO_IN
     outputs = STEREO_OUT
-    kernel = k.delay_kernel
+    kernel = kd.delay_kernel
 
     @classmethod
     def line_size(cls, sample_rate: float) -> int:
@@ -65,16 +65,16 @@ class Delay(Module):
 
     @classmethod
     def prepare(cls, sample_rate: float, block_size: int) -> int:
-        return k.DL_HEADER + 2 * (cls.line_size(sample_rate) + k.GUARD)
+        return kd.DL_HEADER + 2 * (cls.line_size(sample_rate) + k.GUARD)
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         state[:] = 0.0
-        state[k.DL_N] = cls.line_size(sample_rate)
-        state[k.DL_TIME] = -1.0  # unset: the first segment starts at its time, no glide
-        state[k.DL_PP] = -1.0
-        state[k.DL_CT] = one_pole_coeff(DELAY_GLIDE_MS, sample_rate)
-        state[k.DL_CP] = one_pole_coeff(PING_PONG_FADE_MS, sample_rate)
+        state[kd.DL_N] = cls.line_size(sample_rate)
+        state[kd.DL_TIME] = -1.0  # unset: the first segment starts at its time, no glide
+        state[kd.DL_PP] = -1.0
+        state[kd.DL_CT] = one_pole_coeff(DELAY_GLIDE_MS, sample_rate)
+        state[kd.DL_CP] = one_pole_coeff(PING_PONG_FADE_MS, sample_rate)
 
 
 class Chorus(Module):
@@ -97,7 +97,7 @@ class Chorus(Module):
     )
     inputs = STEREO_IN
     outputs = STEREO_OUT
-    kernel = k.chorus_kernel
+    kernel = kd.chorus_kernel
 
     @classmethod
     def line_size(cls, sample_rate: float) -> int:
@@ -105,13 +105,13 @@ class Chorus(Module):
 
     @classmethod
     def prepare(cls, sample_rate: float, block_size: int) -> int:
-        return k.CH_HEADER + 2 * (cls.line_size(sample_rate) + k.GUARD)
+        return kd.CH_HEADER + 2 * (cls.line_size(sample_rate) + k.GUARD)
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         state[:] = 0.0
-        state[k.CH_N] = cls.line_size(sample_rate)
-        state[k.CH_COS] = 1.0  # LFO phase 0: left taps at sin 0, 120, 240 degrees
+        state[kd.CH_N] = cls.line_size(sample_rate)
+        state[kd.CH_COS] = 1.0  # LFO phase 0: left taps at sin 0, 120, 240 degrees
 
 
 class Reverb(Module):
@@ -129,24 +129,24 @@ class Reverb(Module):
                   doc="RT60: time to decay by 60 dB below the damping frequency."),
         ParamSpec("damping_hz", "Damping", "Hz", 500.0, 20000.0, 6000.0, curve=Curve.LOG,
                   doc="One-pole low-pass in every line: the tail darkens above it."),
-        ParamSpec("predelay_ms", "Predelay", "ms", 0.0, k.RV_PREDELAY_MAX_MS, 10.0,
+        ParamSpec("predelay_ms", "Predelay", "ms", 0.0, kr.RV_PREDELAY_MAX_MS, 10.0,
                   smoothing_ms=100.0, doc="Delay before the reverb starts."),
         ParamSpec("mix", "Mix", "", 0.0, 1.0, 0.25,
                   doc="Dry/wet, equal-power: dry cos(pi/2 mix), wet sin(pi/2 mix)."),
     )
     inputs = STEREO_IN
     outputs = STEREO_OUT
-    kernel = k.reverb_kernel
+    kernel = kr.reverb_kernel
 
     @classmethod
     def layout(cls, sample_rate: float) -> dict:
         """Sizes and offsets of the lines in the state column."""
-        n_pre = _samples(k.RV_PREDELAY_MAX_MS, sample_rate) + 3
-        n_fdn = _samples(max(k.RV_LENGTHS_MS), sample_rate) + 3
-        n_ap = [max(1, round(ms * 0.001 * sample_rate)) for ms in k.RV_ALLPASS_MS]
-        pre_base = k.RV_HEADER
+        n_pre = _samples(kr.RV_PREDELAY_MAX_MS, sample_rate) + 3
+        n_fdn = _samples(max(kr.RV_LENGTHS_MS), sample_rate) + 3
+        n_ap = [max(1, round(ms * 0.001 * sample_rate)) for ms in kr.RV_ALLPASS_MS]
+        pre_base = kr.RV_HEADER
         fdn_base = pre_base + 2 * n_pre
-        ap_base = [fdn_base + k.RV_LINES * (n_fdn + k.GUARD)]
+        ap_base = [fdn_base + kr.RV_LINES * (n_fdn + k.GUARD)]
         for n in n_ap[:-1]:
             ap_base.append(ap_base[-1] + n)
         return dict(n_pre=n_pre, n_fdn=n_fdn, n_ap=n_ap, pre_base=pre_base, fdn_base=fdn_base,
@@ -160,18 +160,18 @@ class Reverb(Module):
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         lay = cls.layout(sample_rate)
         state[:] = 0.0
-        state[k.RV_NP] = lay["n_pre"]
-        state[k.RV_NF] = lay["n_fdn"]
-        state[k.RV_SCALE] = -1.0  # unset: start at the first segment's size, no glide
-        state[k.RV_PRE] = -1.0
-        state[k.RV_CS] = one_pole_coeff(REVERB_GLIDE_MS, sample_rate)
-        state[k.RV_PL_BASE] = lay["pre_base"]
-        state[k.RV_FDN_BASE] = lay["fdn_base"]
+        state[kr.RV_NP] = lay["n_pre"]
+        state[kr.RV_NF] = lay["n_fdn"]
+        state[kr.RV_SCALE] = -1.0  # unset: start at the first segment's size, no glide
+        state[kr.RV_PRE] = -1.0
+        state[kr.RV_CS] = one_pole_coeff(REVERB_GLIDE_MS, sample_rate)
+        state[kr.RV_PL_BASE] = lay["pre_base"]
+        state[kr.RV_FDN_BASE] = lay["fdn_base"]
         for j in range(4):
-            state[k.RV_AP_N + j] = lay["n_ap"][j]
-            state[k.RV_AP_BASE + j] = lay["ap_base"][j]
-        for j in range(k.RV_LINES):
-            state[k.RV_LEN + j] = k.RV_LENGTHS_MS[j] * 0.001 * sample_rate
+            state[kr.RV_AP_N + j] = lay["n_ap"][j]
+            state[kr.RV_AP_BASE + j] = lay["ap_base"][j]
+        for j in range(kr.RV_LINES):
+            state[kr.RV_LEN + j] = kr.RV_LENGTHS_MS[j] * 0.001 * sample_rate
 
 
 class Drive(Module):
@@ -192,7 +192,7 @@ class Drive(Module):
     )
     inputs = STEREO_IN
     outputs = STEREO_OUT
-    kernel = k.drive_kernel
+    kernel = kt.drive_kernel
 
 
 class Eq(Module):
@@ -221,10 +221,10 @@ class Eq(Module):
     )
     inputs = STEREO_IN
     outputs = STEREO_OUT
-    state_size = k.EQ_STATE
-    kernel = k.eq_kernel
+    state_size = kt.EQ_STATE
+    kernel = kt.eq_kernel
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         state[:] = 0.0
-        state[k.EQ_PARAMS:k.EQ_PARAMS + 7] = -1.0  # no frequency is -1: computed at first use
+        state[kt.EQ_PARAMS:kt.EQ_PARAMS + 7] = -1.0  # no frequency is -1: computed at first use
