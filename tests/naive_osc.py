@@ -7,7 +7,7 @@ tested on their own in test_osc_shapes.py), for the N_TAPS samples after it."""
 import math
 
 from instrument.kernels import noise as nz
-from instrument.kernels import osc_shapes as k
+from instrument.kernels import osc_pulse as kp, osc_shapes as k
 
 MIN_INC, MAX_INC = k.MIN_INC, k.MAX_INC
 
@@ -75,7 +75,7 @@ def saw(freq_hz, sample_rate, level=1.0, ratio=1.0, sync=None, phase=0.0, gain=N
 
 
 def saw_sync_output(freq_hz, sample_rate):
-    """The ``sync`` output of saw_hq: 1 - d on a sample whose phase wrapped d samples
+    """The ``sync`` output of saw: 1 - d on a sample whose phase wrapped d samples
     before it."""
     phase = 0.0
     out = []
@@ -92,7 +92,7 @@ def saw_sync_output(freq_hz, sample_rate):
 
 
 def _clamp_width(w):
-    return min(max(w, k.MIN_WIDTH), k.MAX_WIDTH)
+    return min(max(w, kp.MIN_WIDTH), kp.MAX_WIDTH)
 
 
 def _crossing(a0, a1):

@@ -34,7 +34,7 @@ from instrument.modules.registry import Registry, check_module, default_registry
 
 SR = 48000
 BLOCK = 64
-MODULES = (m.SawHq, m.Pulse, m.Triangle, m.SyncSaw, m.Sub, m.Unison, m.Fm2, m.Noise)
+MODULES = (m.Saw, m.Pulse, m.Triangle, m.SyncSaw, m.Sub, m.Unison, m.Fm2, m.Noise)
 NEAR_2K = (1975.53, 2017.0, 2093.0)
 
 
@@ -138,7 +138,7 @@ def test_kernel_is_flat_to_18_khz_and_its_delay_is_its_centroid():
 
 def test_step_overshoots_by_a_fifth_of_the_jump_so_saw_and_square_peak_near_1_4():
     assert 0.19 < k.STEP_TABLE.max() < 0.22
-    for cls in (m.SawHq, m.Pulse):
+    for cls in (m.Saw, m.Pulse):
         peak = np.abs(drive(cls, SR // 4, [100.0], level=1.0)[0]).max()
         assert 1.3 < peak < 1.45, cls.type_name
 
@@ -179,8 +179,8 @@ def _freqs():
     return np.broadcast_to(REF_FREQS, (REF_N, REF_LANES))
 
 
-def test_saw_hq_and_its_sync_output_match_reference():
-    out = drive(m.SawHq, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0)
+def test_saw_and_its_sync_output_match_reference():
+    out = drive(m.Saw, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0)
     _compare(out[0], [ref.saw([f] * REF_N, SR) for f in REF_FREQS])
     _compare(out[1], [ref.saw_sync_output([f] * REF_N, SR) for f in REF_FREQS])
 
@@ -260,8 +260,8 @@ def _alias(cls, f0, **params):
 
 
 @pytest.mark.parametrize("f0", NEAR_2K)
-def test_saw_hq_aliases_stay_below_minus_80_db_near_2_khz(f0):
-    assert _alias(m.SawHq, f0) < -80.0
+def test_saw_aliases_stay_below_minus_80_db_near_2_khz(f0):
+    assert _alias(m.Saw, f0) < -80.0
 
 
 @pytest.mark.parametrize("f0", NEAR_2K)
@@ -281,7 +281,7 @@ def test_triangle_aliases_stay_below_minus_85_db_near_2_khz(f0):
 
 @pytest.mark.parametrize("f0", NEAR_2K)
 def test_polyblep_saw_aliases_are_about_30_db_down_for_comparison(f0):
-    """The existing ``saw`` (2-point PolyBLEP), measured the same way: the figure saw_hq
+    """``saw_fast`` (2-point PolyBLEP), measured the same way: the figure ``saw``
     replaces (its strongest alias is the first harmonic folded back from above Nyquist)."""
     n = SR
     bufs = np.zeros((N_RESERVED_ROWS + 2, n, 1))
@@ -309,7 +309,7 @@ def test_square_with_fast_pwm_has_no_aliases_above_minus_70_db():
 def test_hard_sync_has_no_aliases_above_minus_70_db(f_master):
     """A slave at 2.37 times a master saw, restarted by the master's sync output: periodic at
     the master's frequency, so components off its harmonics are aliases."""
-    sync = drive(m.SawHq, SR, [f_master])[1]
+    sync = drive(m.Saw, SR, [f_master])[1]
     out = drive(m.SyncSaw, SR, [f_master, sync], level=0.5, ratio=2.37)[0, :, 0]
     assert alias_db(out, SR, f_master) < -70.0
 
@@ -318,7 +318,7 @@ def test_hard_sync_has_no_aliases_above_minus_70_db(f_master):
 
 def test_sync_output_marks_each_wrap_with_its_sub_sample_position():
     f0 = 1234.5
-    sync = drive(m.SawHq, SR, [f0])[1, :, 0]
+    sync = drive(m.Saw, SR, [f0])[1, :, 0]
     marks = np.nonzero(sync)[0]
     assert len(marks) == int(SR * f0 / SR)
     exact = np.arange(1, len(marks) + 1) * SR / f0 - 1.0  # wrap times (phase starts at dt)
@@ -335,7 +335,7 @@ def test_sub_stays_phase_locked_to_an_oscillator_at_the_pitch_through_a_glide():
     n = SR // 2
     pitch = 200.0 * 2 ** (2 * np.arange(n) / n)  # two octaves up in 0.5 s
     saw_phase, sub_phase = [], []
-    drive(m.SawHq, n, [pitch], state_log=lambda b, st: saw_phase.append(st[0, 0]))
+    drive(m.Saw, n, [pitch], state_log=lambda b, st: saw_phase.append(st[0, 0]))
     drive(m.Sub, n, [pitch], state_log=lambda b, st: sub_phase.append(st[0, 0]))
     diff = (2 * np.array(sub_phase) - np.array(saw_phase)) % 1.0
     assert np.max(np.minimum(diff, 1.0 - diff)) < 1e-9
@@ -467,7 +467,7 @@ def _toml(osc, params="", port="out"):
 
 
 PITCHED = [
-    ("saw_hq", "", 69, "out"),
+    ("saw", "", 69, "out"),
     ("pulse", "width = 0.3", 69, "out"),
     ("triangle", "", 69, "out"),
     ("sync_saw", "ratio = 1.0", 69, "out"),
@@ -495,8 +495,8 @@ def test_a4_is_440_hz_within_a_tenth_of_a_cent(osc, params, note, port, sample_r
     assert abs(cents(f, 440.0)) < 0.1, f
 
 
-def test_engine_saw_hq_near_2_khz_aliases_below_minus_80_db():
-    engine = make_engine(_plan(_toml("saw_hq")))
+def test_engine_saw_near_2_khz_aliases_below_minus_80_db():
+    engine = make_engine(_plan(_toml("saw")))
     out = render(engine, int(1.2 * SR), [note_on(0, 95)])
     assert alias_db(out[int(0.1 * SR):int(1.1 * SR), 0], SR, 440.0 * 2 ** (26 / 12)) < -80.0
 
@@ -525,7 +525,7 @@ def test_engine_hard_sync_from_a_pulse_master():
     assert abs(cents(fft_pitch(x, SR, fmin=f0 / 2, fmax=1.5 * f0), f0)) < 0.1
 
 
-@pytest.mark.parametrize("osc,port", [("saw_hq", "out"), ("pulse", "out"), ("triangle", "out"),
+@pytest.mark.parametrize("osc,port", [("saw", "out"), ("pulse", "out"), ("triangle", "out"),
                                       ("sync_saw", "out"), ("sub", "out"), ("unison", "right"),
                                       ("fm2", "out"), ("noise", "out")])
 def test_chord_through_the_engine_is_finite_audible_and_repeatable(osc, port):
@@ -538,12 +538,12 @@ def test_chord_through_the_engine_is_finite_audible_and_repeatable(osc, port):
 
 
 def test_unread_outputs_go_to_the_sink_row_and_cost_nothing():
-    """saw_hq with neither output read returns at once (both are bound to the sink row)."""
+    """saw with neither output read returns at once (both are bound to the sink row)."""
     bufs = np.zeros((N_RESERVED_ROWS + 1, BLOCK, 1))
     bufs[ROW_SINK] = 7.0
     io = np.array([N_RESERVED_ROWS, ROW_SINK, ROW_SINK])
     P = np.zeros((3, BLOCK, 1))
-    st = np.zeros((m.SawHq.prepare(SR, BLOCK), 1))
+    st = np.zeros((m.Saw.prepare(SR, BLOCK), 1))
     ctx = np.zeros((CTX_WIDTH, 1))
     ctx[CTX_SAMPLE_RATE] = SR
     k.saw_hq_kernel(bufs, io, P, np.arange(3), st, ctx, 0, BLOCK, 1)
@@ -565,7 +565,7 @@ def test_a_non_finite_pitch_is_survived_and_forgotten(module):
     assert np.all(np.isfinite(out[:, :3 * BLOCK]))
 
 
-@pytest.mark.parametrize("module", [m.SawHq, m.Pulse], ids=lambda c: c.type_name)
+@pytest.mark.parametrize("module", [m.Saw, m.Pulse], ids=lambda c: c.type_name)
 def test_unread_sync_output_changes_nothing_else(module):
     """With ``sync`` bound to the sink row the kernel skips it; ``out`` is the same."""
     n = 8 * BLOCK
@@ -593,7 +593,7 @@ def test_more_discontinuities_per_block_than_event_slots_match_reference():
     event list fills and is emptied several times within one segment."""
     block, n = 512, 4 * 512
     f = np.broadcast_to(np.array([3000.0, 7100.0]), (n, 2))
-    saw = drive(m.SawHq, n, [f], 2, block=block, segments=(0, 300), level=1.0)
+    saw = drive(m.Saw, n, [f], 2, block=block, segments=(0, 300), level=1.0)
     _compare(saw[0], [ref.saw([fv] * n, SR) for fv in (3000.0, 7100.0)])
     master = np.array(ref.saw_sync_output([2900.0] * n, SR))
     synced = drive(m.SyncSaw, n, [f, master], 2, block=block, level=1.0, ratio=1.7)

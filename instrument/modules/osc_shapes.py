@@ -1,12 +1,12 @@
-"""Oscillator shapes beyond ``saw``/``sine``: a high-quality saw, pulse with PWM, triangle,
+"""Band-limited oscillator shapes (minBLEP): the saw, pulse with PWM, triangle,
 hard-synced saw, sub-oscillator, unison stack and 2-operator FM (voice scope: they follow the
 voice pitch unless ``pitch`` is patched); and white/pink noise. Kernels and their measured
-claims: ``instrument.kernels.osc_shapes`` and ``instrument.kernels.noise``."""
+claims: ``instrument.kernels.osc_shapes``, ``.osc_pulse``, ``.osc_stack`` and ``.noise``."""
 
 import numpy as np
 
 from instrument.kernels import noise as noise_k
-from instrument.kernels import osc_shapes as k
+from instrument.kernels import osc_pulse as kp, osc_shapes as k, osc_stack as ku
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, Kind, ParamSpec
 
@@ -38,13 +38,13 @@ class _Blep(Module):
         return k.state_rows(cls.fixed_rows, block_size, cls.buffers)
 
 
-class SawHq(_Blep):
+class Saw(_Blep):
     """Sawtooth band-limited by a 24-tap minimum-phase BLEP: aliases below -80 dB at a 2 kHz
     fundamental (48 kHz), flat to 18 kHz; the ``sync`` output marks each wrap for
     ``sync_saw``."""
 
-    type_name = "saw_hq"
-    label = "Saw oscillator (HQ)"
+    type_name = "saw"
+    label = "Saw oscillator"
     doc = "Rising sawtooth, minBLEP band-limited (aliases below -80 dB); sync output."
     scope = "voice"
     params = _BLEP_PARAMS
@@ -63,18 +63,18 @@ class Pulse(_Blep):
     doc = "Square/pulse wave with PWM, minBLEP band-limited; sync output."
     scope = "voice"
     params = _BLEP_PARAMS + (
-        ParamSpec("width", "Pulse width", "", k.MIN_WIDTH, k.MAX_WIDTH, 0.5, smoothing_ms=5.0,
+        ParamSpec("width", "Pulse width", "", kp.MIN_WIDTH, kp.MAX_WIDTH, 0.5, smoothing_ms=5.0,
                   doc="Fraction of the cycle at the high level; 0.5 is a square. Patch an "
                       "LFO here for PWM (audio rate works too)."),
     )
     inputs = (_PITCH_IN,)
     outputs = ("out", "sync")
-    fixed_rows = k.PULSE_FIXED
-    kernel = k.pulse_kernel
+    fixed_rows = kp.PULSE_FIXED
+    kernel = kp.pulse_kernel
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
-        k.pulse_reset(state, sample_rate)
+        kp.pulse_reset(state, sample_rate)
 
 
 class Triangle(_Blep):
@@ -87,13 +87,13 @@ class Triangle(_Blep):
     params = _PITCH_PARAMS
     inputs = (_PITCH_IN,)
     outputs = ("out",)
-    fixed_rows = k.TRI_FIXED
-    kernel = k.triangle_kernel
+    fixed_rows = kp.TRI_FIXED
+    kernel = kp.triangle_kernel
 
 
 class SyncSaw(_Blep):
     """Saw at ``ratio`` times the pitch, hard-synced: its phase restarts on each rising edge of
-    ``sync`` (patch a ``saw_hq`` or ``pulse`` node's ``sync`` output there), band-limited at
+    ``sync`` (patch a ``saw`` or ``pulse`` node's ``sync`` output there), band-limited at
     the restart's sub-sample position. Sweep ``ratio`` with an envelope for the classic
     sync lead."""
 
@@ -128,12 +128,12 @@ class Sub(_Blep):
     )
     inputs = (_PITCH_IN,)
     outputs = ("out",)
-    fixed_rows = k.PULSE_FIXED
-    kernel = k.sub_kernel
+    fixed_rows = kp.PULSE_FIXED
+    kernel = kp.sub_kernel
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
-        k.pulse_reset(state, sample_rate)
+        kp.pulse_reset(state, sample_rate)
 
 
 class Unison(_Blep):
@@ -145,7 +145,7 @@ class Unison(_Blep):
     doc = "1-7 detuned minBLEP saws, equal-power summed, stereo spread."
     scope = "voice"
     params = _BLEP_PARAMS + (
-        ParamSpec.integer("voices", "Voices", "", 1, k.MAX_UNISON, 5,
+        ParamSpec.integer("voices", "Voices", "", 1, ku.MAX_UNISON, 5,
                           doc="Saws in the stack."),
         ParamSpec("spread_cents", "Spread", "cents", 0.0, 100.0, 15.0, smoothing_ms=20.0,
                   doc="Detune of the outermost saws; the rest are spaced evenly between."),
@@ -154,13 +154,13 @@ class Unison(_Blep):
     )
     inputs = (_PITCH_IN,)
     outputs = ("left", "right")
-    fixed_rows = k.UNISON_FIXED
+    fixed_rows = ku.UNISON_FIXED
     buffers = 2
-    kernel = k.unison_kernel
+    kernel = ku.unison_kernel
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
-        k.unison_reset(state, sample_rate)
+        ku.unison_reset(state, sample_rate)
 
 
 class Fm2(Module):
@@ -182,8 +182,8 @@ class Fm2(Module):
     )
     inputs = (_PITCH_IN,)
     outputs = ("out",)
-    state_size = k.FM2_STATE
-    kernel = k.fm2_kernel
+    state_size = ku.FM2_STATE
+    kernel = ku.fm2_kernel
 
 
 class Noise(Module):

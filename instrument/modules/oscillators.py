@@ -15,12 +15,15 @@ _PITCH_PARAMS = (
 _PITCH_IN = (Port("pitch", default="pitch", doc="Frequency in Hz; the voice pitch by default."),)
 
 
-class Saw(Module):
-    """Band-limited sawtooth at the voice pitch; the output's peak is ``level``."""
+class SawFast(Module):
+    """Sawtooth band-limited by a 2-point PolyBLEP at the voice pitch; the output's peak is
+    ``level``. A third of the cost of ``saw`` (38 against 105 ns per voice per 64-sample
+    block), for large polyphony on small machines; the price is aliasing: its strongest alias
+    near a 2 kHz fundamental is about -30 dB (``saw``: below -80 dB)."""
 
-    type_name = "saw"
-    label = "Saw oscillator"
-    doc = "Band-limited (PolyBLEP) rising sawtooth."
+    type_name = "saw_fast"
+    label = "Saw oscillator (fast)"
+    doc = "Rising sawtooth, PolyBLEP: cheap, aliases about -30 dB at 2 kHz; prefer saw."
     scope = "voice"
     params = _PITCH_PARAMS
     inputs = _PITCH_IN
