@@ -71,7 +71,7 @@ polyphony = 4
 connect = ["osc.out -> amp.in", "amp.out -> out.in"]
 [voice.nodes.osc]
 type = "sine"
-level = 0.1
+level = 0.04
 [voice.nodes.amp]
 type = "vca"
 gain = 1
