@@ -28,7 +28,7 @@ def test_buffer_rows_are_reused_after_their_last_reader():
     sink row."""
     text = str(compile_file(ROOT / "presets" / "poly16.toml", 48000, 64))
     assert "voice: 15 rows (10 reserved)" in text
-    assert "saw          osc1     in(pitch=pitch) out(out=b10)" in text
+    assert "saw          osc1     in(pitch=pitch) out(out=b10 sync=-)" in text
     assert "aenv     in(gate=gate trigger=trigger) out(out=b10)" in text
     init = str(compile_file(ROOT / "presets" / "init.toml", 48000, 64))
     assert "out(velocity=- key=- mod_wheel=b10 pressure=-)" in init
