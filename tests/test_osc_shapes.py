@@ -546,7 +546,7 @@ def test_unread_outputs_go_to_the_sink_row_and_cost_nothing():
     st = np.zeros((m.Saw.prepare(SR, BLOCK), 1))
     ctx = np.zeros((CTX_WIDTH, 1))
     ctx[CTX_SAMPLE_RATE] = SR
-    k.saw_hq_kernel(bufs, io, P, np.arange(3), st, ctx, 0, BLOCK, 1)
+    k.saw_minblep_kernel(bufs, io, P, np.arange(3), st, ctx, 0, BLOCK, 1)
     assert np.all(bufs[ROW_SINK] == 7.0) and np.all(st == 0.0)
 
 

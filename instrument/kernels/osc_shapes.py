@@ -313,7 +313,7 @@ def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def saw_hq_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Rising sawtooth from -level to +level, band-limited by the minBLEP above; its peaks
     reach about 1.4 x ``level`` below 1 kHz (the minimum-phase step overshoots by 20 % of the
     jump of 2). Second output ``sync``: 1 - d on a sample whose phase wrapped d samples

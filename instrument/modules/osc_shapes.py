@@ -51,7 +51,7 @@ class Saw(_Blep):
     inputs = (_PITCH_IN,)
     outputs = ("out", "sync")
     fixed_rows = k.SAW_FIXED
-    kernel = k.saw_hq_kernel
+    kernel = k.saw_minblep_kernel
 
 
 class Pulse(_Blep):
