@@ -73,10 +73,42 @@ def jack_ports(env: dict) -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
 
+def jack_connections(env: dict) -> dict[str, set[str]]:
+    """Every JACK port and the ports it is connected to (``jack_lsp -c``)."""
+    out = subprocess.run(["jack_lsp", "-c"], env=env, capture_output=True, text=True, timeout=5)
+    connections: dict[str, set[str]] = {}
+    port = None
+    for line in out.stdout.splitlines():
+        if line.startswith(" ") and port is not None:
+            connections[port].add(line.strip())
+        elif line.strip():
+            port = line.strip()
+            connections[port] = set()
+    return connections
+
+
+def wait_connected(env: dict, source: str, client: str, timeout_s: float = 10.0) -> bool:
+    """Until port ``source`` is connected to a port of a JACK client whose name starts with
+    ``client`` (JACK renames a second client of one name ``name-01``). The timeline of a live
+    test starts from there: on a loaded machine a connection can take seconds."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if any(peer.startswith(client) for peer in jack_connections(env).get(source, ())):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def start_recording(env: dict, ports: list[str], path: Path, seconds: float) -> subprocess.Popen:
-    """``jack_rec`` of ``ports`` into ``path`` for ``seconds``."""
-    return subprocess.Popen(["jack_rec", "-f", str(path), "-d", str(seconds), *ports], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """``jack_rec`` of ``ports`` into ``path`` for ``seconds``; returns once every port is
+    connected to the recorder, so what the caller does next is on the recording."""
+    rec = subprocess.Popen(["jack_rec", "-f", str(path), "-d", str(seconds), *ports], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for port in ports:
+        if not wait_connected(env, port, "jackrec"):
+            rec.kill()
+            raise AssertionError(f"jack_rec did not connect to {port} within 10 s")
+    return rec
 
 
 class JackMidiOut:
@@ -112,6 +144,22 @@ def centroid_hz(x: np.ndarray, sample_rate: int) -> float:
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     freqs = np.fft.rfftfreq(len(x), 1 / sample_rate)
     return float((spec * freqs).sum() / (spec.sum() + 1e-30))
+
+
+def median_centroid_hz(x: np.ndarray, sample_rate: int, parts: int = 8) -> float:
+    """The median of the centroids of ``parts`` slices of ``x``: one xrun click on the loaded
+    test machine (a repeated or dropped period, seen on the recordings) moves one slice only."""
+    return float(np.median([centroid_hz(p, sample_rate) for p in np.array_split(x, parts)]))
+
+
+def median_pitch_hz(x: np.ndarray, sample_rate: int, parts: int = 4) -> float:
+    """The median of the pitches of ``parts`` slices of ``x`` (see ``median_centroid_hz``)."""
+    return float(np.median([pitch_hz(p, sample_rate) for p in np.array_split(x, parts)]))
+
+
+def median_rms(x: np.ndarray, parts: int = 8) -> float:
+    """The median of the RMS of ``parts`` slices of ``x`` (see ``median_centroid_hz``)."""
+    return float(np.median([rms(p) for p in np.array_split(x, parts)]))
 
 
 def rms(x: np.ndarray) -> float:

@@ -13,7 +13,8 @@ from pythonosc.udp_client import SimpleUDPClient
 from instrument.audio.wav import read_wav
 from live import (
     REPO,
-    JackMidiOut, LiveInstrument, centroid_hz, pitch_hz, rms, start_recording,
+    JackMidiOut, LiveInstrument, median_centroid_hz, median_pitch_hz, median_rms, start_recording,
+    wait_connected,
 )
 
 pytestmark = pytest.mark.integration
@@ -70,9 +71,11 @@ def test_midi_note_osc_cutoff_osc_volume_and_panic_change_the_recorded_sound(liv
     quiet = _window(mono, sr, onset + 2.9, 0.4)
     after_panic = _window(mono, sr, onset + elapsed_to_panic + 0.3, 0.5)
 
-    assert abs(pitch_hz(note, sr) / 440.0 - 1) < 0.01
-    assert centroid_hz(bright, sr) > 1.5 * centroid_hz(note, sr)
-    assert rms(quiet) < 0.2 * rms(bright)
+    # Pitch with the filter open: closed, its resonance can lift the 2nd harmonic above the
+    # fundamental, and the strongest peak would be an octave up.
+    assert abs(median_pitch_hz(bright, sr) / 440.0 - 1) < 0.01
+    assert median_centroid_hz(bright, sr) > 1.5 * median_centroid_hz(note, sr)
+    assert median_rms(quiet) < 0.2 * median_rms(bright)
     assert after_panic.size > 0 and np.max(np.abs(after_panic)) < 1e-4
     assert np.max(np.abs(x)) <= 10 ** (-0.3 / 20) + 1e-6
 
@@ -167,11 +170,8 @@ def test_hotplugged_midi_port_is_picked_up_and_mapped_cc_and_program_change_work
         inst.wait_ports()
         keys = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="hotplug-keys")
         keys.open_virtual_port("out")
-        deadline = time.monotonic() + 10  # the host scans for new ports once a second
-        while time.monotonic() < deadline and "in-1" not in "".join(
-                p for p in __import__("live").jack_ports(jack_server.env)):
-            time.sleep(0.1)
-        time.sleep(0.3)
+        # The host scans for new ports once a second and connects the keyboard to a new input.
+        assert wait_connected(jack_server.env, "hotplug-keys:out", "instrument"), inst.output()
         wav = tmp_path / "cc.wav"
         rec = start_recording(jack_server.env, inst.out_ports(), wav, 3.5)
         time.sleep(0.3)
@@ -189,7 +189,7 @@ def test_hotplugged_midi_port_is_picked_up_and_mapped_cc_and_program_change_work
         onset = loud[0] / sr
         dark = _window(mono, sr, onset + 0.7, 0.4)
         bright = _window(mono, sr, onset + 1.8, 0.4)
-        assert centroid_hz(bright, sr) > 1.5 * centroid_hz(dark, sr), inst.output()
+        assert median_centroid_hz(bright, sr) > 1.5 * median_centroid_hz(dark, sr), inst.output()
 
         names = sorted(p.name for p in (REPO / "presets").glob("*.toml"))
         keys.send_message([0xC0, names.index("poly16.toml")])  # presets sorted by file name
