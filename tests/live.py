@@ -69,8 +69,7 @@ class LiveInstrument:
 
 
 def jack_ports(env: dict) -> list[str]:
-    out = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True, timeout=5)
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return list(jack_connections(env))
 
 
 def jack_connections(env: dict) -> dict[str, set[str]]:

@@ -568,7 +568,7 @@ TAILS = [
 @pytest.mark.parametrize("cls,params,tail_s", TAILS, ids=[t[0].type_name for t in TAILS])
 def test_tail_into_silence_costs_what_sound_costs(cls, params, tail_s):
     """Per-block cost of each second of a tail decaying into silence against a sounding block
-    (white noise), printed: 0.87-1.08 on a quiet machine. Timings are figures, not assertions
+    (white noise), printed: 0.82-1.16 measured. Timings are figures, not assertions
     (the machines are shared and noisy); the test asserts what keeps the tail cheap: it ends
     in exact silence, with no subnormal value left in the lines."""
     rng = np.random.default_rng(8)

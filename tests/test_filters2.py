@@ -546,7 +546,7 @@ def test_release_tail_into_silence_costs_what_a_sounding_note_costs(cls, params,
     """A note (noise, 16 voices), then silence at the input while the filter rings down past
     where its state would turn subnormal: the state ends at exact zeros and no output sample is
     subnormal, which is what keeps each window of the tail as cheap as a sounding one. The
-    costs are printed, not asserted (shared machines are noisy): 0.87-1.08x on a quiet one.
+    costs are printed, not asserted (shared machines are noisy): 0.77-1.16x measured.
 
     Measured with the flush to zero removed (the kernels with DENORMAL_FLOOR 0, on an AMD EPYC):
     subnormal output from 5.3 s (svf, resonance 1 at 2 kHz), 5.3 s (one-pole at 20 Hz) and

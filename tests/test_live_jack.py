@@ -153,8 +153,8 @@ def test_killed_audio_process_is_restarted_with_the_same_preset_and_parameters(l
     while not after.get("last_restart_s") and time.monotonic() - t_kill < 10:
         after = _status_json(live.osc_port)
         time.sleep(0.2)
-    assert after["last_restart_s"] < 10.0  # behaviour only: the time is a benchmark figure
-    # (benchmarks/live_jack.py; 0.8 s on a quiet machine)
+    assert after["last_restart_s"] < 10.0  # behaviour only; the time is printed below
+    # (0.8 s on a quiet machine), not asserted: the test machines are shared
     print(f"audio running again {after['last_restart_s']:.2f} s after SIGKILL")
 
 

@@ -235,7 +235,8 @@ def test_plugin_cannot_take_a_builtin_type_name(tmp_path):
     result = run_instrument(["modules"], site=site)
     assert result.returncode == 0, result.stderr
     saw = [line for line in result.stdout.splitlines() if line.startswith("saw (")]
-    assert saw == ["saw (voice): Rising sawtooth, minBLEP band-limited (aliases below -80 dB); sync output."], result.stdout
+    assert saw == ["saw (voice): Rising sawtooth, minBLEP band-limited (aliases below -80 dB); "
+                   "sync output."], result.stdout
     clash = [line for line in skipped_lines(result.stdout) if "aaa_fake_saw" in line]
     assert len(clash) == 1 and "'saw'" in clash[0], result.stdout
 

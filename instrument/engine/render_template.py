@@ -74,11 +74,11 @@ def _sum_voices(vbufs, gbufs, vctx, s0, s1, nl):
         bus_r[i, 0] = acc_r
 
 
-# Integer arguments typed int64, never as literals: a literal 0 here made Numba compile
-# _render_segment twice and run_ops (with every module kernel it calls) four times per registry,
-# once per mix of Literal[int](0) and int64, about half of a cold compile (measured: cache files).
-FIRST_OP = np.int64(0)
-FIRST_SAMPLE = np.int64(0)
+# The 0 passed as first op and first sample: typed int64, never Literal[int](0). A literal made
+# Numba compile _render_segment twice and run_ops (with every module kernel it calls) four times
+# per registry, once per mix of literal and int64 (seen in the cache files; a third of the
+# test suite's time went to it).
+ZERO = np.int64(0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -95,8 +95,8 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
     nl = int(eng[E_ACTIVE_VOICES])
     if nl > 0:
         _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], s0, s1, nl)
-        run_ops(FIRST_OP, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs, vstate, vctx,  # noqa: F821
-                s0, s1, nl)
+        run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,  # noqa: F821
+                vstate, vctx, s0, s1, nl)
         for v in range(nl):
             vctx[CTX_RESET, v] = 0.0
     _sum_voices(vbufs, gbufs, vctx, s0, s1, nl)
@@ -128,7 +128,7 @@ def render_block(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs
     for v in range(int(eng[E_ACTIVE_VOICES])):
         vctx[CTX_LAST_PEAK, v] = vctx[CTX_PEAK, v]
         vctx[CTX_PEAK, v] = 0.0
-    s0 = FIRST_SAMPLE
+    s0 = ZERO
     e = 0
     while s0 < block:
         while e < n_events and _offset(events[e, 0], block) <= s0:
