@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
-
 from instrument.errors import InstrumentError
 
 CHECK_RATE = 48000
@@ -35,9 +33,10 @@ def check_file(path) -> str:
 
 def _is_mapping(path) -> bool:
     from instrument.control.mapping import is_mapping_data
+    from instrument.tomlfile import read_text
 
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(read_text(path, InstrumentError, "preset"))
+    except (InstrumentError, tomllib.TOMLDecodeError):
         return False
     return is_mapping_data(data)
