@@ -26,16 +26,20 @@ log = logging.getLogger(__name__)
 
 _TEMPLATE = Path(__file__).with_name("render_template.py")
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-_loaded: dict[str, "FusedRenderer"] = {}
+_loaded: dict[str, "FusedRenderer"] = {}  # built here (with op codes)
+_bound: dict[str, "FusedRenderer"] = {}  # imported by key to play plans (no op codes)
 
 
 @dataclass(frozen=True)
 class FusedRenderer:
-    """The compiled renderer and the op code of each module type it dispatches to."""
+    """The compiled renderer and the op code of each module type it dispatches to. ``key``
+    hashes everything it was generated from; a ``Plan`` names its renderer by this key, so the
+    plan itself stays plain data that crosses process boundaries."""
 
     render_block: object
     codes: dict[str, int]
     source_path: Path
+    key: str
 
 
 def cache_dir() -> Path:
@@ -128,10 +132,41 @@ def build_renderer(module_classes) -> FusedRenderer:
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(source)
         os.replace(tmp, path)
+    renderer = FusedRenderer(_import_generated(path).render_block, codes, path, key)
+    _loaded[key] = renderer
+    return renderer
+
+
+def _import_generated(path: Path) -> ModuleType:
+    name = path.stem
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    renderer = FusedRenderer(module.render_block, codes, path)
-    _loaded[key] = renderer
+    return module
+
+
+def renderer_for_key(key: str) -> FusedRenderer:
+    """The renderer a plan was compiled for. Plans name their renderer by key. A process that
+    only plays plans (the audio process) imports the generated module the compiling process
+    wrote under that key, without discovering and validating the module registry again
+    (0.17 s of a restart here); its ``codes`` are then empty: they are only needed to compile."""
+    renderer = _loaded.get(key) or _bound.get(key)
+    if renderer is not None:
+        return renderer
+    path = cache_dir() / "jit" / f"instrument_fused_{key}.py"
+    if not path.exists():
+        raise LookupError(f"no renderer {key} in {path.parent} (the plan was compiled by a "
+                          "process with another cache folder or module set)")
+    renderer = FusedRenderer(_import_generated(path).render_block, {}, path, key)
+    _bound[key] = renderer
     return renderer
+
+
+def is_compiled(renderer: FusedRenderer) -> bool:
+    """Whether numba's cache already holds the renderer's machine code (a start without it
+    compiles for a minute or more)."""
+    cache = renderer.source_path.parent / "__pycache__"
+    return any(cache.glob(f"{renderer.source_path.stem}.render_block-*.nbi"))

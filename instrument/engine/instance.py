@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from instrument.engine.fused import renderer_for_key
 from instrument.engine.guard import recover_blown
 from instrument.engine.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, E_BEND_COEFF, E_BEND_RANGE_ST, E_GLIDE_COEFF, E_LAST_PITCH, E_WIDTH,
@@ -57,7 +58,7 @@ class PlanInstance:
                       self.ptarget, self.vP, self.gP, self.PN, self.vbufs, self.gbufs,
                       self.voices, self.vctx, self.vstate, plan.vinit, self.gctx, self.gstate,
                       plan.ginit, self.eng, self.held)
-        self._render = _entry_point(plan.renderer.render_block, self._head + (
+        self._render = _entry_point(renderer_for_key(plan.renderer_key).render_block, self._head + (
             np.zeros((1, 5)), 0, self.mix, self._no_lim, self._no_out))
         self._guard_args = (self.voices, self.vctx, self.vstate, plan.vlayout, self.gstate,
                             plan.ginit, plan.glayout, self.eng)

@@ -212,7 +212,7 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
     return Plan(preset.name, float(sample_rate), int(block_size), cfg, ops, io, pr, fa, pmeta,
                 vs_scope.rows.next, gl_scope.rows.next, vs_scope.prows.next, gl_scope.prows.next,
                 vinit, ginit, vlayout, glayout, float(vs.glide_ms), float(vs.bend_range_st),
-                tuple(params), macros, renderer, text)
+                tuple(params), macros, renderer.key, text)
 
 
 def _state_layout(scope) -> np.ndarray:

@@ -41,7 +41,10 @@ class Plan:
     """Immutable result of compiling a preset for one sample rate and block size.
 
     The audio side reads these arrays and never writes them (they are flagged read-only);
-    everything that changes while playing lives in a ``PlanInstance``.
+    everything that changes while playing lives in a ``PlanInstance``. A plan is plain data
+    (arrays, numbers, text, parameter metadata): it pickles, so the host compiles a preset once
+    and hands the audio process the finished plan; the native renderer is named by key and
+    bound by the engine in the process that plays it.
     """
 
     name: str
@@ -65,7 +68,7 @@ class Plan:
     bend_range_st: float
     params: tuple[ParamSlot, ...]
     macros: tuple[MacroSlot, ...]
-    renderer: object = field(repr=False, compare=False)
+    renderer_key: str = field(repr=False, compare=False)  # engine.fused.renderer_for_key
     text: str = field(default="", repr=False, compare=False)
 
     def param_index(self, path: str) -> int:
