@@ -68,6 +68,36 @@ class LiveInstrument:
         return self.proc.returncode
 
 
+def status_json(osc_port: int) -> dict:
+    """``instrument status --json`` of the instance on ``osc_port``; {} when none answers."""
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--json",
+                          "--osc-port", str(osc_port)], capture_output=True, text=True,
+                         timeout=20)
+    return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+def wait_status(osc_port: int, ok, timeout_s: float = 10.0) -> dict:
+    """Poll the status until ``ok(status)`` holds (the file is written once a second);
+    returns the last status read."""
+    end = time.monotonic() + timeout_s
+    data: dict = {}
+    while time.monotonic() < end:
+        data = status_json(osc_port)
+        if data and ok(data):
+            return data
+        time.sleep(0.2)
+    return data
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def jack_ports(env: dict) -> list[str]:
     return list(jack_connections(env))
 

@@ -34,7 +34,7 @@ def test_callback_allocates_nothing_and_gc_never_runs_over_10000_blocks():
         args = SimpleNamespace(shm=host_side.name, rate=48000, block=64, device=None,
                                latency="low", null_fallback=True, record=None)
         proc = AudioProcess(args)
-        proc.load(0, str(preset), first=True)
+        proc.load(0, plan, first=True)
         proc.warm_up()
         ring = RingWriter(host_side.ring, host_side.status)
         out = np.zeros((64, 2), dtype=np.float32)

@@ -14,7 +14,7 @@ from instrument.audio.wav import read_wav
 from live import (
     REPO,
     JackMidiOut, LiveInstrument, median_centroid_hz, median_pitch_hz, median_rms, start_recording,
-    wait_connected,
+    status_json, wait_connected,
 )
 
 pytestmark = pytest.mark.integration
@@ -112,14 +112,6 @@ def test_malformed_and_unknown_osc_is_counted_not_fatal(live):
     assert live.proc.poll() is None
 
 
-def _status_json(port):
-    import json
-
-    out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--json",
-                          "--osc-port", str(port)], capture_output=True, text=True, timeout=20)
-    return json.loads(out.stdout) if out.returncode == 0 else {}
-
-
 def test_killed_audio_process_is_restarted_with_the_same_preset_and_parameters(live, jack_server,
                                                                             tmp_path):
     import os
@@ -128,14 +120,14 @@ def test_killed_audio_process_is_restarted_with_the_same_preset_and_parameters(l
     osc = SimpleUDPClient("127.0.0.1", live.osc_port)
     osc.send_message("/param/amp/gain", 0.02)  # a parameter the restart must keep
     time.sleep(1.5)
-    before = _status_json(live.osc_port)
+    before = status_json(live.osc_port)
     os.kill(before["audio_pid"], sig.SIGKILL)
     t_kill = time.monotonic()
     restarted = None
     while time.monotonic() - t_kill < 10:
         ports = [p for p in live.out_ports()]
         if ports:
-            d = _status_json(live.osc_port)
+            d = status_json(live.osc_port)
             if d.get("audio_pid") not in (None, before["audio_pid"]) and d["callbacks"] > 0:
                 restarted = time.monotonic() - t_kill
                 break
@@ -151,7 +143,7 @@ def test_killed_audio_process_is_restarted_with_the_same_preset_and_parameters(l
     assert 0 < level < 0.05  # gain kept at 0.04: a full-gain note would peak near 0.3
     after = {}
     while not after.get("last_restart_s") and time.monotonic() - t_kill < 10:
-        after = _status_json(live.osc_port)
+        after = status_json(live.osc_port)
         time.sleep(0.2)
     assert after["last_restart_s"] < 10.0  # behaviour only; the time is printed below
     # (0.8 s on a quiet machine), not asserted: the test machines are shared
@@ -197,7 +189,7 @@ def test_hotplugged_midi_port_is_picked_up_and_mapped_cc_and_program_change_work
         deadline = time.monotonic() + 10  # the status file is written once a second
         data = {}
         while time.monotonic() < deadline:
-            data = _status_json(inst.osc_port)
+            data = status_json(inst.osc_port)
             if data.get("preset", "").endswith("init.toml"):
                 break
             time.sleep(0.2)

@@ -1,11 +1,19 @@
 """The audio process: owns the PortAudio stream and nothing else.
 
 Started by the host (``python -m instrument.runtime.audio_main ...``). It attaches to the shared
-memory, compiles the preset (plans hold numba functions, which do not cross process
-boundaries; the host has already compiled the same file, so it is known to be good), warms the
-JIT, then pins itself to a CPU, asks for SCHED_FIFO, locks its memory, freezes and disables the
-garbage collector, and opens the stream. Its main thread only reads the host's commands on stdin
-(``swap TABLE PATH``, ``quit``); end of input means the host is gone, and it stops.
+memory, reads its first plan from stdin (the host compiled it; this process never reads or
+compiles a preset file), warms the JIT, then pins itself to a CPU, asks for SCHED_FIFO, locks
+its memory, freezes and disables the garbage collector, and opens the stream. Its main thread
+only reads the host's messages on stdin (``runtime.handover``: a ready plan to adopt, or quit);
+end of input means the host is gone, and it stops. Adopting a plan is a millisecond of Python
+(unpickle, allocate the instance) and a pointer swap at the top of a block; the main thread
+then waits for the crossfade to end, releases the old instance and acknowledges the plan's
+sequence number in the status block, so the host sends at most one plan at a time.
+
+Python's GIL: the stream's callback needs the GIL for its few Python calls. While the main
+thread prepares a plan it holds the GIL, and by default a waiting thread gets it only after
+the 5 ms switch interval: that stalled preset switches to 500% of the deadline. The interval
+is 100 us here (``SWITCH_INTERVAL_S``), and the main thread is otherwise blocked in ``read``.
 
 Real-time contract of the callback: no allocation beyond the float objects CPython makes for
 arithmetic, no lock, no logging, no exception: it drains the event ring, renders one block
@@ -25,18 +33,21 @@ import numpy as np
 
 from instrument.engine.engine import Engine
 from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
-from instrument.presets import compile_file
 from instrument.runtime import realtime
+from instrument.runtime.handover import read_message
 from instrument.runtime.ring import drain_ring
 from instrument.runtime.shared import (
     S_AUDIO_PID, S_BLOCK, S_FIRST_AUDIO_T, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT,
-    S_SAMPLE_RATE, S_STATE, S_TABLE, S_XRUNS, STATE_RUNNING, STATE_STOPPED, SharedState,
+    S_PLAN_ACK, S_SAMPLE_RATE, S_STATE, S_TABLE, S_XRUNS, STATE_RUNNING, STATE_STOPPED,
+    SharedState,
 )
 from instrument.runtime.status import record_block
 
 log = logging.getLogger("instrument.audio")
 
 MAX_EVENTS_PER_BLOCK = 512
+SWITCH_INTERVAL_S = 100e-6  # see the module docstring: how long the callback may wait for the GIL
+ADOPT_TIMEOUT_S = 2.0  # a stream that stopped calling back must not hang plan hand-over
 
 
 class AudioProcess:
@@ -56,13 +67,20 @@ class AudioProcess:
         self.wav = None
 
     # ---- preparation (allocates; before the stream opens) ----------------------------------
-    def load(self, table: int, path: str, first: bool) -> None:
-        plan = compile_file(path, self.sample_rate, self.block)
+    def load(self, table: int, plan, first: bool) -> None:
+        """Play ``plan`` with parameter table ``table``: at once (``first``) or through the
+        engine's crossfade, returning once the old plan is released (main thread only)."""
         ptarget = self.shared.tables[table]
+        engine = self.engine
         if first:
-            self.engine.load(plan, ptarget=ptarget, init_targets=False)
+            engine.load(plan, ptarget=ptarget, init_targets=False)
         else:
-            self.engine.swap(plan, carry_params=False, ptarget=ptarget, init_targets=False)
+            engine.swap(plan, carry_params=False, ptarget=ptarget, init_targets=False)
+            end = time.monotonic() + ADOPT_TIMEOUT_S
+            while (engine.pending is not None or engine.old is not None) and \
+                    time.monotonic() < end:
+                time.sleep(0.002)
+            engine.release_retired()
         self.status[S_TABLE] = table
 
     def warm_up(self) -> None:
@@ -128,10 +146,9 @@ class AudioProcess:
     def start_null_output(self) -> None:
         self.status[S_NULL_OUTPUT] = 1.0
         if self.args.record:
-            from instrument.audio.wav import WavWriter
+            from instrument.runtime.recording import RawRecorder
 
-            self.wav = WavWriter(self.args.record, int(self.sample_rate), 2)
-            self.wav.__enter__()
+            self.wav = RawRecorder(self.args.record)
         self.null_thread = threading.Thread(target=self._null_loop, name="null-output",
                                             daemon=True)
         self.null_thread.start()
@@ -152,20 +169,19 @@ class AudioProcess:
                 next_t = time.monotonic()
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    def serve(self) -> None:
-        """Read host commands until 'quit' or end of input."""
-        for line in sys.stdin:
-            parts = line.strip().split(" ", 2)
-            if not parts or not parts[0]:
-                continue
-            if parts[0] == "quit":
+    def serve(self, commands) -> None:
+        """Adopt the host's plans until 'quit' or end of input."""
+        while True:
+            message = read_message(commands)
+            if message is None or message[0] == "quit":
                 break
-            if parts[0] == "swap" and len(parts) == 3:
+            if message[0] == "plan" and len(message) == 4:
+                _, table, plan, seq = message
                 try:
-                    self.load(int(parts[1]), parts[2], first=False)
-                except Exception as exc:  # the host validated it; report, keep playing
-                    log.error("cannot load %s: %s", parts[2], exc)
-            self.engine.release_retired()
+                    self.load(int(table), plan, first=False)
+                except Exception as exc:  # noqa: BLE001 - the host compiled it; keep playing
+                    log.error("cannot adopt plan '%s': %s", getattr(plan, "name", "?"), exc)
+                self.status[S_PLAN_ACK] = float(seq)
 
     def stop(self) -> None:
         self.running = False
@@ -175,21 +191,20 @@ class AudioProcess:
         if self.null_thread is not None:
             self.null_thread.join(timeout=1.0)
         if self.wav is not None:
-            self.wav.__exit__(None, None, None)
+            self.wav.close()
         self.status[S_STATE] = STATE_STOPPED
         self.shared.close()
 
 
-def _say_if_cold() -> None:
+def _say_if_cold(plan) -> None:
     """The first start with a new set of modules compiles the DSP code (30-90 s); say so, or
     the silence looks like a hang."""
-    from instrument.modules.registry import default_registry
+    from instrument.engine.fused import is_compiled, renderer_for_key
 
-    source = default_registry().renderer().source_path
-    cache = source.parent / "__pycache__"
-    if not any(cache.glob(f"{source.stem}.render_block-*.nbi")):
+    renderer = renderer_for_key(plan.renderer_key)
+    if not is_compiled(renderer):
         log.info("first start with these modules: compiling the DSP code for this machine "
-                 "(about a minute; cached in %s afterwards)", source.parent)
+                 "(about a minute; cached in %s afterwards)", renderer.source_path.parent)
 
 
 def _device(text):
@@ -201,15 +216,13 @@ def _device(text):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="instrument-audio")
     p.add_argument("--shm", required=True)
-    p.add_argument("--preset", required=True)
-    p.add_argument("--table", type=int, default=0)
     p.add_argument("--rate", type=int, default=48000)
     p.add_argument("--block", type=int, default=64)
     p.add_argument("--device")
     p.add_argument("--latency", default="low")
     p.add_argument("--cpu", type=int)
     p.add_argument("--rt-priority", type=int)
-    p.add_argument("--record")
+    p.add_argument("--record", help="raw float32 stereo file to append the null output to")
     p.add_argument("--null", action="store_true", help="use the null output")
     p.add_argument("--null-fallback", action="store_true")
     args = p.parse_args(argv)
@@ -224,9 +237,16 @@ def main(argv=None) -> int:
     proc.status[S_AUDIO_PID] = float(__import__("os").getpid())
     proc.status[S_SAMPLE_RATE] = proc.sample_rate
     proc.status[S_BLOCK] = proc.block
-    _say_if_cold()
-    proc.load(args.table, args.preset, first=True)
+    commands = sys.stdin.buffer
+    first = read_message(commands)
+    if first is None or first[0] != "plan":
+        return 0  # the host went away before sending a plan
+    _, table, plan, seq = first
+    _say_if_cold(plan)
+    proc.load(int(table), plan, first=True)
+    proc.status[S_PLAN_ACK] = float(seq)
     proc.warm_up()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     realtime.pin_cpu(args.cpu)
     realtime.lock_memory()
     realtime.freeze_gc()
@@ -241,7 +261,7 @@ def main(argv=None) -> int:
     proc.status[S_STATE] = STATE_RUNNING
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        proc.serve()
+        proc.serve(commands)
     except _Stop:
         pass
     proc.stop()

@@ -2,9 +2,16 @@
 plan publication, supervision of the audio process, status reporting.
 
 It writes parameter targets straight into the shared table of the playing plan, queues notes
-and controllers on the event ring, and tells the audio process (through its stdin) to swap to
-a new preset, after compiling the file itself so a broken preset never reaches it. If the audio
-process dies, the host starts a new one with the same preset and the same parameter table.
+and controllers on the event ring, and compiles every preset itself: the audio process gets the
+finished plan through its stdin (``runtime.handover``), so a broken preset never reaches it and
+it never parses a file while it plays. Preset requests are coalesced to the latest, and a new
+plan is sent only when the audio process has acknowledged the previous one (crossfade over).
+
+Over the network a preset is named, never given as a path: ``/preset/load pad`` loads
+``pad.toml`` from the preset folder and nothing else; paths are for the command line.
+
+If the audio process dies, the host starts a new one with the same plan and parameter table
+and replays what the player is holding (``PlayerState``: keys, pedal, bend, mod wheel).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -28,11 +36,18 @@ from instrument.engine.events import (
 )
 from instrument.errors import InstrumentError
 from instrument.presets import compile_file
+from instrument.presets.folder import preset_files, resolve_preset_name
+from instrument.runtime.handover import encode
+from instrument.runtime.player_state import PlayerState
+from instrument.runtime.recording import (
+    finish_recording, raw_path_for, recover_leftover, trim_partial_frame,
+)
 from instrument.runtime.ring import RingWriter
 from instrument.runtime.shared import (
     MAX_PARAMS, S_AUDIO_PID, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_FIRST_AUDIO_T, S_LATE,
-    S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_RING_DROPPED, S_STATE,
-    S_VOICES, S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
+    S_CB_RECENT_MAX_NS, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_PLAN_ACK,
+    S_RING_DROPPED,
+    S_STATE, S_VOICES, S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
 )
 from instrument.runtime.status import percentiles
 
@@ -40,6 +55,7 @@ log = logging.getLogger("instrument.host")
 
 ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)
 QUICK_DEATH_S = 5.0  # an audio process that dies this soon, before playing, backs off
+LOAD_ERROR_LOG_S = 2.0  # failed network loads are logged at most this often (then summarized)
 
 
 @dataclass
@@ -78,10 +94,19 @@ class Host:
         self.table = 0
         self.plan = None
         self.preset_path: Path | None = None
+        self.plan_seq = 0  # last plan sent to the audio process; it acks in S_PLAN_ACK
+        self.player = PlayerState()
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()  # (process, bytes) to its stdin
+        self.sender = threading.Thread(target=self._send_loop, name="audio-pipe", daemon=True)
+        self.sender.start()
+        self.cb_max_last_s_ns = 0.0  # worst callback of the last status period (1 s)
+        self.load_errors = 0  # failed loads not logged yet
+        self.load_error_logged_at = -LOAD_ERROR_LOG_S
+        self.raw_record = raw_path_for(options.record) if options.record else None
         self.audio: subprocess.Popen | None = None
         self.audio_restarts = 0
         self.stop_requested = threading.Event()
-        self.pending: list = []  # work for the main loop (preset loads from MIDI/OSC threads)
+        self.pending_load: tuple[str, str] | None = None  # latest request: ("name"|"path", ..)
         self.pending_lock = threading.Lock()
         self.osc_router = OscRouter(self)
         self.osc: OscServer | None = None
@@ -115,39 +140,74 @@ class Host:
         self._make_cc_router()
 
     def load_preset(self, name: str) -> None:
-        """Queue a preset change (called from MIDI/OSC threads; runs in the main loop)."""
-        with self.pending_lock:
-            self.pending.append(("load", name))
+        """Queue loading the preset called ``name`` in the preset folder (from the network:
+        never a path). Runs in the main loop; requests coalesce to the latest."""
+        self._request(("name", str(name)))
 
     def program_change(self, program: int) -> None:
         presets = self.preset_list()
         if 0 <= program < len(presets):
-            self.load_preset(str(presets[program]))
+            self._request(("path", str(presets[program])))
         else:
             log.warning("program %d: no preset with that number (%d in %s)", program,
                         len(presets), self.preset_dir())
+
+    def _request(self, request: tuple[str, str]) -> None:
+        with self.pending_lock:
+            self.pending_load = request
 
     def preset_dir(self) -> Path:
         return self.opt.preset_dir or self.opt.preset.parent
 
     def preset_list(self) -> list[Path]:
-        return sorted(self.preset_dir().glob("*.toml"))
+        return preset_files(self.preset_dir())
 
-    def _load_now(self, name: str) -> None:
-        path = Path(name)
-        if not path.is_absolute() and not path.exists():
-            path = self.preset_dir() / name
-            if path.suffix != ".toml":
-                path = path.with_suffix(".toml")
+    def _handover_idle(self) -> bool:
+        """True when the audio process has adopted every plan sent (or is not there)."""
+        if self.audio is None or self.audio.poll() is not None:
+            return True
+        return self.shared.status[S_PLAN_ACK] >= self.plan_seq
+
+    def _take_request(self) -> tuple[str, str] | None:
+        if not self._handover_idle():
+            return None
+        with self.pending_lock:
+            request, self.pending_load = self.pending_load, None
+        return request
+
+    def _load_now(self, request: tuple[str, str]) -> None:
+        kind, value = request
         try:
+            path = resolve_preset_name(value, self.preset_dir()) if kind == "name" else Path(value)
             plan = self._compile(path)
         except InstrumentError as exc:
-            log.error("preset not loaded, the old one keeps playing: %s", exc)
+            self._load_failed(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must not take the host down
+            self._load_failed(f"{value[:40]!r}: internal error {type(exc).__name__}: {exc}")
             return
         table = 1 - self.table
         self._install(plan, path, table)
-        self._send(f"swap {table} {path}")
+        self._send_plan()
         log.info("preset: %s (%s)", plan.name, path)
+
+    def _load_failed(self, line: str) -> None:
+        """One line per failure, but at most one every LOAD_ERROR_LOG_S: a peer repeating a
+        bad request cannot flood the log (the rest are summed up by ``_report_load_errors``)."""
+        now = time.monotonic()
+        if now - self.load_error_logged_at >= LOAD_ERROR_LOG_S:
+            log.error("preset not loaded, the old one keeps playing: %s", line)
+            self.load_error_logged_at = now
+        else:
+            self.load_errors += 1
+
+    def _report_load_errors(self) -> None:
+        now = time.monotonic()
+        if self.load_errors and now - self.load_error_logged_at >= LOAD_ERROR_LOG_S:
+            log.error("preset not loaded: %d more failed preset loads in the last %.0f s",
+                      self.load_errors, now - self.load_error_logged_at)
+            self.load_errors = 0
+            self.load_error_logged_at = now
 
     # ---- parameters, notes, controllers (any thread) ----------------------------------------
     def set_param_norm(self, index: int, norm: float) -> None:
@@ -163,30 +223,35 @@ class Host:
         for param, value in macro.targets_for(norm):
             table[param] = value
 
+    def _play(self, kind: int, channel: int, a: float, b: float, t: float | None = None):
+        """Queue an event for the audio process and keep the player's state in step."""
+        self.player.note(kind, channel, a, b)
+        self.ring.push(kind, channel, a, b, t)
+
     def note_on(self, note: int, velocity: float, channel: int = 0, t: float | None = None):
-        self.ring.push(NOTE_ON, channel, note, velocity, t)
+        self._play(NOTE_ON, channel, note, velocity, t)
 
     def note_off(self, note: int, channel: int = 0, t: float | None = None):
-        self.ring.push(NOTE_OFF, channel, note, 0.0, t)
+        self._play(NOTE_OFF, channel, note, 0.0, t)
 
     def pitch_bend(self, bend: float, channel: int = 0, t: float | None = None):
-        self.ring.push(PITCH_BEND, channel, bend, 0.0, t)
+        self._play(PITCH_BEND, channel, bend, 0.0, t)
 
     def channel_pressure(self, value: float, channel: int = 0, t: float | None = None):
-        self.ring.push(CHANNEL_PRESSURE, channel, value, 0.0, t)
+        self._play(CHANNEL_PRESSURE, channel, value, 0.0, t)
 
     def poly_pressure(self, note: int, value: float, channel: int = 0, t: float | None = None):
         self.ring.push(POLY_PRESSURE, channel, note, value, t)
 
     def control_change(self, channel: int, cc: int, value: int, t: float | None = None):
         if cc in ENGINE_CCS:
-            self.ring.push(CC, channel, cc, value / 127.0, t)
+            self._play(CC, channel, cc, value / 127.0, t)
         if self.cc_router is not None:
             for index, norm in self.cc_router.handle(channel, cc, value):
                 self.set_param_norm(index, norm)
 
     def panic(self) -> None:
-        self.ring.push(ALL_SOUND_OFF, 0, 0.0, 0.0)
+        self._play(ALL_SOUND_OFF, 0, 0.0, 0.0)
 
     def on_midi(self, message, t: float) -> None:
         self.midi_messages += 1
@@ -209,10 +274,11 @@ class Host:
     def _spawn_audio(self) -> None:
         o = self.opt
         cmd = [sys.executable, "-m", "instrument.runtime.audio_main", "--shm", self.shared.name,
-               "--preset", str(self.preset_path), "--table", str(self.table),
                "--rate", str(o.rate), "--block", str(o.block), "--latency", str(o.latency)]
+        if self.raw_record is not None:
+            trim_partial_frame(self.raw_record)  # a killed predecessor's half-written frame
         for flag, value in (("--device", o.device), ("--cpu", o.cpu),
-                            ("--rt-priority", o.rt_priority), ("--record", o.record)):
+                            ("--rt-priority", o.rt_priority), ("--record", self.raw_record)):
             if value is not None:
                 cmd += [flag, str(value)]
         if o.null:
@@ -222,17 +288,42 @@ class Host:
         self.shared.status[S_STATE] = 0.0
         self.shared.status[S_CALLBACKS] = 0.0
         self.shared.ring[1] = self.shared.ring[0]  # events queued while no one played: drop
-        self.audio = subprocess.Popen(cmd, stdin=subprocess.PIPE, text=True)
+        for kind, channel, a, b in self.player.restore_events():  # ...but what is still held
+            self.ring.push(kind, channel, a, b)  # comes back: keys, pedal, bend, mod wheel
+        if self.audio is not None:  # the dead predecessor's end of its pipe
+            try:
+                self.audio.stdin.close()
+            except (OSError, ValueError):
+                pass
+        self.audio = subprocess.Popen(cmd, stdin=subprocess.PIPE)
         self.audio_started = time.monotonic()
+        self._send_plan()
 
-    def _send(self, line: str) -> None:
-        if self.audio is None or self.audio.poll() is not None:
-            return
-        try:
-            self.audio.stdin.write(line + "\n")
-            self.audio.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
+    def _send_plan(self) -> None:
+        """Hand the current plan to the audio process (its first, or a swap)."""
+        self.plan_seq += 1
+        self._send(("plan", self.table, self.plan, self.plan_seq))
+
+    def _send(self, message: tuple) -> None:
+        """Queue a message for the audio process's stdin. A thread writes it: a plan is up to
+        ~450 KB, more than a pipe holds, and the main loop must not wait for a process that is
+        still importing numba."""
+        if self.audio is not None and self.audio.poll() is None:
+            self.outbox.put((self.audio, encode(message)))
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self.outbox.get()
+            if item is None:
+                return
+            proc, data = item
+            if proc.poll() is not None:
+                continue  # it died; its successor gets the current plan at spawn
+            try:
+                proc.stdin.write(data)
+                proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
 
     def _supervise(self) -> None:
         """Restart a dead audio process at once; if it dies before playing (a device gone, say),
@@ -282,6 +373,12 @@ class Host:
 
             self.mapping = load_mapping(o.mapping)
         self._install(self._compile(o.preset), o.preset, 0)
+        self._remove_stale_status_files()
+        if self.raw_record is not None:
+            kept = recover_leftover(self.raw_record, o.record, o.rate)
+            if kept is not None:
+                log.warning("recording: a previous run was killed before it finished its "
+                            "recording; kept as %s", kept)
         self._spawn_audio()
         self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port)
         self.osc.start()
@@ -302,11 +399,10 @@ class Host:
         next_scan = next_status = next_line = time.monotonic()
         while not self.stop_requested.is_set():
             self.stop_requested.wait(0.05)
-            with self.pending_lock:
-                work, self.pending = self.pending, []
-            for kind, arg in work:
-                if kind == "load":
-                    self._load_now(arg)
+            request = self._take_request()
+            if request is not None:
+                self._load_now(request)
+            self._report_load_errors()
             self._supervise()
             now = time.monotonic()
             status = self.shared.status
@@ -323,6 +419,8 @@ class Host:
                 self.midi.scan()
                 next_scan = now + 1.0
             if now >= next_status:
+                self.cb_max_last_s_ns = float(status[S_CB_RECENT_MAX_NS])
+                status[S_CB_RECENT_MAX_NS] = 0.0  # a callback may raise it again at once: fine
                 self.write_status_file()
                 next_status = now + 1.0
             if self.opt.status_interval and now >= next_line:
@@ -333,7 +431,7 @@ class Host:
     def shutdown(self) -> int:
         """Release the notes, let them ring briefly, stop the audio process, clean up."""
         try:
-            self.ring.push(ALL_NOTES_OFF, 0, 0.0, 0.0)
+            self._play(ALL_NOTES_OFF, 0, 0.0, 0.0)
             end = time.monotonic() + 0.3
             while time.monotonic() < end and self.shared.status[S_VOICES] > 0:
                 time.sleep(0.01)
@@ -341,17 +439,42 @@ class Host:
                 self.midi.stop()
             if self.osc is not None:
                 self.osc.stop()
+            self.outbox.put(None)
+            self.sender.join(timeout=2.0)
             if self.audio is not None and self.audio.poll() is None:
-                self._send("quit")
-                try:
-                    self.audio.stdin.close()
-                    self.audio.wait(timeout=3.0)
-                except (subprocess.TimeoutExpired, OSError):
-                    self.audio.kill()
-            self.write_status_file(running=False)
+                self._stop_audio()
+            self._finish_recording()
+            self.status_path().unlink(missing_ok=True)
         finally:
             self.shared.close()
         return 0
+
+    def _stop_audio(self) -> None:
+        """Ask the audio process to quit; kill it if it does not read its pipe (a frozen
+        process must not hang the host's shutdown on a full pipe) or does not exit in 3 s."""
+        audio = self.audio
+        try:
+            if self.sender.is_alive():
+                raise TimeoutError  # still stuck writing an earlier message
+            os.set_blocking(audio.stdin.fileno(), False)
+            audio.stdin.write(encode(("quit",)))
+            audio.stdin.close()
+            audio.wait(timeout=3.0)
+        except (subprocess.TimeoutExpired, TimeoutError, OSError, ValueError):
+            audio.kill()
+            audio.wait()
+
+    def _finish_recording(self) -> None:
+        if self.raw_record is None:
+            return
+        try:
+            frames = finish_recording(self.raw_record, self.opt.record, self.opt.rate)
+        except InstrumentError as exc:
+            log.error("recording not written: %s (the raw samples stay in %s)", exc,
+                      self.raw_record)
+            return
+        if frames:
+            log.info("recording: %s (%.1f s)", self.opt.record, frames / self.opt.rate)
 
     # ---- status ----------------------------------------------------------------------------
     def status_dict(self, running: bool = True) -> dict:
@@ -373,6 +496,7 @@ class Host:
             "callback_p99_pct": pct[99.0],
             "callback_p999_pct": pct[99.9],
             "callback_max_pct": round(s[S_CB_MAX_NS] / block_ns * 100, 2),
+            "callback_max_last_s_pct": round(self.cb_max_last_s_ns / block_ns * 100, 2),
             "active_voices": int(s[S_VOICES]),
             "peak_l": round(float(s[S_PEAK_L]), 4),
             "peak_r": round(float(s[S_PEAK_R]), 4),
@@ -400,6 +524,16 @@ class Host:
 
     def status_path(self) -> Path:
         return runtime_dir() / f"status-{self.osc.port if self.osc else self.opt.osc_port}.json"
+
+    def _remove_stale_status_files(self) -> None:
+        """Status files of instances that are gone (killed before they could remove theirs)."""
+        for path in runtime_dir().glob("status-*.json"):
+            try:
+                pid = int(json.loads(path.read_text()).get("pid", 0))
+            except (OSError, ValueError, AttributeError):
+                pid = 0
+            if pid <= 0 or not Path(f"/proc/{pid}").exists():
+                path.unlink(missing_ok=True)
 
     def write_status_file(self, running: bool = True) -> None:
         """Atomic (temp file, rename) so ``instrument status`` never reads half a file."""

@@ -8,6 +8,10 @@ the status block. The host creates it; the audio process attaches by name.
 - Event ring: single-producer (the host, behind a lock) / single-consumer (the audio callback)
   ring of timestamped events; see ``ring.py``.
 - Status block: counters and meters the audio process writes and the host reports; ``S_*``.
+  ``S_PLAN_ACK`` is the sequence number of the last plan the audio process finished adopting
+  (crossfade over, old instance released): the host sends the next plan only after it.
+  ``S_CB_RECENT_MAX_NS`` is the worst callback since the host last read and cleared it (once a
+  second, with the status file), beside ``S_CB_MAX_NS``, the worst since the start.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ RING_HEADER = 2  # write count, read count
 HIST_BINS = 40  # callback duration histogram, 2.5% of the deadline per bin (last: >= 97.5%)
 (S_STATE, S_CALLBACKS, S_XRUNS, S_LATE, S_CB_MAX_NS, S_PEAK_L, S_PEAK_R, S_VOICES,
  S_BAD_EVENTS, S_NONFINITE, S_RING_DROPPED, S_AUDIO_PID, S_FIRST_AUDIO_T, S_SAMPLE_RATE,
- S_BLOCK, S_TABLE, S_LIMITER, S_NULL_OUTPUT, S_MODULES_RESET, S_HIST) = range(20)
+ S_BLOCK, S_TABLE, S_LIMITER, S_NULL_OUTPUT, S_MODULES_RESET, S_PLAN_ACK, S_CB_RECENT_MAX_NS,
+ S_HIST) = range(22)
 STATUS_WIDTH = S_HIST + HIST_BINS
 STATE_STARTING, STATE_RUNNING, STATE_STOPPED = 0.0, 1.0, 2.0
 

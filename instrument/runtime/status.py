@@ -7,7 +7,7 @@ from numba import njit
 from instrument.engine.layout import E_ACTIVE_VOICES, E_BAD_EVENTS
 from instrument.engine.output_stage import LIM_ENGAGED, LIM_PEAK_L, LIM_PEAK_R
 from instrument.runtime.shared import (
-    HIST_BINS, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_HIST, S_LATE, S_LIMITER, S_PEAK_L,
+    HIST_BINS, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_CB_RECENT_MAX_NS, S_HIST, S_LATE, S_LIMITER, S_PEAK_L,
     S_PEAK_R, S_VOICES, STATUS_WIDTH,
 )
 
@@ -26,6 +26,8 @@ def record_block(status, eng, lim, duration_ns, deadline_ns):
         status[S_LATE] += 1.0
     if duration_ns > status[S_CB_MAX_NS]:
         status[S_CB_MAX_NS] = duration_ns
+    if duration_ns > status[S_CB_RECENT_MAX_NS]:
+        status[S_CB_RECENT_MAX_NS] = duration_ns
     status[S_PEAK_L] = max(status[S_PEAK_L], lim[LIM_PEAK_L])
     status[S_PEAK_R] = max(status[S_PEAK_R], lim[LIM_PEAK_R])
     status[S_VOICES] = eng[E_ACTIVE_VOICES]

@@ -1,0 +1,91 @@
+"""What the player is holding right now, as the host sent it: keys down, sustain pedal, pitch
+bend, mod wheel and channel pressure, per MIDI channel.
+
+The audio process keeps the same facts in its voices, but a restarted audio process starts
+empty. The host replays this state into the new one (``restore_events``) so held notes, bend
+and pedal come back after a crash, while notes released in the meantime stay released: the
+state is updated by every event the host queues, whether or not an audio process was there to
+play it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from instrument.engine.events import (
+    ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
+    CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PITCH_BEND,
+)
+
+CHANNELS = 16
+
+
+class PlayerState:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.keys: dict[tuple[int, int], float] = {}  # (channel, note) -> velocity 0..1
+        self.pedal_held: dict[tuple[int, int], float] = {}  # released keys the pedal holds
+        self.sustain = [0.0] * CHANNELS
+        self.mod_wheel = [0.0] * CHANNELS
+        self.bend = [0.0] * CHANNELS
+        self.pressure = [0.0] * CHANNELS
+
+    def note(self, kind: int, channel: int, a: float, b: float) -> None:
+        """Track one event as queued on the ring (same kinds and arguments)."""
+        ch = int(channel) % CHANNELS
+        with self.lock:
+            if kind == NOTE_ON and b > 0.0:
+                self.keys[(ch, int(a))] = float(b)
+                self.pedal_held.pop((ch, int(a)), None)
+            elif kind == NOTE_ON or kind == NOTE_OFF:
+                velocity = self.keys.pop((ch, int(a)), None)
+                if velocity is not None and self.sustain[ch] >= 0.5:
+                    self.pedal_held[(ch, int(a))] = velocity
+            elif kind == PITCH_BEND:
+                self.bend[ch] = float(a)
+            elif kind == CHANNEL_PRESSURE:
+                self.pressure[ch] = float(a)
+            elif kind == CC:
+                cc = int(a)
+                if cc == CC_SUSTAIN:
+                    self.sustain[ch] = float(b)
+                    if b < 0.5:
+                        self._drop(self.pedal_held, ch)
+                elif cc == CC_MOD_WHEEL:
+                    self.mod_wheel[ch] = float(b)
+                elif cc in (CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF):
+                    self._keys_up(ch)
+            elif kind in (ALL_NOTES_OFF, ALL_SOUND_OFF):
+                self.keys.clear()
+                self.pedal_held.clear()
+
+    def _keys_up(self, channel: int) -> None:
+        self._drop(self.keys, channel)
+        self._drop(self.pedal_held, channel)
+
+    @staticmethod
+    def _drop(notes: dict, channel: int) -> None:
+        for key in [k for k in notes if k[0] == channel]:
+            del notes[key]
+
+    def restore_events(self) -> list[tuple[int, int, float, float]]:
+        """(kind, channel, a, b) that bring a fresh engine to this state: controllers first,
+        then the held keys (so a note starts with the right bend and pedal), then the notes only
+        the pedal holds (struck and released with the pedal down, so they keep sounding)."""
+        events = []
+        with self.lock:
+            for ch in range(CHANNELS):
+                if self.sustain[ch]:
+                    events.append((CC, ch, float(CC_SUSTAIN), self.sustain[ch]))
+                if self.mod_wheel[ch]:
+                    events.append((CC, ch, float(CC_MOD_WHEEL), self.mod_wheel[ch]))
+                if self.bend[ch]:
+                    events.append((PITCH_BEND, ch, self.bend[ch], 0.0))
+                if self.pressure[ch]:
+                    events.append((CHANNEL_PRESSURE, ch, self.pressure[ch], 0.0))
+            for (ch, note), velocity in self.keys.items():
+                events.append((NOTE_ON, ch, float(note), velocity))
+            for (ch, note), velocity in self.pedal_held.items():  # struck, then held by pedal
+                events.append((NOTE_ON, ch, float(note), velocity))
+                events.append((NOTE_OFF, ch, float(note), 0.0))
+        return events
