@@ -11,7 +11,8 @@ the status block. The host creates it; the audio process attaches by name.
   ``S_PLAN_ACK`` is the sequence number of the last plan the audio process finished adopting
   (crossfade over, old instance released): the host sends the next plan only after it.
   ``S_CB_RECENT_MAX_NS`` is the worst callback since the host last read and cleared it (once a
-  second, with the status file), beside ``S_CB_MAX_NS``, the worst since the start.
+  second, with the status file), beside ``S_CB_MAX_NS``, the worst since the start;
+  ``S_CB_RECENT_GAP_S`` likewise the longest time between two callback starts.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ HIST_BINS = 40  # callback duration histogram, 2.5% of the deadline per bin (las
 (S_STATE, S_CALLBACKS, S_XRUNS, S_LATE, S_CB_MAX_NS, S_PEAK_L, S_PEAK_R, S_VOICES,
  S_BAD_EVENTS, S_NONFINITE, S_RING_DROPPED, S_AUDIO_PID, S_FIRST_AUDIO_T, S_SAMPLE_RATE,
  S_BLOCK, S_TABLE, S_LIMITER, S_NULL_OUTPUT, S_MODULES_RESET, S_PLAN_ACK, S_CB_RECENT_MAX_NS,
- S_HIST) = range(22)
+ S_CB_RECENT_GAP_S, S_HIST) = range(23)
 STATUS_WIDTH = S_HIST + HIST_BINS
 STATE_STARTING, STATE_RUNNING, STATE_STOPPED = 0.0, 1.0, 2.0
 

@@ -7,15 +7,19 @@ from numba import njit
 from instrument.engine.layout import E_ACTIVE_VOICES, E_BAD_EVENTS
 from instrument.engine.output_stage import LIM_ENGAGED, LIM_PEAK_L, LIM_PEAK_R
 from instrument.runtime.shared import (
-    HIST_BINS, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_CB_RECENT_MAX_NS, S_HIST, S_LATE, S_LIMITER, S_PEAK_L,
+    HIST_BINS, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_CB_RECENT_GAP_S, S_CB_RECENT_MAX_NS,
+    S_HIST, S_LATE, S_LIMITER, S_PEAK_L,
     S_PEAK_R, S_VOICES, STATUS_WIDTH,
 )
 
 
 @njit(cache=True)
-def record_block(status, eng, lim, duration_ns, deadline_ns):
+def record_block(status, eng, lim, duration_ns, deadline_ns, gap_s):
     """Count one callback: duration histogram (2.5% of the deadline per bin), late blocks,
-    worst duration, meters (peak hold until the host reads and clears them), voices."""
+    worst duration, meters (peak hold until the host reads and clears them), voices, and the
+    longest time between two callback starts (``gap_s``; one period when all is well). The
+    duration is measured once the callback runs, so a callback kept waiting for the GIL shows
+    only in the gap."""
     status[S_CALLBACKS] += 1.0
     frac = duration_ns / deadline_ns
     b = int(frac * 40.0)
@@ -28,6 +32,8 @@ def record_block(status, eng, lim, duration_ns, deadline_ns):
         status[S_CB_MAX_NS] = duration_ns
     if duration_ns > status[S_CB_RECENT_MAX_NS]:
         status[S_CB_RECENT_MAX_NS] = duration_ns
+    if gap_s > status[S_CB_RECENT_GAP_S]:
+        status[S_CB_RECENT_GAP_S] = gap_s
     status[S_PEAK_L] = max(status[S_PEAK_L], lim[LIM_PEAK_L])
     status[S_PEAK_R] = max(status[S_PEAK_R], lim[LIM_PEAK_R])
     status[S_VOICES] = eng[E_ACTIVE_VOICES]
