@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--preset-dir", help="folder of presets for program change (the preset's)")
     live.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port (9000)")
     live.add_argument("--osc-bind", default="0.0.0.0", help="OSC address to listen on")
+    live.add_argument("--osc-allow", default="local", metavar="CIDR[,CIDR]",
+                      help="OSC senders to accept: IPv4 networks, 'local' (loopback and this "
+                           "machine's networks; the default) or 'any'")
     live.add_argument("--record", help="with no audio device: record the null output to WAV")
     live.add_argument("--null", action="store_true", help="use the null output, no device")
     live.add_argument("--status-interval", type=float, default=0.0,
@@ -92,6 +95,7 @@ def _run(args) -> int:
 
     started = time.monotonic()
     _check_rate_block(args.rate, args.block)
+    _check_osc_allow(args.osc_allow)
     root = Path(__file__).resolve().parents[2]
     preset = Path(args.preset) if args.preset else root / "presets" / "init.toml"
     mapping = args.mapping
@@ -105,7 +109,7 @@ def _run(args) -> int:
         mapping=Path(mapping) if mapping else None, device=args.device, rate=args.rate,
         block=args.block, latency=args.latency, cpu=args.cpu, rt_priority=args.rt_priority,
         midi_api=args.midi_api, midi=args.midi, no_midi=args.no_midi, osc_port=args.osc_port,
-        osc_bind=args.osc_bind, record=args.record, null=args.null,
+        osc_bind=args.osc_bind, osc_allow=args.osc_allow, record=args.record, null=args.null,
         status_interval=args.status_interval, started=started)
     host = Host(options)
     try:
@@ -199,6 +203,13 @@ def _check_rate_block(rate: int, block: int) -> None:
         raise InstrumentError(f"sample rate {rate} is out of range", "--rate", "use 8000 to 384000")
     if not 1 <= block <= 8192:
         raise InstrumentError(f"block size {block} is out of range", "--block", "use 1 to 8192")
+
+
+def _check_osc_allow(text: str) -> None:
+    """A bad --osc-allow fails here, before any process starts (InstrumentError, one line)."""
+    from instrument.control.osc_allow import parse_osc_allow
+
+    parse_osc_allow(text, local_networks=lambda: ())  # the syntax only; the host reads them
 
 
 def _db(x: float) -> str:

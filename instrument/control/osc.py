@@ -8,34 +8,52 @@ address                    args    effect
 /param/<node>/<param>      f       parameter, normalized 0..1
 /macro/<n> or /macro/<name> f      macro n (1-based) or by name, 0..1
 /note/on                   i f     note 0..127, velocity 0..1 (an int above 1: MIDI 1..127)
-/note/off                  i       note
+/note/off                  i       note 0..127
 /preset/load               s       preset file name (in the preset folder) or path
 /panic                     -       all sound off
 =========================  ======  ==================================================
 
+Note numbers outside 0..127 are dropped, not clipped: a note is an identity, and note 300
+played (or released) as 127 would be a wrong note.
+
 Addresses are resolved to parameter indices when a preset loads (a dict lookup per message, no
-pattern matching). Unknown addresses, wrong argument types, malformed datagrams: counted in
-``counts`` and dropped, never an exception into the server.
+pattern matching). Unknown addresses, wrong argument types or counts, NaN and infinities,
+malformed and oversize datagrams, datagrams from senders outside ``--osc-allow``: counted in
+``counts`` and dropped, never an exception into the server and never a log line per datagram
+(one summary line at most every ``DROP_SUMMARY_S``). Datagrams are decoded by
+``osc_datagram.decode_datagram``; senders are checked by ``osc_allow.SenderAllowlist``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
-from pythonosc import osc_packet
+from instrument.control.osc_allow import SenderAllowlist, parse_osc_allow
+from instrument.control.osc_datagram import MAX_DATAGRAM_BYTES, MalformedDatagram, decode_datagram
 
 log = logging.getLogger(__name__)
+
+DROP_SUMMARY_S = 5.0  # at most one "OSC: dropped ..." line per this many seconds
 
 
 @dataclass
 class OscCounts:
+    """Totals since start. ``messages``: decoded messages handed to the router (applied or
+    not); ``unknown``: of those, addresses we do not know; ``malformed``: datagrams that are
+    not acceptable OSC plus known addresses with unusable arguments; ``oversize``: datagrams
+    over MAX_DATAGRAM_BYTES; ``denied``: datagrams from senders outside the allowlist."""
+
     messages: int = 0
     unknown: int = 0
     malformed: int = 0
+    oversize: int = 0
+    denied: int = 0
 
 
 @dataclass
@@ -62,6 +80,12 @@ def _number(value) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _note_number(value) -> int | None:
+    """A MIDI note 0..127 (a float is truncated: TouchOSC sends floats); None otherwise."""
+    number = _number(value)
+    return int(number) if number is not None and 0 <= number <= 127 else None
 
 
 class OscRouter:
@@ -101,18 +125,18 @@ class OscRouter:
             self.host.set_macro(index, min(max(value, 0.0), 1.0))
             return True
         if address == "/note/on" and len(args) == 2:
-            note, vel = _number(args[0]), _number(args[1])
+            note, vel = _note_number(args[0]), _number(args[1])
             if note is None or vel is None:
                 return False
             if isinstance(args[1], int) and vel > 1:
                 vel /= 127.0
-            self.host.note_on(int(min(max(note, 0), 127)), min(max(vel, 0.0), 1.0))
+            self.host.note_on(note, min(max(vel, 0.0), 1.0))
             return True
         if address == "/note/off" and len(args) in (1, 2):
-            note = _number(args[0])
+            note = _note_number(args[0])
             if note is None:
                 return False
-            self.host.note_off(int(min(max(note, 0), 127)))
+            self.host.note_off(note)
             return True
         if address == "/panic" and not args:
             self.host.panic()
@@ -127,8 +151,10 @@ _FIXED = {"/note/on", "/note/off", "/panic", "/preset/load"}
 
 
 class OscServer:
-    """UDP receiver on ``bind:port`` in a daemon thread. python-osc parses each datagram
-    (messages and bundles); routing is ours (a dict per preset, not a regex per message).
+    """UDP receiver on ``bind:port`` in a daemon thread: sender check, size check, our own
+    validating decoder (``osc_datagram``), then the router. Each rejected datagram costs a
+    counter increment and no log line; ``DropSummary`` logs the totals at most every
+    ``DROP_SUMMARY_S``.
 
     A plain socket loop rather than python-osc's socketserver: that one builds a handler object
     per datagram, and under a 2 000 messages/s flood on two busy cores it lost most of them.
@@ -136,9 +162,17 @@ class OscServer:
     """
 
     RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+    # One byte more than the limit: a datagram that fills it was longer (the kernel truncates
+    # to the buffer), and is counted as oversize without being looked at.
+    RECV_BYTES = MAX_DATAGRAM_BYTES + 1
+    SENDER_CACHE_SIZE = 256  # decisions kept per sender address; cleared when full
 
-    def __init__(self, router: OscRouter, bind: str, port: int):
+    def __init__(self, router: OscRouter, bind: str, port: int,
+                 allow: str | SenderAllowlist = "local"):
         self.router = router
+        self.allowlist = parse_osc_allow(allow) if isinstance(allow, str) else allow
+        self.sender_decisions: dict[str, bool] = {}
+        self.drops = DropSummary(router.counts)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RECEIVE_BUFFER_BYTES)
         self.sock.bind((bind, port))
@@ -148,33 +182,99 @@ class OscServer:
         self.thread = threading.Thread(target=self._serve, name="osc-in", daemon=True)
 
     def start(self) -> None:
+        log.info("OSC: accepting datagrams from %s (--osc-allow)", self.allowlist.describe())
         self.running = True
         self.thread.start()
 
     def _serve(self) -> None:
-        handle = self.router.handle
-        counts = self.router.counts
         while self.running:
             try:
-                data = self.sock.recv(65536)
+                data, (sender, _port) = self.sock.recvfrom(self.RECV_BYTES)
             except socket.timeout:
+                self.drops.log_if_due(time.monotonic())
                 continue
             except OSError:
                 break
+            self.receive(data, sender)
+            self.drops.log_if_due(time.monotonic())
+
+    def receive(self, data: bytes, sender: str) -> None:
+        """Count, check and route one datagram from ``sender`` (dotted IPv4 text)."""
+        counts = self.router.counts
+        if not self.sender_allowed(sender):
+            counts.denied += 1
+            return
+        if len(data) > MAX_DATAGRAM_BYTES:
+            counts.oversize += 1
+            return
+        try:
+            messages = decode_datagram(data)
+        except MalformedDatagram as exc:
+            counts.malformed += 1
+            self.drops.last_reason = exc.reason
+            return
+        handle = self.router.handle
+        for address, args in messages:
             try:
-                packet = osc_packet.OscPacket(data)
-            except Exception:  # noqa: BLE001 - ParseError and whatever a broken datagram causes
+                handle(address, args)
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the receiver
                 counts.malformed += 1
-                continue
-            for timed in packet.messages:
-                msg = timed.message
-                try:
-                    handle(msg.address, msg.params)
-                except Exception as exc:  # noqa: BLE001 - a bug must not kill the receiver
-                    counts.malformed += 1
-                    log.debug("OSC %s failed: %s", msg.address, exc)
+                log.debug("OSC %s failed: %s", address, exc)
+
+    def sender_allowed(self, sender: str) -> bool:
+        """The allowlist's decision for ``sender``, remembered per address so a flood costs a
+        dict lookup per datagram. A refusal under ``local`` re-reads the interfaces first (at
+        most every few seconds): the network may have come up after we started, and a sender
+        refused then must be heard now."""
+        decision = self.sender_decisions.get(sender)
+        if decision is None:
+            decision = self._decide(sender)
+        if not decision and self.allowlist.refresh_local(time.monotonic()):
+            self.sender_decisions.clear()
+            decision = self._decide(sender)
+        return decision
+
+    def _decide(self, sender: str) -> bool:
+        decision = self.allowlist.allows(ipaddress.IPv4Address(sender))
+        if len(self.sender_decisions) >= self.SENDER_CACHE_SIZE:
+            self.sender_decisions.clear()
+        self.sender_decisions[sender] = decision
+        return decision
 
     def stop(self) -> None:
         self.running = False
         self.thread.join(timeout=1.0)
         self.sock.close()
+
+
+class DropSummary:
+    """One log line for everything dropped in the last ``DROP_SUMMARY_S``, only when
+    something was: "OSC: dropped 1234 malformed, 0 oversize, 56 unknown, 7 from disallowed
+    senders in the last 5 s (last malformed: ...)". ``last_reason`` is a fixed text from the
+    decoder, never bytes from the datagram."""
+
+    FIELDS = ("malformed", "oversize", "unknown", "denied")
+
+    def __init__(self, counts: OscCounts, interval_s: float = DROP_SUMMARY_S):
+        self.counts = counts
+        self.interval_s = interval_s
+        self.last_reason = ""
+        self.snapshot = self._totals()
+        self.due_at_s = time.monotonic() + interval_s
+
+    def _totals(self) -> tuple[int, ...]:
+        return tuple(getattr(self.counts, name) for name in self.FIELDS)
+
+    def log_if_due(self, now_s: float) -> None:
+        if now_s < self.due_at_s:
+            return
+        totals = self._totals()
+        malformed, oversize, unknown, denied = (a - b for a, b in zip(totals, self.snapshot))
+        if malformed or oversize or unknown or denied:
+            reason = f" (last malformed: {self.last_reason})" if self.last_reason else ""
+            log.warning("OSC: dropped %d malformed, %d oversize, %d unknown, %d from disallowed "
+                        "senders in the last %.0f s%s", malformed, oversize, unknown, denied,
+                        self.interval_s, reason)
+        self.snapshot = totals
+        self.last_reason = ""
+        self.due_at_s = now_s + self.interval_s
