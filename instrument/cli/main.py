@@ -124,6 +124,11 @@ def _run(args) -> int:
     return host.run()
 
 
+def _osc_dropped(data: dict) -> int:
+    return sum(data.get(k, 0) for k in ("osc_unknown", "osc_malformed", "osc_oversize",
+                                         "osc_denied"))
+
+
 def _status(args) -> int:
     import json
 
@@ -144,7 +149,7 @@ def _status(args) -> int:
                       f"p50 {data['callback_p50_pct']:.1f}% p99.9 {data['callback_p999_pct']:.1f}%"
                       f" max {data['callback_max_pct']:.1f}% of the deadline, "
                       f"{data['xruns']} xruns, MIDI {data['midi_messages']}, OSC "
-                      f"{data['osc_messages']} (dropped {data['osc_unknown'] + data['osc_malformed']})"
+                      f"{data['osc_messages']} (dropped {_osc_dropped(data)})"
                       f", audio restarts {data['audio_restarts']}")
             return 0
     print("not running (no fresh status file in " + str(folder) + ")", file=sys.stderr)

@@ -45,7 +45,7 @@ from instrument.runtime.recording import (
 from instrument.runtime.ring import RingWriter
 from instrument.runtime.shared import (
     MAX_PARAMS, S_AUDIO_PID, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_FIRST_AUDIO_T, S_LATE,
-    S_CB_RECENT_MAX_NS, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_PLAN_ACK,
+    S_CB_RECENT_GAP_S, S_CB_RECENT_MAX_NS, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_PLAN_ACK,
     S_RING_DROPPED,
     S_STATE, S_VOICES, S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
 )
@@ -74,6 +74,7 @@ class RunOptions:
     no_midi: bool = False
     osc_port: int = 9000
     osc_bind: str = "0.0.0.0"
+    osc_allow: str = "local"  # --osc-allow: IPv4 networks, 'local', 'any' (osc_allow.py)
     record: str | None = None
     null: bool = False
     status_interval: float = 0.0
@@ -100,6 +101,7 @@ class Host:
         self.sender = threading.Thread(target=self._send_loop, name="audio-pipe", daemon=True)
         self.sender.start()
         self.cb_max_last_s_ns = 0.0  # worst callback of the last status period (1 s)
+        self.cb_gap_last_s = 0.0  # longest time between callback starts in that period
         self.load_errors = 0  # failed loads not logged yet
         self.load_error_logged_at = -LOAD_ERROR_LOG_S
         self.raw_record = raw_path_for(options.record) if options.record else None
@@ -380,7 +382,7 @@ class Host:
                 log.warning("recording: a previous run was killed before it finished its "
                             "recording; kept as %s", kept)
         self._spawn_audio()
-        self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port)
+        self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port, o.osc_allow)
         self.osc.start()
         log.info("OSC: listening on %s:%d", o.osc_bind, self.osc.port)
         if not o.no_midi:
@@ -420,7 +422,9 @@ class Host:
                 next_scan = now + 1.0
             if now >= next_status:
                 self.cb_max_last_s_ns = float(status[S_CB_RECENT_MAX_NS])
+                self.cb_gap_last_s = float(status[S_CB_RECENT_GAP_S])
                 status[S_CB_RECENT_MAX_NS] = 0.0  # a callback may raise it again at once: fine
+                status[S_CB_RECENT_GAP_S] = 0.0
                 self.write_status_file()
                 next_status = now + 1.0
             if self.opt.status_interval and now >= next_line:
@@ -497,6 +501,7 @@ class Host:
             "callback_p999_pct": pct[99.9],
             "callback_max_pct": round(s[S_CB_MAX_NS] / block_ns * 100, 2),
             "callback_max_last_s_pct": round(self.cb_max_last_s_ns / block_ns * 100, 2),
+            "callback_gap_max_last_s_ms": round(self.cb_gap_last_s * 1000, 3),
             "active_voices": int(s[S_VOICES]),
             "peak_l": round(float(s[S_PEAK_L]), 4),
             "peak_r": round(float(s[S_PEAK_R]), 4),
@@ -505,6 +510,8 @@ class Host:
             "osc_messages": self.osc_router.counts.messages,
             "osc_unknown": self.osc_router.counts.unknown,
             "osc_malformed": self.osc_router.counts.malformed,
+            "osc_oversize": self.osc_router.counts.oversize,
+            "osc_denied": self.osc_router.counts.denied,
             "bad_events": int(s[S_BAD_EVENTS]),
             "dropped_events": int(s[S_RING_DROPPED]),
             "nonfinite_resets": int(s[S_NONFINITE]),
@@ -517,10 +524,12 @@ class Host:
 
     def status_line(self) -> str:
         d = self.status_dict()
+        dropped = sum(d[k] for k in ("osc_unknown", "osc_malformed", "osc_oversize", "osc_denied",
+                                     "dropped_events"))
         return (f"voices {d['active_voices']}  load p50 {d['callback_p50_pct']:.1f}% p99.9 "
                 f"{d['callback_p999_pct']:.1f}% max {d['callback_max_pct']:.1f}%  xruns "
                 f"{d['xruns']}  midi {d['midi_messages']}  osc {d['osc_messages']} "
-                f"(dropped {d['osc_unknown'] + d['osc_malformed'] + d['dropped_events']})")
+                f"(dropped {dropped})")
 
     def status_path(self) -> Path:
         return runtime_dir() / f"status-{self.osc.port if self.osc else self.opt.osc_port}.json"
