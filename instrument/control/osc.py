@@ -9,7 +9,7 @@ address                    args    effect
 /macro/<n> or /macro/<name> f      macro n (1-based) or by name, 0..1
 /note/on                   i f     note 0..127, velocity 0..1 (an int above 1: MIDI 1..127)
 /note/off                  i       note 0..127
-/preset/load               s       preset file name (in the preset folder) or path
+/preset/load               s       preset name in the preset folder ('pad'); never a path
 /panic                     -       all sound off
 =========================  ======  ==================================================
 
