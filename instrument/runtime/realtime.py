@@ -13,7 +13,7 @@ import os
 
 log = logging.getLogger(__name__)
 
-MCL_CURRENT, MCL_FUTURE = 1, 2
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 
 
 def pin_cpu(cpu: int | None) -> None:
@@ -51,7 +51,7 @@ def lock_memory() -> None:
     if not libc_name:
         return
     libc = ctypes.CDLL(libc_name, use_errno=True)
-    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE | 4) != 0:
         err = ctypes.get_errno()
         log.warning("cannot lock memory (mlockall: %s); allow it with 'memlock unlimited' in "
                     "/etc/security/limits.d or LimitMEMLOCK=infinity in the systemd unit",
