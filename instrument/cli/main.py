@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--osc-allow", default="local", metavar="CIDR[,CIDR]",
                       help="OSC senders to accept: IPv4 networks, 'local' (loopback and this "
                            "machine's networks; the default) or 'any'")
+    live.add_argument("--osc-reply-port", type=int, default=None, metavar="PORT",
+                      help="send feedback to this port of each client (TouchOSC listens on a "
+                           "fixed port; default: the port a client sends from)")
+    live.add_argument("--osc-send", action="append", default=[], metavar="HOST:PORT",
+                      help="also send feedback to this surface, always (repeatable)")
+    live.add_argument("--osc-lease-s", type=float, default=600.0, metavar="SECONDS",
+                      help="forget a client silent this long (600)")
     live.add_argument("--record", help="with no audio device: record the null output to WAV")
     live.add_argument("--null", action="store_true", help="use the null output, no device")
     live.add_argument("--status-interval", type=float, default=0.0,
@@ -96,6 +103,14 @@ def _run(args) -> int:
     started = time.monotonic()
     _check_rate_block(args.rate, args.block)
     _check_osc_allow(args.osc_allow)
+    osc_send = tuple(_host_port(text) for text in args.osc_send)
+    for port in (args.osc_reply_port,):
+        if port is not None and not 0 < port < 65536:
+            raise InstrumentError(f"--osc-reply-port {port} is not a UDP port", "command line",
+                                  "use a number from 1 to 65535")
+    if not args.osc_lease_s > 0:
+        raise InstrumentError(f"--osc-lease-s {args.osc_lease_s} must be positive",
+                              "command line", "use a number of seconds, like 600")
     root = Path(__file__).resolve().parents[2]
     preset = Path(args.preset) if args.preset else root / "presets" / "init.toml"
     mapping = args.mapping
@@ -109,7 +124,8 @@ def _run(args) -> int:
         mapping=Path(mapping) if mapping else None, device=args.device, rate=args.rate,
         block=args.block, latency=args.latency, cpu=args.cpu, rt_priority=args.rt_priority,
         midi_api=args.midi_api, midi=args.midi, no_midi=args.no_midi, osc_port=args.osc_port,
-        osc_bind=args.osc_bind, osc_allow=args.osc_allow, record=args.record, null=args.null,
+        osc_bind=args.osc_bind, osc_allow=args.osc_allow, osc_reply_port=args.osc_reply_port,
+        osc_send=osc_send, osc_lease_s=args.osc_lease_s, record=args.record, null=args.null,
         status_interval=args.status_interval, started=started)
     host = Host(options)
     try:
@@ -208,6 +224,21 @@ def _check_rate_block(rate: int, block: int) -> None:
         raise InstrumentError(f"sample rate {rate} is out of range", "--rate", "use 8000 to 384000")
     if not 1 <= block <= 8192:
         raise InstrumentError(f"block size {block} is out of range", "--block", "use 1 to 8192")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``--osc-send HOST:PORT`` -> (IPv4 address, port); InstrumentError on anything else."""
+    import socket
+
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+        if not 0 < number < 65536 or not host:
+            raise ValueError
+        return socket.gethostbyname(host), number
+    except (ValueError, OSError):
+        raise InstrumentError(f"--osc-send '{text}' is not HOST:PORT of a reachable host",
+                              "command line", "write it like 192.168.1.20:9001") from None
 
 
 def _check_osc_allow(text: str) -> None:

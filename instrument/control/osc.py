@@ -179,6 +179,7 @@ class OscServer:
         self.port = self.sock.getsockname()[1]
         self.sock.settimeout(0.2)
         self.running = False
+        self.feedback = None  # an OscFeedback: told who sent what (control/osc_feedback.py)
         self.thread = threading.Thread(target=self._serve, name="osc-in", daemon=True)
 
     def start(self) -> None:
@@ -189,16 +190,16 @@ class OscServer:
     def _serve(self) -> None:
         while self.running:
             try:
-                data, (sender, _port) = self.sock.recvfrom(self.RECV_BYTES)
+                data, (sender, port) = self.sock.recvfrom(self.RECV_BYTES)
             except socket.timeout:
                 self.drops.log_if_due(time.monotonic())
                 continue
             except OSError:
                 break
-            self.receive(data, sender)
+            self.receive(data, sender, port)
             self.drops.log_if_due(time.monotonic())
 
-    def receive(self, data: bytes, sender: str) -> None:
+    def receive(self, data: bytes, sender: str, port: int = 0) -> None:
         """Count, check and route one datagram from ``sender`` (dotted IPv4 text)."""
         counts = self.router.counts
         if not self.sender_allowed(sender):
@@ -214,9 +215,16 @@ class OscServer:
             self.drops.last_reason = exc.reason
             return
         handle = self.router.handle
+        feedback = self.feedback
         for address, args in messages:
             try:
-                handle(address, args)
+                if feedback is not None and feedback.on_message(sender, port, address, args):
+                    counts.messages += 1
+                    continue
+                if handle(address, args) and feedback is not None and \
+                        address.startswith(("/param/", "/macro/")):
+                    feedback.on_applied(sender, port, address, min(max(float(args[0]), 0.0),
+                                                                    1.0))
             except Exception as exc:  # noqa: BLE001 - a bug must not kill the receiver
                 counts.malformed += 1
                 log.debug("OSC %s failed: %s", address, exc)

@@ -74,6 +74,9 @@ class RunOptions:
     no_midi: bool = False
     osc_port: int = 9000
     osc_bind: str = "0.0.0.0"
+    osc_reply_port: int | None = None  # --osc-reply-port: where surfaces listen for feedback
+    osc_send: tuple = ()  # --osc-send HOST:PORT: static feedback targets
+    osc_lease_s: float = 600.0  # --osc-lease-s: a silent client is forgotten after this
     osc_allow: str = "local"  # --osc-allow: IPv4 networks, 'local', 'any' (osc_allow.py)
     record: str | None = None
     null: bool = False
@@ -123,6 +126,7 @@ class Host:
         self.pending_lock = threading.Lock()
         self.osc_router = OscRouter(self)
         self.osc: OscServer | None = None
+        self.feedback = None
         self.midi = None
         self.cc_router = None
         self.mapping = None
@@ -148,6 +152,7 @@ class Host:
         self.plan = plan
         self.preset_path = path
         self.table = table
+        self.playing = (plan, table)
         self.osc_router.map = OscAddressMap.for_plan(plan)
         self.macro_values = [m.initial_norm for m in plan.macros]
         self._make_cc_router()
@@ -226,6 +231,22 @@ class Host:
     def set_param_norm(self, index: int, norm: float) -> None:
         if 0 <= index < MAX_PARAMS:
             self.shared.tables[self.table][index] = norm
+
+    def plan_and_values(self):
+        """(plan, its normalized parameter values): a copy of its table, read together (a
+        preset load swaps both at once, as one tuple)."""
+        plan, table = self.playing
+        return plan, self.shared.tables[table][:len(plan.params)].copy()
+
+    def macro_positions(self) -> list[float]:
+        """Each macro's position, whoever moved it last (OSC, a knob, the preset)."""
+        router, plan = self.cc_router, self.plan
+        if router is not None:
+            try:
+                return [router.macro_value(m.name) for m in plan.macros]
+            except KeyError:  # a router of the previous preset, for a moment
+                pass
+        return list(self.macro_values)
 
     def set_macro(self, index: int, norm: float) -> None:
         macro = self.plan.macros[index]
@@ -400,7 +421,13 @@ class Host:
         self._install(self._compile(o.preset), o.preset, 0)
         self._send_plan()
         self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port, o.osc_allow)
+        from instrument.control.osc_feedback import OscFeedback
+
+        self.feedback = OscFeedback(self, self.osc.sock, o.osc_reply_port, o.osc_lease_s,
+                                    o.osc_send)
+        self.osc.feedback = self.feedback
         self.osc.start()
+        self.feedback.start()
         log.info("OSC: listening on %s:%d", o.osc_bind, self.osc.port)
         if not o.no_midi:
             from instrument.control.midi_in import MidiInputs
@@ -456,6 +483,8 @@ class Host:
                 time.sleep(0.01)
             if self.midi is not None:
                 self.midi.stop()
+            if self.feedback is not None:
+                self.feedback.stop()
             if self.osc is not None:
                 self.osc.stop()
             self.outbox.put(None)
