@@ -167,12 +167,22 @@ def reverb(xl, xr, size, decay_s, damping_hz, predelay_ms, mix, sr, lengths_ms, 
     return out_l, out_r
 
 
-def drive(x, drive_db, mix, output_db, ref=0.5):
+def drive(x, drive_db, mix, output_db, ref=0.5, dc_block_hz=None, sample_rate=48000.0):
+    """``dc_block_hz`` (per sample, optional): a TPT one-pole high-pass at that corner on
+    tanh(g x) before the level compensation and the mix (0: none)."""
     out = []
+    s = 0.0
     for n in range(len(x)):
         g = 10.0 ** (drive_db[n] / 20.0)
         trim = 10.0 ** (output_db[n] / 20.0)
-        wet = math.tanh(g * x[n]) * ref / math.tanh(g * ref)
+        t = math.tanh(g * x[n])
+        if dc_block_hz is not None and dc_block_hz[n] > 0.0:
+            gd = math.tan(math.pi * min(dc_block_hz[n], 20.0) / sample_rate)
+            v = (t - s) * gd / (1.0 + gd)
+            lp = v + s
+            s = lp + v
+            t -= lp
+        wet = t * ref / math.tanh(g * ref)
         out.append(trim * ((1.0 - mix[n]) * x[n] + mix[n] * wet))
     return out
 

@@ -72,11 +72,15 @@ def onepole(x, cutoff_hz, sample_rate, mode="lowpass", key_track=0.0, key_hz=0.0
     return out
 
 
-def ladder(x, cutoff_hz, resonance, sample_rate, drive_db=0.0, key_track=0.0, key_hz=0.0):
+def ladder(x, cutoff_hz, resonance, sample_rate, drive_db=0.0, key_track=0.0, key_hz=0.0,
+           dc_block_hz=0.0):
     """4-pole TPT ladder, u = tanh(drive * x - k * y4), the zero-delay feedback solved with
     tanh(z) taken as (tanh(z') / z') * z at z' = drive * x - k * y4[n-1]; four TPT one-poles
-    solved in closed form; output (1 + k) * y4 / sqrt(drive)."""
+    solved in closed form; output (1 + k) * y4 / sqrt(drive), then (``dc_block_hz`` > 0) minus
+    its TPT one-pole low-pass at that corner: a one-pole high-pass."""
     n = len(x)
+    dc_block_hz = _per_sample(dc_block_hz, n)
+    dc_s = 0.0
     cutoff_hz, resonance = _per_sample(cutoff_hz, n), _per_sample(resonance, n)
     drive_db = _per_sample(drive_db, n)
     key_track, key_hz = _per_sample(key_track, n), _per_sample(key_hz, n)
@@ -102,7 +106,14 @@ def ladder(x, cutoff_hz, resonance, sample_rate, drive_db=0.0, key_track=0.0, ke
             y = v + s[m]
             s[m] = y + v
         y4 = y
-        out.append((1 + k) * y4 / math.sqrt(drive))
+        o = (1 + k) * y4 / math.sqrt(drive)
+        if dc_block_hz[i] > 0.0:
+            g_dc = math.tan(math.pi * min(dc_block_hz[i], 20.0) / sample_rate)
+            v = (o - dc_s) * g_dc / (1 + g_dc)
+            lp = v + dc_s
+            dc_s = lp + v
+            o -= lp
+        out.append(o)
     return out
 
 
@@ -129,9 +140,13 @@ def onepole_response(f_hz, cutoff_hz, sample_rate, mode="lowpass"):
     return 1 / (1 + s) if mode == "lowpass" else s / (1 + s)
 
 
-def ladder_response(f_hz, cutoff_hz, resonance, sample_rate, drive_db=0.0):
-    """Small-signal (tanh = identity) response of the TPT ladder."""
+def ladder_response(f_hz, cutoff_hz, resonance, sample_rate, drive_db=0.0, dc_block_hz=0.0):
+    """Small-signal (tanh = identity) response of the TPT ladder; times the one-pole
+    high-pass at ``dc_block_hz`` when that is above 0."""
     s = _s_of(f_hz, cutoff_hz, sample_rate)
     k = LADDER_K_MAX * resonance
     h4 = (1 / (1 + s)) ** 4
-    return math.sqrt(10.0 ** (drive_db / 20.0)) * (1 + k) * h4 / (1 + k * h4)
+    h = math.sqrt(10.0 ** (drive_db / 20.0)) * (1 + k) * h4 / (1 + k * h4)
+    if dc_block_hz > 0.0:
+        h *= onepole_response(f_hz, dc_block_hz, sample_rate, "highpass")
+    return h

@@ -7,12 +7,15 @@ from numba import njit
 
 from instrument.kernels.approx import exp_approx
 from instrument.kernels.effects import flush_denormal, ramp_step
+from instrument.kernels.filters2 import DC_BLOCK_MAX_HZ, dc_block_coeff  # noqa: F401
 from instrument.modules.layout import CTX_SAMPLE_RATE
 
 # ---- drive ----------------------------------------------------------------------------------
 
 DRIVE_REF = 0.5  # level compensation: a sine of this peak keeps its peak at any drive
 _TANH_CLIP = 20.0  # tanh(20) = 1 - 8e-18: beyond, +-1
+DRIVE_DC_L, DRIVE_DC_R = 0, 1  # state: the DC blocker's memory per side
+DRIVE_STATE = 2
 
 
 @njit(cache=True, inline="always")
@@ -40,7 +43,13 @@ def drive_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     Symmetric, so a sine gains odd harmonics only (measured: 3rd and 5th within 0.01 dB of the
     exact tanh's, even ones below -200 dB), and a sine peaking at 0.5 (-6 dBFS) keeps that peak
     at any drive (level compensation). Gains are exact at both ends of a segment and linear
-    between. No oversampling: harmonics above Nyquist fold back (measured in the tests)."""
+    between. No oversampling: harmonics above Nyquist fold back (measured in the tests).
+
+    ``dc_block_hz`` > 0 (the fourth parameter) puts a TPT one-pole high-pass at that corner
+    (coefficient taken at each segment's start) on tanh(g x), before the wet gain: a symmetric
+    curve still gives an asymmetric waveform (a resonant low-passed saw) a mean, which then
+    leaves with it (measured in tests/test_gain_staging.py). 0, the default, runs the loop
+    above unchanged."""
     in_l = bufs[io[0]]
     in_r = bufs[io[1]]
     out_l = bufs[io[2]]
@@ -48,6 +57,7 @@ def drive_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     drive_db = P[pr[0]]
     mix = P[pr[1]]
     output_db = P[pr[2]]
+    dcb = P[pr[3]]
     n = s1 - s0
     for v in range(nl):
         g0, hw0, hd0 = drive_gains(drive_db[s0, v], output_db[s0, v])
@@ -55,6 +65,33 @@ def drive_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         dg = ramp_step(g0, g1, n)
         dhw = ramp_step(hw0, hw1, n)
         dhd = ramp_step(hd0, hd1, n)
+        gdc = dc_block_coeff(dcb[s0, v], ctx[CTX_SAMPLE_RATE, v])
+        if gdc > 0.0:
+            m_l = st[DRIVE_DC_L, v]
+            m_r = st[DRIVE_DC_R, v]
+            for i in range(s0, s1):
+                k = i - s0
+                g = g0 + dg * k
+                m = mix[i, v]
+                dry = (1.0 - m) * (hd0 + dhd * k)
+                wet = m * (hw0 + dhw * k)
+                xl = in_l[i, v]
+                xr = in_r[i, v]
+                tl = tanh_approx(g * xl)
+                tr = tanh_approx(g * xr)
+                wl = (tl - m_l) * gdc
+                lpl = wl + m_l
+                m_l = lpl + wl
+                wr = (tr - m_r) * gdc
+                lpr = wr + m_r
+                m_r = lpr + wr
+                out_l[i, v] = dry * xl + wet * (tl - lpl)
+                out_r[i, v] = dry * xr + wet * (tr - lpr)
+            st[DRIVE_DC_L, v] = flush_denormal(m_l)
+            st[DRIVE_DC_R, v] = flush_denormal(m_r)
+            continue
+        st[DRIVE_DC_L, v] = 0.0  # off: the blocker starts afresh when turned on
+        st[DRIVE_DC_R, v] = 0.0
         # Ramps from the index, not accumulated: no loop-carried value, so the loop vectorizes
         # (800 ns per block accumulated, 250 ns like this).
         for i in range(s0, s1):

@@ -21,7 +21,9 @@ operation.)
 
 Measured (tests/test_filters2.py, AMD EPYC, 48 kHz, 16 voices as lanes, ns per voice per
 64 samples; the existing svf_lowpass measures 100-105 on the same machine): svf 111
-(low-pass) to 134 (high-pass), ladder 171, one-pole 64; key tracking adds ~40-45.
+(low-pass) to 134 (high-pass), ladder 171, one-pole 64; key tracking adds ~40-45. The
+ladder's output DC blocker (``dc_block_hz``, on or off) added 20-30 ns, about 8%, measured on
+another (2-core) machine: 254-271 ns before, 283-291 after.
 """
 
 import math
@@ -295,11 +297,24 @@ def svf_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 LADDER_OSC_RESONANCE = 0.95  # where the loop gain at the cutoff, k / 4, reaches 1
 LADDER_K_MAX = 4.0 / LADDER_OSC_RESONANCE  # feedback k at resonance 1
 
-# State rows of the ladder.
-(_S1, _S2, _S3, _S4, _Y4, _G, _DG, _DRV, _GD0, _DGD, _OG0, _DOG, _LAD_GT, _LAD_RAMP) = range(14)
+# State rows of the ladder (_DCS: the output high-pass's memory, _DCG: its coefficient).
+(_S1, _S2, _S3, _S4, _Y4, _G, _DG, _DRV, _GD0, _DGD, _OG0, _DOG, _LAD_GT, _DCS, _DCG,
+ _LAD_RAMP) = range(16)
 LADDER_STATE = _LAD_RAMP + COEFF_STEP
 LADDER_UNSET = (_G, _DRV)  # reset_state writes -1.0 here: set from the first segment
-LADDER_RECURSIVE = (_S1, _S2, _S3, _S4, _Y4)
+LADDER_RECURSIVE = (_S1, _S2, _S3, _S4, _Y4, _DCS)
+DC_BLOCK_MAX_HZ = 20.0  # the output high-pass's corner is at most this (ladder and drive)
+
+
+@njit(cache=True, inline="always")
+def dc_block_coeff(corner_hz, sample_rate):
+    """G = g / (1 + g), g = tan(pi fc / fs), of the TPT one-pole whose low-pass the DC blocker
+    subtracts; fc clamped to [0, DC_BLOCK_MAX_HZ]: 0 gives G = 0, which passes the input
+    bit for bit."""
+    fc = corner_hz if corner_hz > 0.0 else 0.0
+    fc = fc if fc < DC_BLOCK_MAX_HZ else DC_BLOCK_MAX_HZ
+    g = tan_pi(fc / sample_rate)
+    return g / (1.0 + g)
 
 
 @njit(cache=True, error_model="numpy")
@@ -318,7 +333,16 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     The loop gain at the cutoff is k / 4: self-oscillation starts at resonance 0.95 (k = 4); at
     resonance 1 a kick grows into a steady sine at the cutoff, bounded by the tanh (measured:
     +0.9, +3.6, +11 cents at 250 Hz, 1 kHz, 4 kHz; peak 0.55 at drive 0 dB, lower by half the
-    drive in dB; 3rd harmonic -64 dB). Whatever the input, |out| <= (1 + k) / sqrt(drive).
+    drive in dB; 3rd harmonic -64 dB). Whatever the input, |out| <= (1 + k) / sqrt(drive)
+    (with ``dc_block_hz`` 0).
+
+    ``dc_block_hz`` > 0 (the fifth parameter) subtracts from the output its TPT one-pole
+    low-pass at that corner (coefficient taken at each segment's start): a one-pole high-pass,
+    s / (s + wdc) bilinear-transformed, times the response above. The tanh turns the
+    asymmetric sum drive * in - k * y4 (a saw plus its resonance) into DC, which the low-pass
+    passes at 0 dB; the high-pass takes it out (measured in tests/test_gain_staging.py). It
+    overshoots the bound above (up to 11% on a driven 110 Hz saw). 0 (the default) leaves the
+    output exactly as without it.
     """
     x = bufs[io[0]]
     key = bufs[io[1]]
@@ -327,9 +351,11 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     res = P[pr[1]]
     drive = P[pr[2]]
     kt = P[pr[3]]
+    dcb = P[pr[4]]
     sr = ctx[CTX_SAMPLE_RATE, 0]
     n = s1 - s0
     for v in range(nl):
+        st[_DCG, v] = dc_block_coeff(dcb[s0, v], sr)
         d0 = drive[s0, v]
         d1 = drive[s1 - 1, v]
         if not (d0 == d1 and d1 == st[_DRV, v]):
@@ -408,12 +434,18 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 st[_S3, v] = 2.0 * y3 - s_3
                 st[_S4, v] = 2.0 * y - s_4
                 st[_Y4, v] = y
-                out[j, v] = (1.0 + k) * (st[_OG0, v] + st[_DOG, v] * t) * y
+                o = (1.0 + k) * (st[_OG0, v] + st[_DOG, v] * t) * y
+                # DC blocker: o minus its one-pole low-pass (G = 0: o unchanged, bit for bit).
+                sd = st[_DCS, v]
+                w = (o - sd) * st[_DCG, v]
+                lp = w + sd
+                st[_DCS, v] = lp + w
+                out[j, v] = o - lp
         i = end
     for v in range(nl):
         st[_GD0, v] += st[_DGD, v] * (n - 1)
         st[_OG0, v] += st[_DOG, v] * (n - 1)
-        for row in range(_S1, _Y4 + 1):
+        for row in LADDER_RECURSIVE:
             if abs(st[row, v]) < DENORMAL_FLOOR:
                 st[row, v] = 0.0
 
