@@ -2,24 +2,51 @@
 
 from numba import njit
 
+from instrument.kernels.approx import exp_approx
 from instrument.modules.layout import (
     CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_VELOCITY, ROW_SINK,
 )
 
+_DB_TO_LN = 0.11512925464970229  # ln(10) / 20: 10**(x / 20) = exp(x * _DB_TO_LN)
+VCA_F0, VCA_DF = 0, 1  # state: the dB velocity factor at s0 and its change per sample
+VCA_STATE = 2
+
+
+@njit(cache=True, inline="always")
+def velocity_db_factor(range_db, velocity):
+    """10**(-range_db * (1 - velocity) / 20): 1 at velocity 1, range_db lower at velocity 0;
+    exactly 1.0 at range_db 0. exp_approx (relative error below 1e-10), no libm call."""
+    return exp_approx(-range_db * (1.0 - velocity) * _DB_TO_LN)
+
 
 @njit(cache=True, error_model="numpy")
 def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """out = in * cv * gain * velocity scaling (1 - amount + amount * velocity)."""
+    """out = in * cv * gain * (1 - a + a * vel) * 10**(-range_db * (1 - vel) / 20), with
+    vel the note-on velocity (MIDI velocity / 127), a = velocity_amount, range_db =
+    velocity_range_db. The first factor is linear in amplitude, the second linear in dB: at
+    range_db R, velocity 127 passes the gain and each step down takes R / 127 dB off (velocity
+    30 sits R * 90 / 127 dB below velocity 120). range_db 0 multiplies by exactly 1.0: the
+    linear law alone, as before it existed. The dB factor is exact at both ends of a segment
+    and linear between (range_db is smoothed; velocity holds within a segment)."""
     x = bufs[io[0]]
     cv = bufs[io[1]]
     out = bufs[io[2]]
     gain = P[pr[0]]
     vel_amount = P[pr[1]]
+    range_db = P[pr[2]]
     vel = ctx[CTX_VELOCITY]
+    n = s1 - s0
+    for v in range(nl):
+        f0 = velocity_db_factor(range_db[s0, v], vel[v])
+        f1 = velocity_db_factor(range_db[s1 - 1, v], vel[v])
+        st[VCA_F0, v] = f0
+        st[VCA_DF, v] = (f1 - f0) / (n - 1) if n > 1 else 0.0
     for i in range(s0, s1):
+        k = i - s0
         for v in range(nl):
             a = vel_amount[i, v]
-            out[i, v] = x[i, v] * cv[i, v] * gain[i, v] * (1.0 - a + a * vel[v])
+            out[i, v] = (x[i, v] * cv[i, v] * gain[i, v] * (1.0 - a + a * vel[v])
+                         * (st[VCA_F0, v] + st[VCA_DF, v] * k))
 
 
 @njit(cache=True, error_model="numpy")
