@@ -231,3 +231,12 @@ def test_a_midi_knob_reaches_every_client(jack_server):
         b.close()
     finally:
         assert inst.stop() == 0, inst.output()
+
+
+def test_the_sender_gets_the_display_text_of_its_own_move(pair):
+    """The fader value is not echoed, but the label beside it must show the new text."""
+    a, _ = pair
+    a.send(CUTOFF, 0.7)
+    got = dict(a.receive())
+    assert CUTOFF not in got
+    assert got[CUTOFF + "/text"][0].endswith("Hz")

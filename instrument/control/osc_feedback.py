@@ -8,7 +8,7 @@ and the feedback never runs on the audio side: it reads the shared table the hos
 
 Per client:
 - what it sent counts as what it has seen, so a value is never echoed to the client that set
-  it; an address it is touching is held back: ``<address>/touch 1`` until ``/touch 0``, and
+  it (its display text is: ``/text`` goes to everyone); an address it is touching is held back: ``<address>/touch 1`` until ``/touch 0``, and
   for ``HOLD_S`` after each of its own messages to that address (a fader being dragged must
   not jump back under the finger);
 - known from its first message (replies go to its source port, or to ``reply_port`` when the
@@ -53,6 +53,7 @@ class Client:
     static: bool = False
     plan: object = None  # the plan its `known` values belong to
     known: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    known_text: np.ndarray = field(default_factory=lambda: np.zeros(0))  # values its text shows
     known_macros: list = field(default_factory=list)
     held_until: dict = field(default_factory=dict)  # address -> monotonic time (inf: touched)
     next_status: float = 0.0
@@ -227,6 +228,7 @@ class OscFeedback:
                 if client.plan is not plan:
                     client.plan = plan
                     client.known = np.full(values.size, np.nan)
+                    client.known_text = np.full(values.size, np.nan)
                     client.known_macros = [math.nan] * len(macros)
                     messages.append(("/preset/name", [plan.name]))
                 held = {a for a, t in client.held_until.items() if t > now}
@@ -239,7 +241,11 @@ class OscFeedback:
                         continue
                     client.known[i] = values[i]
                     messages.append((address, [float(values[i])]))
-                    messages.append((address + "/text", [_text(plan.params[i], values[i])]))
+                # The display text goes to every client, the sender and a touching one too:
+                # it is not the control's value, and the finger on the fader wants to read it.
+                for i in np.flatnonzero(~(np.abs(values - client.known_text) <= 1e-9)):
+                    client.known_text[i] = values[i]
+                    messages.append((amap.params[i] + "/text", [_text(plan.params[i], values[i])]))
                 for i, value in enumerate(macros):
                     if not (abs(value - client.known_macros[i]) <= 1e-9):
                         by_number, by_name = amap.macros[i]
