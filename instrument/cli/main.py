@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="also send feedback to this surface, always (repeatable)")
     live.add_argument("--osc-lease-s", type=float, default=600.0, metavar="SECONDS",
                       help="forget a client silent this long (600)")
+    live.add_argument("--oscquery-port", type=int, default=None, metavar="PORT",
+                      help="OSCQuery (HTTP, JSON) port on the OSC address (default: the OSC "
+                           "port + 1; 0: none)")
+    live.add_argument("--no-zeroconf", action="store_true",
+                      help="do not advertise _osc._udp and _oscjson._tcp over Zeroconf/mDNS")
     live.add_argument("--record", help="with no audio device: record the null output to WAV")
     live.add_argument("--null", action="store_true", help="use the null output, no device")
     live.add_argument("--status-interval", type=float, default=0.0,
@@ -108,6 +113,9 @@ def _run(args) -> int:
         if port is not None and not 0 < port < 65536:
             raise InstrumentError(f"--osc-reply-port {port} is not a UDP port", "command line",
                                   "use a number from 1 to 65535")
+    if args.oscquery_port is not None and not 0 <= args.oscquery_port < 65536:
+        raise InstrumentError(f"--oscquery-port {args.oscquery_port} is not a TCP port",
+                              "command line", "use a number from 1 to 65535, or 0 for none")
     if not args.osc_lease_s > 0:
         raise InstrumentError(f"--osc-lease-s {args.osc_lease_s} must be positive",
                               "command line", "use a number of seconds, like 600")
@@ -125,7 +133,8 @@ def _run(args) -> int:
         block=args.block, latency=args.latency, cpu=args.cpu, rt_priority=args.rt_priority,
         midi_api=args.midi_api, midi=args.midi, no_midi=args.no_midi, osc_port=args.osc_port,
         osc_bind=args.osc_bind, osc_allow=args.osc_allow, osc_reply_port=args.osc_reply_port,
-        osc_send=osc_send, osc_lease_s=args.osc_lease_s, record=args.record, null=args.null,
+        osc_send=osc_send, osc_lease_s=args.osc_lease_s, oscquery_port=args.oscquery_port,
+        zeroconf=not args.no_zeroconf, record=args.record, null=args.null,
         status_interval=args.status_interval, started=started)
     host = Host(options)
     try:
