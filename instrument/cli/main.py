@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("modules", help="list modules and their parameters")
     sub.add_parser("devices", help="list audio devices")
 
+    lay = sub.add_parser("layout", help="write a TouchOSC layout (.tosc) for a preset")
+    lay.add_argument("preset")
+    lay.add_argument("-o", "--output", help="file to write (default: <preset name>.tosc here)")
+
     b = sub.add_parser("bench", help="real-time factor and per-block cost")
     b.add_argument("preset", nargs="?", default=None, help="preset (default: poly16)")
     b.add_argument("--seconds", type=float, default=60.0, help="audio to render (60)")
@@ -220,6 +224,37 @@ def _devices(args) -> int:
     return 0
 
 
+def _layout(args) -> int:
+    import tempfile
+
+    from instrument.control.touchosc_layout import layout_bytes, read_layout
+    from instrument.presets import compile_file
+
+    plan = compile_file(args.preset, 48000, 64)
+    data = layout_bytes(plan)
+    out = Path(args.output) if args.output else Path.cwd() / (Path(args.preset).stem + ".tosc")
+    try:  # a temporary file beside the target, then a rename: never a half-written layout
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would make the layout private
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, out)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise InstrumentError(f"cannot write the layout: {exc.strerror or exc}", str(out),
+                              "choose another -o path") from None
+    controls = read_layout(data)
+    pages = len({c.page for c in controls if c.page})
+    print(f"wrote {out}: {plan.name}, {pages} pages, {len(controls)} OSC bindings",
+          file=sys.stderr)
+    return 0
+
+
 def _bench(args) -> int:
     from instrument.bench import run_bench
 
@@ -271,6 +306,7 @@ _COMMANDS = {
     "modules": _modules,
     "devices": _devices,
     "bench": _bench,
+    "layout": _layout,
 }
 
 if __name__ == "__main__":

@@ -78,6 +78,8 @@ class RunOptions:
     osc_send: tuple = ()  # --osc-send HOST:PORT: static feedback targets
     osc_lease_s: float = 600.0  # --osc-lease-s: a silent client is forgotten after this
     osc_allow: str = "local"  # --osc-allow: IPv4 networks, 'local', 'any' (osc_allow.py)
+    oscquery_port: int | None = None  # --oscquery-port: None the OSC port + 1, 0 none
+    zeroconf: bool = True  # --no-zeroconf: False
     record: str | None = None
     null: bool = False
     status_interval: float = 0.0
@@ -127,6 +129,8 @@ class Host:
         self.osc_router = OscRouter(self)
         self.osc: OscServer | None = None
         self.feedback = None
+        self.oscquery = None  # control/oscquery.py
+        self.zeroconf = None  # control/zeroconf_service.py
         self.midi = None
         self.cc_router = None
         self.mapping = None
@@ -429,6 +433,11 @@ class Host:
         self.osc.start()
         self.feedback.start()
         log.info("OSC: listening on %s:%d", o.osc_bind, self.osc.port)
+        from instrument.control.oscquery import start_oscquery
+        from instrument.control.zeroconf_service import start_zeroconf
+
+        self.oscquery = start_oscquery(self)
+        self.zeroconf = start_zeroconf(self)  # registers in its own thread
         if not o.no_midi:
             from instrument.control.midi_in import MidiInputs
 
@@ -483,6 +492,9 @@ class Host:
                 time.sleep(0.01)
             if self.midi is not None:
                 self.midi.stop()
+            for service in (self.zeroconf, self.oscquery):
+                if service is not None:
+                    service.stop()
             if self.feedback is not None:
                 self.feedback.stop()
             if self.osc is not None:
