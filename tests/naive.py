@@ -9,7 +9,9 @@ IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0, 1, 2, 3, 4
 
 def adsr(gate, trig, attack_ms, decay_ms, sustain, release_ms, sample_rate):
     """The ADSR as a stage machine: linear attack, decay and release aimed OVERSHOOT past their
-    goal so they land on it after exactly their time."""
+    goal so they land on it after exactly their time. A trigger or a rising gate starts the
+    attack; else a low gate releases an attack, decay or sustain (so a trigger with the gate
+    already low, a zero-length note, plays one sample of attack and then releases)."""
     shape = math.log((1 + OVERSHOOT) / OVERSHOOT)
 
     def coeff(ms):
@@ -24,7 +26,7 @@ def adsr(gate, trig, attack_ms, decay_ms, sustain, release_ms, sample_rate):
     for g, t in zip(gate, trig):
         if t > 0.5 or (g > 0.5 and prev <= 0.5):
             stage = ATTACK
-        elif g <= 0.5 and prev > 0.5 and stage != IDLE:
+        elif g <= 0.5 and stage in (ATTACK, DECAY, SUSTAIN):
             stage = RELEASE
             rel_aim = -OVERSHOOT * level
         prev = g

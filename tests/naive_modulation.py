@@ -58,7 +58,9 @@ def envelope(gate, trig, sample_rate, attack_ms, decay_ms, sustain, release_ms, 
              k_rel, hard=False):
     """Stage machine; each stage is an exponential aimed eps = 1/(e^k - 1) of its nominal travel
     past its goal (a straight line for k = 0). Attack nominal 0 -> 1, decay 1 -> sustain,
-    release from the level where it starts to 0."""
+    release from the level where it starts to 0. A trigger or a rising gate starts the attack;
+    else a low gate releases an attack, decay or sustain (so a trigger with the gate already
+    low, a zero-length note, plays one sample of attack and then releases)."""
     def plan(ms, k):
         n = ms * 0.001 * sample_rate
         if n < 1:
@@ -83,7 +85,7 @@ def envelope(gate, trig, sample_rate, attack_ms, decay_ms, sustain, release_ms, 
             stage = ATTACK
             if hard:
                 level = 0.0
-        elif g <= 0.5 and prev > 0.5 and stage != IDLE:
+        elif g <= 0.5 and stage in (ATTACK, DECAY, SUSTAIN):
             stage = RELEASE
             rel_start = level
         prev = g

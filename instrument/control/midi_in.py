@@ -6,6 +6,19 @@ Messages are polled (every POLL_S) from rtmidi's queue by a host thread, never d
 callback: with the JACK API, rtmidi runs its callback inside JACK's real-time process thread,
 and a Python callback there waits for the host's GIL, which made the whole JACK graph xrun
 under an OSC flood (measured: 89 xruns in 10 s with the callback, see benchmarks/live_jack.py).
+
+JACK and SysEx: rtmidi's JACK input takes a SysEx event without its end byte (F7), which a
+broken sender or cable produces, to be continued by the next events, and holds every event back
+until one ends in F7. With SysEx ignored, the held-back events were dropped when that came: the
+note-offs among them were lost and their notes stuck. So on JACK SysEx is not ignored: the
+held-back events arrive glued to the SysEx, late but whole, and ``midi_messages`` applies the
+note-offs, pedal-ups and all-notes-off among them. Until an event ends in F7 the port stays
+deaf; that is rtmidi's (a JACK MIDI event is a complete message, so its parser could end the
+SysEx on the next event's status byte). A lone F7 from us every few ms would end it, but needs
+an extra JACK client per input, and those made the dummy-driver JACK graph of the integration
+tests stall for seconds (client "not finished") when created while the audio process started.
+ALSA does not need any of this: its sequencer parses the byte stream itself (a status byte ends
+a SysEx) and rtmidi drops ignored SysEx events before they can hold anything back.
 """
 
 from __future__ import annotations
@@ -44,7 +57,9 @@ class MidiInputs:
     def _new_input(self):
         midi_in = self.rtmidi.MidiIn(rtapi=self.api, name=self.client_name,
                                      queue_size_limit=QUEUE_MESSAGES)
-        midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
+        # JACK: SysEx delivered, so events held back after an unterminated one are not lost
+        midi_in.ignore_types(sysex=self.api != self.rtmidi.API_UNIX_JACK, timing=True,
+                             active_sense=True)
         return midi_in
 
     def start(self) -> None:

@@ -1,15 +1,106 @@
 """Raw MIDI bytes -> host calls. mido validates and decodes (junk raises there and is counted);
-the result is converted to our own calls at once."""
+the result is converted to our own calls at once.
+
+One input needs more than mido: a SysEx whose end byte (F7) never came. rtmidi's JACK input
+takes the events after it for the rest of that SysEx and hands them over glued to it, as one
+message, once an event ends in F7 (see ``midi_in``). Such a message is read as the byte
+stream it is, by the MIDI 1.0 rules (a status byte ends a SysEx, real-time bytes may come
+anywhere), and only what ends sound is applied: note-offs, sustain pedal up, all notes off, all
+sound off. Those must not be lost (a lost note-off is a stuck note), and they cannot make
+anything worse. The rest stays junk: the events' boundaries are gone, so a truncated status
+glued to the next event's data bytes, or a data byte above 127 (a status byte in a stream),
+would read as a valid message nobody sent, such as a program change that loads another preset,
+or a note-on that nothing will end.
+"""
 
 from __future__ import annotations
 
 import mido
 
+SYSEX, EOX = 0xF0, 0xF7
+REALTIME = 0xF8  # F8-FF: single bytes, allowed anywhere, even inside another message
+# Data bytes after each status: channel messages by their high nibble, system common by value
+# (F4 and F5 are undefined).
+_CHANNEL_DATA = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
+_COMMON_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0}
+
 
 def dispatch_midi(message, host, t: float) -> bool:
-    """Apply one raw MIDI message; False for junk (bad status, data byte > 127, wrong length)."""
+    """Apply one raw MIDI message; False for junk (bad status, data byte > 127, wrong length,
+    or a SysEx with other bytes glued to it: the releases among those are applied)."""
+    data = list(message)
+    if len(data) > 1 and data[0] == SYSEX:
+        if data[-1] == EOX and max(data[1:-1], default=0) < 0x80:
+            return True  # a well-formed SysEx: nothing to do
+        for part in split_stream(data)[0]:
+            if _ends_sound(part):
+                _dispatch_one(part, host, t)
+        return False
+    return _dispatch_one(data, host, t)
+
+
+def _ends_sound(part: list[int]) -> bool:
+    """A complete note-off, note-on at velocity 0, pedal up, all notes off or all sound off."""
+    kind = part[0] >> 4
+    if kind == 0x8:
+        return True
+    if kind == 0x9:
+        return part[2] == 0
+    return kind == 0xB and (part[1] in (120, 123) or (part[1] == 64 and part[2] < 64))
+
+
+def split_stream(data) -> tuple[list[list[int]], int]:
+    """(complete messages, pieces of junk) in a MIDI byte stream. No running status: the
+    stream is JACK events glued together, and each of those had to carry its status byte.
+    SysEx is skipped (a complete one silently; one cut short by a status byte, or left open
+    at the end, counts as junk), as are data bytes with no message to belong to."""
+    messages: list[list[int]] = []
+    junk = 0
+    current: list[int] | None = None
+    need = 0
+    in_sysex = False
+    loose = False  # inside a run of data bytes without a status (counted once)
+    for b in data:
+        if b >= REALTIME:
+            messages.append([b])
+            continue
+        if b < 0x80:
+            if in_sysex:
+                continue
+            if current is None:
+                junk += not loose
+                loose = True
+                continue
+            current.append(b)
+            if len(current) == need + 1:
+                messages.append(current)
+                current = None
+            continue
+        loose = False
+        if b == EOX:
+            junk += not in_sysex or current is not None
+            in_sysex = False
+            current = None
+            continue
+        junk += in_sysex or current is not None  # the message before was cut short
+        in_sysex = b == SYSEX
+        current = None
+        if in_sysex:
+            continue
+        n = _CHANNEL_DATA.get(b >> 4) if b < SYSEX else _COMMON_DATA.get(b)
+        if n is None:
+            junk += 1
+        elif n == 0:
+            messages.append([b])
+        else:
+            current, need = [b], n
+    junk += in_sysex or current is not None
+    return messages, junk
+
+
+def _dispatch_one(data, host, t: float) -> bool:
     try:
-        msg = mido.Message.from_bytes(list(message))
+        msg = mido.Message.from_bytes(data)
     except (ValueError, TypeError, IndexError, KeyError):
         return False
     kind = msg.type

@@ -148,7 +148,13 @@ def note_off(note, cfg, voices, eng, vctx, held):
 
 @njit(cache=True, error_model="numpy")
 def release_all(cfg, voices, eng, held, hard, vstate, vinit):
-    """All notes off (``hard`` False: release, pedal ignored) or all sound off (silence now)."""
+    """All notes off (``hard`` False: release, pedal ignored) or all sound off (silence now).
+
+    All notes off lowers the gate of every lane, whatever the allocator believed about its key,
+    and the envelopes release on a low gate, not only on a falling edge (the gate rule in
+    ``kernels.envelopes``): so a voice whose key is already up while its envelope is still in
+    attack, decay or sustain (what a zero-length note used to leave) is released too, and
+    ``free_silent_voices`` frees it once the release has ended."""
     held[:] = 0.0
     for v in range(cfg[CFG_N_VOICES]):
         voices[v, V_KEY_DOWN] = 0.0

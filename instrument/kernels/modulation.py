@@ -223,13 +223,15 @@ def stage_coeffs(time_ms, k, sample_rate):
 @njit(cache=True, inline="always")
 def _env_edges(g, prev_gate, trig, stage, level, rel_start, hard):
     """(stage, level, release start) after this sample's gate and trigger: a trigger or a
-    rising gate starts the attack (from 0 when ``hard``), a falling gate the release."""
+    rising gate starts the attack (from 0 when ``hard``), else a low gate releases an envelope
+    in attack, decay or sustain. This is the gate rule of ``kernels.envelopes``, whose
+    docstring says why, zero-length notes included."""
     g_high = (g > 0.5) * 1.0
     was_high = (prev_gate > 0.5) * 1.0
     t_high = (trig > 0.5) * 1.0
     rise = g_high * (1.0 - was_high)
     on = t_high + rise - t_high * rise
-    off = (1.0 - on) * (1.0 - g_high) * was_high * ((stage != IDLE) * 1.0)
+    off = (1.0 - on) * (1.0 - g_high) * ((stage >= ATTACK) * (stage <= SUSTAIN) * 1.0)
     stage = on * ATTACK + off * RELEASE + (1.0 - on) * (1.0 - off) * stage
     level = level * (1.0 - on * hard)
     rel_start = off * level + (1.0 - off) * rel_start
@@ -263,17 +265,32 @@ def _env_run(bufs, io, sustain, st, hard, s0, s1, nl):
     """Gate/trigger edges and stage advance over [s0, s1) for every lane (coefficients in st).
 
     With gate and trigger unpatched, the engine changes them only at a segment's first sample,
-    so edges are handled there once and the loop only advances the stages."""
+    so edges are handled there (and, when a lane has a zero-length note, once more for the
+    second sample, where its low gate releases it) and the loop only advances the stages."""
     gate = bufs[io[0]]
     trig = bufs[io[1]]
     out = bufs[io[2]]
     if io[0] == ROW_GATE and io[1] == ROW_TRIGGER:
+        zero_length = 0
         for v in range(nl):
+            zero_length += (trig[s0, v] > 0.5) * (gate[s0, v] <= 0.5)
             st[E_STAGE, v], st[E_LEVEL, v], st[E_REL_START, v] = _env_edges(
                 gate[s0, v], st[E_PREV_GATE, v], trig[s0, v], st[E_STAGE, v], st[E_LEVEL, v],
                 st[E_REL_START, v], hard)
             st[E_PREV_GATE, v] = gate[s0, v]
-        for i in range(s0, s1):
+        start = s0
+        if zero_length > 0:  # its first sample, then the edges for the second
+            for v in range(nl):
+                st[E_STAGE, v], st[E_LEVEL, v] = _env_advance(
+                    st[E_STAGE, v], st[E_LEVEL, v], sustain[s0, v], st[E_REL_START, v],
+                    st[E_A_ATT, v], st[E_B_ATT, v], st[E_A_DEC, v], st[E_B_DEC, v],
+                    st[E_A_REL, v], st[E_B_REL, v])
+                out[s0, v] = st[E_LEVEL, v]
+                st[E_STAGE, v], st[E_LEVEL, v], st[E_REL_START, v] = _env_edges(
+                    gate[s0, v], st[E_PREV_GATE, v], 0.0, st[E_STAGE, v], st[E_LEVEL, v],
+                    st[E_REL_START, v], hard)
+            start = s0 + 1
+        for i in range(start, s1):
             for v in range(nl):
                 st[E_STAGE, v], st[E_LEVEL, v] = _env_advance(
                     st[E_STAGE, v], st[E_LEVEL, v], sustain[i, v], st[E_REL_START, v],
