@@ -249,7 +249,10 @@ def check_single_note(frames: np.ndarray, rate: int) -> None:
     held = rms(window(frames, rate, 1.35, 1.45))
     # Released at 1.5 s: fading through 1.5..2.0 s (still held until 2.0 s without the tempo map)
     assert rms(window(frames, rate, 1.85, 1.95)) < 0.25 * held
-    assert 1.5 + 0.8 * RELEASE_S <= last_sound_s(frames, rate) <= 1.5 + RELEASE_S + 0.02
+    # The tail's end measured 60 dB below the held level, so the preset's loudness (set by
+    # its gain and velocity law) does not move it.
+    end = last_sound_s(frames, rate, threshold=1e-3 * held)
+    assert 1.5 + 0.8 * RELEASE_S <= end <= 1.5 + RELEASE_S + 0.02, end
 
 
 def test_rate_44100_block_128(tmp_path):
