@@ -10,6 +10,8 @@ address                    args    effect
 /note/on                   i f     note 0..127, velocity 0..1 (an int above 1: MIDI 1..127)
 /note/off                  i       note 0..127
 /preset/load               s       preset name in the preset folder ('pad'); never a path
+/snapshot/save             i       save what plays now as snapshot 0..127 (the state folder)
+/snapshot/load             i       load snapshot 0..127: its preset, then its values
 /panic                     -       all sound off
 =========================  ======  ==================================================
 
@@ -91,7 +93,7 @@ def _note_number(value) -> int | None:
 class OscRouter:
     """Turns OSC messages into host actions. ``host`` provides set_param_norm(index, norm),
     set_macro(index, norm), note_on(note, velocity), note_off(note), panic(),
-    load_preset(name)."""
+    load_preset(name), snapshot_save(n), snapshot_load(n)."""
 
     def __init__(self, host):
         self.host = host
@@ -144,10 +146,17 @@ class OscRouter:
         if address == "/preset/load" and len(args) == 1 and isinstance(args[0], str):
             self.host.load_preset(args[0])
             return True
+        if address in ("/snapshot/save", "/snapshot/load") and len(args) == 1:
+            n = _note_number(args[0])  # 0..127 like a program change; a float is truncated
+            if n is None:
+                return False
+            (self.host.snapshot_save if address == "/snapshot/save" else
+             self.host.snapshot_load)(n)
+            return True
         return False
 
 
-_FIXED = {"/note/on", "/note/off", "/panic", "/preset/load"}
+_FIXED = {"/note/on", "/note/off", "/panic", "/preset/load", "/snapshot/save", "/snapshot/load"}
 
 
 class OscServer:
