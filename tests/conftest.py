@@ -1,7 +1,8 @@
 """Shared test setup.
 
 - Numba's on-disk cache for generated kernels goes to ``<repo>/.cache-test`` (unless
-  ``INSTRUMENT_CACHE_DIR`` is already set), so test runs share one cache and skip recompiling.
+  ``INSTRUMENT_CACHE_DIR`` is already set), so test runs share one cache and skip recompiling;
+  instruments the tests start keep their autosaved state under it too (``XDG_STATE_HOME``).
 - ``jack_server``: a real JACK server with the dummy driver for the whole session (see
   ``tests/jack_server.py``). Missing jackd skips those tests, except under CI=true, where it fails.
 """
@@ -16,6 +17,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("INSTRUMENT_CACHE_DIR", str(REPO / ".cache-test"))
+# Instruments started by tests autosave their state (runtime/state_store.py): into the test
+# cache folder, not the user's ~/.local/state.
+os.environ["XDG_STATE_HOME"] = str(REPO / ".cache-test" / "state")
 
 from jack_server import (  # noqa: E402
     JackServerError, jack_env, portaudio_initialize, portaudio_terminate, start_jack_server,
