@@ -244,7 +244,9 @@ def test_zeroconf_advertises_osc_and_oscquery_with_the_preset(inst, multicast):
     assert info.name.startswith("instrument on ")
     assert info.properties[b"preset"] == b"Poly 16"
     assert info.properties[b"oscquery_port"] == str(inst.query_port).encode()
-    assert info.parsed_addresses() == ["127.0.0.1"]
+    # 127.0.0.1 is ours; the host name's address records are shared by every instance on
+    # this machine, so another one bound elsewhere may add its address to the answer.
+    assert "127.0.0.1" in info.parsed_addresses()
     query = browse("_oscjson._tcp.local.", inst.query_port, lambda i: True)
     assert query is not None, "no _oscjson._tcp service with our port on loopback"
     assert query.properties[b"osc_port"] == str(inst.port).encode()

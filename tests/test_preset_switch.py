@@ -36,7 +36,7 @@ def dbfs(x) -> float:
     return 20.0 * math.log10(max(peak, 1e-12))
 
 
-def _switch(plan_a, plan_b, switch_s, total_s, **engine_kwargs):
+def _switch(plan_a, plan_b, switch_s, total_s, velocity=1.0, **engine_kwargs):
     """Play CHORD on plan_a, switch to plan_b at ``switch_s``; (output, switch frame, notes
     struck again in plan_b)."""
     block = int(switch_s * SR) // BLOCK
@@ -50,7 +50,8 @@ def _switch(plan_a, plan_b, switch_s, total_s, **engine_kwargs):
             engine.swap(plan_b)
 
     engine = make_engine(plan_a, **engine_kwargs)
-    out = render(engine, int(total_s * SR), [note_on(0, n) for n in CHORD], on_block=control)
+    out = render(engine, int(total_s * SR), [note_on(0, n, velocity) for n in CHORD],
+                 on_block=control)
     return out.astype(np.float64), block * BLOCK, restruck
 
 
@@ -91,13 +92,18 @@ def test_the_click_measurement_sees_a_hard_cut(sine_plans):
 def test_switching_shipped_presets_mid_chord_adds_nothing_above_minus_60_dbfs(a, b):
     plan_a, plan_b = compile_file(a, SR, BLOCK), compile_file(b, SR, BLOCK)
     switch_s, total_s = 0.6, 1.0
-    out, s, restruck = _switch(plan_a, plan_b, switch_s, total_s)
+    # Velocity 100: presets are levelled so chords at 100 stay under the output limiter. The
+    # comparison with the ideal mix holds only where nothing is limited (the limiter is not
+    # linear), which the reference renders below must show.
+    velocity = 100 / 127
+    out, s, restruck = _switch(plan_a, plan_b, switch_s, total_s, velocity)
     assert restruck, "the chord was not held at the switch"
     fade = int(round(DEFAULT_CROSSFADE_MS * 0.001 * SR))
     old = render(make_engine(plan_a), int(total_s * SR),
-                 [note_on(0, n) for n in CHORD]).astype(np.float64)
+                 [note_on(0, n, velocity) for n in CHORD]).astype(np.float64)
     new = render(make_engine(plan_b), int(total_s * SR),
-                 [note_on(0, n) for n in restruck]).astype(np.float64)
+                 [note_on(0, n, velocity) for n in restruck]).astype(np.float64)
+    assert max(dbfs(old), dbfs(new)) < -0.5, "the references reach the limiter"
     t = (np.arange(fade) / fade)[:, None]
     ideal = np.concatenate([np.cos(0.5 * np.pi * t) * old[s:s + fade]
                             + np.sin(0.5 * np.pi * t) * new[:fade],
