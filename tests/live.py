@@ -150,6 +150,13 @@ class JackMidiOut:
         names = self.out.get_ports()
         index = next(i for i, n in enumerate(names) if n == target)
         self.out.open_port(index, "out")
+        # Messages sent before JACK has made the connection are lost (seen on a loaded
+        # machine): wait for it, up to 10 s.
+        end = time.monotonic() + 10.0
+        while time.monotonic() < end and not any(
+                peer.startswith("test-keys") for peer in jack_connections(dict(os.environ))
+                .get(target, ())):
+            time.sleep(0.05)
 
     def send(self, *data: int) -> None:
         self.out.send_message(list(data))

@@ -19,7 +19,23 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     live = sub.add_parser("run", help="play live: audio out, MIDI and OSC in")
-    live.add_argument("preset", nargs="?", default=None, help="preset file (presets/init.toml)")
+    live.add_argument("preset", nargs="?", default=None,
+                      help="preset file; without it the saved state, else presets/init.toml")
+    live.add_argument("--restore", action="store_true",
+                      help="start from the saved state even with a PRESET (PRESET is then the "
+                           "fallback: first start, no state, or the crash-loop guard)")
+    live.add_argument("--state-dir", metavar="DIR",
+                      help="autosave, restore and snapshots here (default: $STATE_DIRECTORY, "
+                           "else $XDG_STATE_HOME/instrument, else ~/.local/state/instrument; "
+                           "'none': no saved state)")
+    live.add_argument("--watch", action="store_true",
+                      help="reload the preset file when it is saved, keeping what was moved")
+    live.add_argument("--program-change", choices=("presets", "snapshots"), default="presets",
+                      help="program change N loads the N-th preset of the folder (presets), "
+                           "or snapshot N (snapshots)")
+    live.add_argument("--config", metavar="FILE",
+                      help="read the run options from this TOML file (deploy/instrument.toml); "
+                           "options given here win")
     live.add_argument("--device", help="audio output device (number or part of its name)")
     live.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (48000)")
     live.add_argument("--block", type=int, default=64, help="block size in frames (64)")
@@ -85,14 +101,27 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--rate", type=int, default=48000)
     b.add_argument("--block", type=int, default=64)
     b.add_argument("--voices", type=int, default=None, help="notes held at once (polyphony)")
+
+    doc = sub.add_parser("doctor", help="check this machine for playing live, one line each")
+    doc.add_argument("--config", metavar="FILE",
+                     help="run configuration whose ports and device to check (default: "
+                          "/etc/instrument/instrument.toml when it exists)")
+    doc.add_argument("--osc-port", type=int, default=None, help="OSC port to check (9000)")
     return p
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
+        if args.command == "run":  # the saved state wins over a preset from --config only
+            args.preset_named = args.preset is not None
+        if args.command == "run" and args.config:
+            from instrument.cli.run_config import apply_run_config
+
+            apply_run_config(args, parser, sys.argv[1:] if argv is None else argv)
         return _COMMANDS[args.command](args)
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -125,6 +154,15 @@ def _run(args) -> int:
                               "command line", "use a number of seconds, like 600")
     root = Path(__file__).resolve().parents[2]
     preset = Path(args.preset) if args.preset else root / "presets" / "init.toml"
+    from instrument.runtime.state_store import default_state_dir
+
+    if args.state_dir == "none":
+        state_dir = None
+    else:
+        state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    # The saved state wins over the default and --config's preset; a PRESET named on the
+    # command line wins over the state, unless --restore makes it the fallback only.
+    restore = args.restore or not getattr(args, "preset_named", args.preset is not None)
     mapping = args.mapping
     if mapping is None:
         default = root / "mappings" / "generic.toml"
@@ -139,7 +177,8 @@ def _run(args) -> int:
         osc_bind=args.osc_bind, osc_allow=args.osc_allow, osc_reply_port=args.osc_reply_port,
         osc_send=osc_send, osc_lease_s=args.osc_lease_s, oscquery_port=args.oscquery_port,
         zeroconf=not args.no_zeroconf, record=args.record, null=args.null,
-        status_interval=args.status_interval, started=started)
+        status_interval=args.status_interval, started=started, state_dir=state_dir,
+        restore=restore, watch=args.watch, program_change=args.program_change)
     host = Host(options)
     try:
         host.start()
@@ -158,6 +197,13 @@ def _osc_dropped(data: dict) -> int:
                                          "osc_denied"))
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _status(args) -> int:
     import json
 
@@ -165,11 +211,17 @@ def _status(args) -> int:
 
     folder = runtime_dir()
     pattern = f"status-{args.osc_port}.json" if args.osc_port else "status-*.json"
-    files = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    # The appliance's service writes to its RuntimeDirectory (/run/instrument): look there too,
+    # so 'instrument status' works from a login shell.
+    folders = [folder] + [p for p in (Path("/run/instrument"),) if p != folder and p.is_dir()]
+    files = sorted((f for d in folders for f in d.glob(pattern)), key=_mtime, reverse=True)
     import time as _time
 
     for path in files:
-        data = json.loads(path.read_text())
+        try:  # an instance that just stopped removes its file: skip it
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
         if data.get("running") and _time.time() - data.get("time", 0) < 5.0:
             if args.json:
                 print(json.dumps(data, indent=1))
@@ -263,6 +315,12 @@ def _bench(args) -> int:
     return 0
 
 
+def _doctor(args) -> int:
+    from instrument.cli.doctor import doctor
+
+    return doctor(args.config, args.osc_port, run_parser=_parser())
+
+
 def _check_rate_block(rate: int, block: int) -> None:
     if not 8000 <= rate <= 384000:
         raise InstrumentError(f"sample rate {rate} is out of range", "--rate", "use 8000 to 384000")
@@ -307,6 +365,7 @@ _COMMANDS = {
     "devices": _devices,
     "bench": _bench,
     "layout": _layout,
+    "doctor": _doctor,
 }
 
 if __name__ == "__main__":

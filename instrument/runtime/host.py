@@ -49,6 +49,11 @@ from instrument.runtime.shared import (
     S_RING_DROPPED,
     S_STATE, S_VOICES, S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
 )
+from instrument.runtime.preset_watch import PresetWatch
+from instrument.runtime.state_store import (
+    Autosaver, CrashGuard, Saved, StateError, StateStore, moved_values,
+)
+from instrument.runtime.sd_notify import ServiceNotifier, status_text
 from instrument.runtime.status import percentiles
 
 log = logging.getLogger("instrument.host")
@@ -84,6 +89,10 @@ class RunOptions:
     null: bool = False
     status_interval: float = 0.0
     started: float = 0.0
+    state_dir: Path | None = None  # --state-dir: autosave, restore, snapshots (None: off)
+    restore: bool = False  # start from the saved state when there is one (--restore, or no PRESET)
+    watch: bool = False  # --watch: reload the preset file when it is saved
+    program_change: str = "presets"  # --program-change: 'presets' or 'snapshots'
 
 
 def _audio_env() -> dict:
@@ -98,6 +107,8 @@ def _audio_env() -> dict:
 
 
 def runtime_dir() -> Path:
+    if os.environ.get("RUNTIME_DIRECTORY"):  # systemd's RuntimeDirectory=: /run/instrument
+        return Path(os.environ["RUNTIME_DIRECTORY"].split(":")[0])
     base = os.environ.get("XDG_RUNTIME_DIR")
     return Path(base) / "instrument" if base else Path(f"/tmp/instrument-{os.getuid()}")
 
@@ -113,6 +124,7 @@ class Host:
         self.preset_path: Path | None = None
         self.plan_seq = 0  # last plan sent to the audio process; it acks in S_PLAN_ACK
         self.player = PlayerState()
+        self.play_lock = threading.Lock()
         self.outbox: queue.SimpleQueue = queue.SimpleQueue()  # (process, bytes) to its stdin
         self.sender = threading.Thread(target=self._send_loop, name="audio-pipe", daemon=True)
         self.sender.start()
@@ -142,6 +154,12 @@ class Host:
         self.restart_backoff_s = 0.0
         self.restart_at: float | None = None
         self.last_restart_s: float | None = None
+        self.systemd = ServiceNotifier()  # READY/STATUS/WATCHDOG/STOPPING under systemd
+        self.store = StateStore(options.state_dir) if options.state_dir else None
+        self.autosaver = Autosaver(self.store) if self.store else None
+        self.crash_guard = CrashGuard(self.store) if self.store else None
+        self.watcher = PresetWatch() if options.watch else None
+        self.pending_snapshots: queue.SimpleQueue = queue.SimpleQueue()  # (n, Saved) to write
 
     # ---- presets -----------------------------------------------------------------------------
     def _compile(self, path: Path):
@@ -167,12 +185,15 @@ class Host:
         self._request(("name", str(name)))
 
     def program_change(self, program: int) -> None:
+        if self.opt.program_change == "snapshots":  # --program-change snapshots
+            self.snapshot_load(program)
+            return
         presets = self.preset_list()
         if 0 <= program < len(presets):
             self._request(("path", str(presets[program])))
-        else:
-            log.warning("program %d: no preset with that number (%d in %s)", program,
-                        len(presets), self.preset_dir())
+        else:  # rate-limited like every failed load: a device repeating it cannot flood
+            self._load_failed(f"program {program}: no preset with that number ({len(presets)} "
+                              f"in {self.preset_dir()})")
 
     def _request(self, request: tuple[str, str]) -> None:
         with self.pending_lock:
@@ -199,8 +220,14 @@ class Host:
 
     def _load_now(self, request: tuple[str, str]) -> None:
         kind, value = request
+        saved = None  # values to write into the new table before the plan goes out
         try:
-            path = resolve_preset_name(value, self.preset_dir()) if kind == "name" else Path(value)
+            if kind == "snapshot":  # /snapshot/load n: its preset, then its values
+                saved = self._snapshot(int(value))
+                path = Path(saved.preset)
+            else:
+                path = resolve_preset_name(value, self.preset_dir()) if kind == "name" else \
+                    Path(value)
             plan = self._compile(path)
         except InstrumentError as exc:
             self._load_failed(str(exc))
@@ -208,10 +235,19 @@ class Host:
         except Exception as exc:  # noqa: BLE001 - a bug must not take the host down
             self._load_failed(f"{value[:40]!r}: internal error {type(exc).__name__}: {exc}")
             return
+        if kind == "reload":  # --watch: what the player moved stays (Engine.swap carry_params)
+            old_plan, old_values = self.plan_and_values()
+            saved = Saved(str(path), *moved_values(old_plan, old_values, self.macro_positions()))
         table = 1 - self.table
         self._install(plan, path, table)
+        kept = self._apply_saved(saved) if saved is not None else 0
         self._send_plan()
-        log.info("preset: %s (%s)", plan.name, path)
+        if kind == "reload":
+            log.info("preset reloaded: %s (%s), %d moved values kept", plan.name, path, kept)
+        elif kind == "snapshot":
+            log.info("snapshot %s: %s (%s), %d values", value, plan.name, path, kept)
+        else:
+            log.info("preset: %s (%s)", plan.name, path)
 
     def _load_failed(self, line: str) -> None:
         """One line per failure, but at most one every LOAD_ERROR_LOG_S: a peer repeating a
@@ -230,6 +266,124 @@ class Host:
                       self.load_errors, now - self.load_error_logged_at)
             self.load_errors = 0
             self.load_error_logged_at = now
+
+    # ---- saved state, snapshots, --watch (runtime/state_store.py, runtime/preset_watch.py) ----
+    def _start_preset(self) -> None:
+        """Install the first preset: the saved state's, with its values, when restoring and
+        there is one; else ``--preset``. Before the audio process gets any plan, so the first
+        sound is already the saved sound."""
+        self.state_started = time.monotonic()
+        if self.store is not None:
+            self.store.remove_temp_files()
+        saved = self._saved_to_restore()
+        if saved is not None:
+            path = Path(saved.preset)
+            try:
+                self._install(self._compile(path), path, 0)
+            except InstrumentError as exc:
+                log.warning("saved state not restored, starting from %s: %s", self.opt.preset,
+                            exc)
+            else:
+                kept = self._apply_saved(saved)
+                log.info("restored: %s (%s) with %d moved values, from %s", self.plan.name, path,
+                         kept, self.store.state_path)
+                return
+        self._install(self._compile(self.opt.preset), self.opt.preset, 0)
+
+    def _saved_to_restore(self) -> Saved | None:
+        if self.store is None or not self.opt.restore:
+            return None
+        try:
+            saved = self.store.load()
+        except StateError as exc:  # a power cut on a bad SD card: one line, never a crash
+            log.warning("saved state ignored, starting from %s: %s", self.opt.preset, exc)
+            return None
+        if saved is None:
+            return None
+        guard = self.crash_guard
+        if guard.tripped():
+            kept = guard.set_aside()
+            log.warning("crash-loop guard: the instrument stopped within %.0f s of restoring its "
+                        "saved state %d times in a row; starting from %s without it (kept as %s: "
+                        "delete it, or move it back to state.json to try it again)",
+                        guard.healthy_s, guard.limit, self.opt.preset, kept)
+            return None
+        try:
+            guard.starting()  # counted before anything of the state is tried
+        except StateError as exc:
+            log.warning("crash-loop guard off: %s", exc)
+        return saved
+
+    def _apply_saved(self, saved: Saved) -> int:
+        """Write saved macro positions, then parameter values, into the current table (macros
+        first: a parameter moved after its macro keeps its own value). Names this preset does
+        not have are skipped. Returns how many were written."""
+        plan, n = self.plan, 0
+        for index, macro in enumerate(plan.macros):
+            if macro.name in saved.macros:
+                self.set_macro(index, saved.macros[macro.name])
+                n += 1
+        for slot in plan.params:
+            if slot.path in saved.params:
+                self.set_param_norm(slot.index, saved.params[slot.path])
+                n += 1
+        return n
+
+    def _current_saved(self) -> Saved:
+        """What plays now, as a state or snapshot (any thread)."""
+        while True:
+            path = self.preset_path
+            plan, values = self.plan_and_values()
+            macros = self.macro_positions()
+            if plan is self.plan and path == self.preset_path:  # no load slipped in between
+                return Saved(str(path), *moved_values(plan, values, macros))
+
+    def snapshot_save(self, n: int) -> None:
+        """/snapshot/save n: what plays now, written by the main loop (never the OSC thread)."""
+        if self.store is None:
+            log.warning("snapshot %d not saved: no state folder (--state-dir)", n)
+            return
+        self.pending_snapshots.put((int(n), self._current_saved()))
+
+    def snapshot_load(self, n: int) -> None:
+        """/snapshot/load n (or a program change with --program-change snapshots): through the
+        coalesced request path, like a preset."""
+        if self.store is None:
+            log.warning("snapshot %d not loaded: no state folder (--state-dir)", n)
+            return
+        self._request(("snapshot", str(int(n))))
+
+    def _snapshot(self, n: int) -> Saved:
+        return self.store.load_snapshot(n)
+
+    def _state_tick(self, now: float) -> None:
+        """Main loop, every 50 ms: snapshots to write, autosave, crash guard, --watch."""
+        while True:
+            try:
+                n, saved = self.pending_snapshots.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                log.info("snapshot %d saved: %s", n, self.store.save_snapshot(n, saved))
+            except StateError as exc:
+                log.error("snapshot not saved: %s", exc)
+        if self.crash_guard is not None:
+            self.crash_guard.tick(now - self.state_started)
+        if self.autosaver is not None:
+            plan, values = self.plan_and_values()
+            self.autosaver.observe(now, plan, values, self.macro_positions(), self.preset_path)
+        if self.watcher is not None and self.watcher.poll(self.preset_path, now):
+            log.info("preset file changed: %s", self.preset_path)
+            self._request(("reload", str(self.preset_path)))
+
+    def _save_state_at_exit(self) -> None:
+        if self.autosaver is not None and self.plan is not None:
+            plan, values = self.plan_and_values()
+            self.autosaver.observe(time.monotonic(), plan, values, self.macro_positions(),
+                                   self.preset_path)
+            self.autosaver.flush()
+        if self.crash_guard is not None:
+            self.crash_guard.clear()  # a clean stop is not a crash
 
     # ---- parameters, notes, controllers (any thread) ----------------------------------------
     def set_param_norm(self, index: int, norm: float) -> None:
@@ -262,9 +416,11 @@ class Host:
             table[param] = value
 
     def _play(self, kind: int, channel: int, a: float, b: float, t: float | None = None):
-        """Queue an event for the audio process and keep the player's state in step."""
-        self.player.note(kind, channel, a, b)
-        self.ring.push(kind, channel, a, b, t)
+        """Queue an event for the audio process and keep the player's state in step (under
+        ``play_lock``: a restart's replay of the state must not overtake a live event)."""
+        with self.play_lock:
+            self.player.note(kind, channel, a, b)
+            self.ring.push(kind, channel, a, b, t)
 
     def note_on(self, note: int, velocity: float, channel: int = 0, t: float | None = None):
         self._play(NOTE_ON, channel, note, velocity, t)
@@ -325,9 +481,10 @@ class Host:
             cmd.append("--null-fallback")
         self.shared.status[S_STATE] = 0.0
         self.shared.status[S_CALLBACKS] = 0.0
-        self.shared.ring[1] = self.shared.ring[0]  # events queued while no one played: drop
-        for kind, channel, a, b in self.player.restore_events():  # ...but what is still held
-            self.ring.push(kind, channel, a, b)  # comes back: keys, pedal, bend, mod wheel
+        with self.play_lock:
+            self.shared.ring[1] = self.shared.ring[0]  # events queued while no one played: drop
+            for kind, channel, a, b in self.player.restore_events():  # ...but what is still
+                self.ring.push(kind, channel, a, b)  # held comes back: keys, pedal, bend, wheel
         if self.audio is not None:  # the dead predecessor's end of its pipe
             try:
                 self.audio.stdin.close()
@@ -422,7 +579,7 @@ class Host:
             from instrument.control.mapping import load_mapping
 
             self.mapping = load_mapping(o.mapping)
-        self._install(self._compile(o.preset), o.preset, 0)
+        self._start_preset()  # the saved state, or o.preset; installed before the first plan
         self._send_plan()
         self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port, o.osc_allow)
         from instrument.control.osc_feedback import OscFeedback
@@ -457,11 +614,15 @@ class Host:
                 self._load_now(request)
             self._report_load_errors()
             self._supervise()
+            self._state_tick(time.monotonic())
             now = time.monotonic()
             status = self.shared.status
             if self.first_audio_s is None and status[S_FIRST_AUDIO_T] > 0:
                 self.first_audio_s = status[S_FIRST_AUDIO_T] - self.opt.started
                 log.info("first audio %.2f s after start", self.first_audio_s)
+            self.systemd.update(now, status[S_CALLBACKS],  # watchdog: only while callbacks run
+                                status[S_CALLBACKS] > 0 and status[S_STATE] == STATE_RUNNING,
+                                lambda: status_text(self.plan.name, self.status_dict()))
             if self.audio_died_at is not None and status[S_CALLBACKS] > 0 and \
                     status[S_STATE] == STATE_RUNNING:
                 self.last_restart_s = now - self.audio_died_at
@@ -485,7 +646,9 @@ class Host:
 
     def shutdown(self) -> int:
         """Release the notes, let them ring briefly, stop the audio process, clean up."""
+        self.systemd.stopping()
         try:
+            self._save_state_at_exit()
             self._play(ALL_NOTES_OFF, 0, 0.0, 0.0)
             end = time.monotonic() + 0.3
             while time.monotonic() < end and self.shared.status[S_VOICES] > 0:
@@ -575,6 +738,8 @@ class Host:
             "audio_restarts": self.audio_restarts,
             "last_restart_s": self.last_restart_s,
             "first_audio_s": self.first_audio_s,
+            "autosaves": self.autosaver.saves if self.autosaver else 0,
+            "autosave_ms": round(self.autosaver.last_cost_s * 1000, 3) if self.autosaver else 0,
             "time": time.time(),
         }
 
