@@ -68,6 +68,27 @@ class LiveInstrument:
         return self.proc.returncode
 
 
+def osc_dgram(address: str, *args) -> bytes:
+    """One OSC message as python-osc builds it (types from the Python values)."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build().dgram
+
+
+def stop_checked(proc: subprocess.Popen, sig: int = 2) -> str:
+    """Stop an ``instrument run`` (SIGINT, like Ctrl-C, by default); assert it exited 0 with
+    no traceback; return its output."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
+    return out
+
+
 def status_json(osc_port: int) -> dict:
     """``instrument status --json`` of the instance on ``osc_port``; {} when none answers."""
     import json

@@ -2,26 +2,19 @@
 server for MIDI), clients as UDP sockets on 127.0.0.1 and ``oscdump``/``oscsend``."""
 
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 
 import pytest
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from instrument.control.osc_datagram import decode_datagram
-from live import REPO, JackMidiOut, LiveInstrument, free_udp_port, wait_status
+from live import (
+    REPO, JackMidiOut, LiveInstrument, free_udp_port, osc_dgram, stop_checked, wait_status,
+)
 
 CUTOFF = "/param/filt/cutoff_hz"
-
-
-def _dgram(address, *args):
-    builder = OscMessageBuilder(address)
-    for arg in args:
-        builder.add_arg(arg)
-    return builder.build().dgram
 
 
 class Client:
@@ -35,7 +28,7 @@ class Client:
         self.port = self.sock.getsockname()[1]
 
     def send(self, address, *args):
-        self.sock.sendto(_dgram(address, *args), self.target)
+        self.sock.sendto(osc_dgram(address, *args), self.target)
 
     def receive(self, seconds=0.6):
         got = []
@@ -65,11 +58,7 @@ class Instance:
         wait_status(self.port, lambda d: d.get("callbacks", 0) > 0, 60)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=20)
-        assert self.proc.returncode == 0, out
-        assert "Traceback" not in out
-        return out
+        return stop_checked(self.proc)
 
 
 @pytest.fixture(scope="module")

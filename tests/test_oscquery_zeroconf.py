@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pythonosc.osc_message_builder import OscMessageBuilder
 
-from live import REPO, free_udp_port, wait_status
+from live import REPO, free_udp_port, osc_dgram, stop_checked, wait_status
 
 CUTOFF = "/param/filt/cutoff_hz"
 
@@ -76,19 +75,11 @@ class Instance:
         raise AssertionError("OSCQuery did not answer within 30 s")
 
     def send(self, address, *args):
-        builder = OscMessageBuilder(address)
-        for arg in args:
-            builder.add_arg(arg)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(builder.build().dgram, ("127.0.0.1", self.port))
+            s.sendto(osc_dgram(address, *args), ("127.0.0.1", self.port))
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=20)
-        assert self.proc.returncode == 0, out
-        assert "Traceback" not in out
-        return out
+        return stop_checked(self.proc)
 
 
 @pytest.fixture(scope="module")

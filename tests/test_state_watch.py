@@ -7,7 +7,6 @@ the cost of one autosave and how often it runs while a fader keeps moving."""
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,25 +16,16 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from instrument.control.osc_datagram import decode_datagram
 from instrument.presets import compile_file
 from instrument.runtime.state_store import (
     COUNTER_FILE, CRASHED_FILE, Saved, StateStore, read_saved,
 )
-from live import REPO, free_udp_port, status_json, wait_status
+from live import REPO, free_udp_port, osc_dgram, status_json, wait_status
 
 CUTOFF = "/param/filt/cutoff_hz"
 RESONANCE = "/param/filt/resonance"
-
-
-def _dgram(address, *args):
-    builder = OscMessageBuilder(address)
-    for arg in args:
-        builder.add_arg(arg)
-    return builder.build().dgram
 
 
 class Instance:
@@ -71,7 +61,7 @@ class Instance:
         return [(t, line) for t, line in self.lines if text in line]
 
     def send(self, address, *args):
-        self.sock.sendto(_dgram(address, *args), ("127.0.0.1", self.port))
+        self.sock.sendto(osc_dgram(address, *args), ("127.0.0.1", self.port))
 
     def query(self, address, seconds=0.5) -> float:
         """The value ``/q`` answers for ``address``."""

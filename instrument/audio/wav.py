@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from instrument.errors import InstrumentError
+from instrument.fsutil import fsync_directory
 
 SAMPLE_FORMATS = ("pcm24", "float32")
 WAVE_FORMAT_PCM = 1
@@ -125,7 +126,7 @@ class WavWriter:
             self.abort()
             raise _write_error(self.path, exc) from exc
         self._closed = True
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
 
     def abort(self) -> None:
         """Drop everything written so far; ``path`` is left as it was. Idempotent."""
@@ -229,20 +230,6 @@ def _open_temp_beside(target: Path):
             raise _write_error(target, exc) from exc
         return temp, os.fdopen(fd, "wb")
     raise WavError("cannot create a temp file", str(target.parent), "clean up *.part files")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_error(path: Path, exc: OSError) -> WavError:

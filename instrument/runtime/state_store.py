@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from instrument.errors import InstrumentError
+from instrument.fsutil import fsync_directory
 
 log = logging.getLogger("instrument.state")
 
@@ -126,20 +127,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
     except OSError as exc:
         raise StateError(f"cannot write: {exc.strerror or exc}", str(path),
                          "check that the state folder is writable (--state-dir)") from None
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_directory(path.parent)
 
 
 def read_saved(path: Path) -> Saved | None:
