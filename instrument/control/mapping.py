@@ -20,8 +20,19 @@ any preset. Format (version 1)::
     to = 1.0                 # optional: the value at CC 127. Default: the maximum / 1
                              # (from > to turns the knob around)
     curve = "linear"         # optional: linear | exp
-    takeover = "pickup"      # optional: pickup | jump (default: pickup, except jump for
-                             # integer, on/off and choice parameters)
+    takeover = "pickup"      # optional: pickup | jump | scale (default: pickup, except jump
+                             # for integer, on/off and choice parameters)
+    mode = "absolute"        # optional: absolute | 14bit | relative_twos | relative_signed
+                             # | relative_offset (see below)
+    steps = 128              # optional, relative modes and NRPN/RPN increment: ticks per
+                             # full from..to range (default 128)
+    accel = true             # optional, relative modes: acceleration (default true)
+
+    # High resolution: instead of cc, a control can be an NRPN or an RPN parameter number
+    # (0..16383 = MSB * 128 + LSB, or [MSB, LSB]); its value comes by data entry.
+    [[cc]]
+    nrpn = [1, 20]           # or rpn = 5; exactly one of cc, nrpn, rpn
+    target = "filt.cutoff_hz"
 
 With ``x = cc_value / 127`` the knob moves through the target's own curve: a parameter goes
 from ``from`` to ``to`` evenly in its normalized position (so a log-Hz cutoff sweeps evenly in
@@ -33,6 +44,29 @@ divide the knob into equal zones, one per step from ``from`` to ``to`` (on/off: 
 ``takeover = "pickup"`` is soft takeover: after a preset load, or after something else (OSC,
 another knob, a macro) moved the target, a knob that is far from the target's value does
 nothing until it reaches or crosses that value, then follows. ``jump`` sets the value at once.
+
+``takeover = "scale"`` never jumps either, and needs no pickup: while the knob and the value
+differ, each knob move moves the value proportionally toward the end of the travel beyond the
+value (the value stays between the knob and that end), by at most the knob's own move, so knob
+and value meet at that end; from there the knob follows exactly.
+
+``mode = "14bit"``: a 14-bit control, MSB on ``cc`` (0..31) and LSB on ``cc + 32``: value =
+MSB * 128 + LSB, 16 384 steps, ``x = value / 16383``. An MSB resets the LSB to 0 (MIDI 1.0),
+an LSB alone refines the last MSB; send MSB then LSB. NRPN (CC 99/98 select, MSB/LSB) and RPN
+(CC 101/100) controls take their value from data entry (CC 6 MSB, CC 38 LSB, the same 14-bit
+rules) and step by one of ``steps`` with CC 96 (increment) / 97 (decrement); RPN null
+(101/100 = 127/127, also 99/98 = 127/127) deselects. RPN 0, pitch-bend sensitivity
+(semitones = MSB, cents = LSB; increment/decrement: one semitone), is built in: it sets the
+bend range of the playing preset until the next preset load; a mapping cannot map RPN 0. A
+mapping that binds CC 6, 38, 96..101 as plain controls turns NRPN/RPN decoding off.
+
+Relative encoders send ticks, not positions. ``relative_twos``: 1..63 up, 127..65 down
+(two's complement); ``relative_signed``: 1..63 up, 65..127 down (64 + n is -n);
+``relative_offset``: 65..127 up, 63..1 down (64 + n is +n, 64 is 0). A tick of n moves the
+control's position by n / ``steps`` of its from..to travel (through its curve), from the
+target's current value: an encoder never jumps, so it takes no ``takeover``. Acceleration:
+a tick less than 20 ms after the previous one counts double the previous tick's factor, up
+to x8 (x2, x4, x8 for a fast spin); a slower tick counts x1.
 
 ``load_mapping``/``parse_mapping`` check everything that can be checked without a preset and
 raise a one-line ``MappingError`` naming the file, the key (``cc[3].target``) and the fix.
@@ -46,7 +80,7 @@ import difflib
 import enum
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from instrument.errors import InstrumentError
@@ -55,12 +89,25 @@ from instrument.names import nearest
 
 FORMAT_VERSION = 1
 CURVES = ("linear", "exp")
-TAKEOVERS = ("pickup", "jump")
+TAKEOVERS = ("pickup", "jump", "scale")
+RELATIVE_MODES = ("relative_twos", "relative_signed", "relative_offset")
+MODES = ("absolute", "14bit", *RELATIVE_MODES)
+HIRES_MSB_MAX = 31  # 14-bit controls: MSB 0..31, LSB = MSB + 32
+PN_MAX = 16383      # NRPN/RPN numbers and values: 14 bits
+# Registered/non-registered parameter number controllers (decoded by the router).
+CC_DATA_MSB, CC_DATA_LSB, CC_INCREMENT, CC_DECREMENT = 6, 38, 96, 97
+CC_NRPN_LSB, CC_NRPN_MSB, CC_RPN_LSB, CC_RPN_MSB = 98, 99, 100, 101
+PN_CCS = (CC_DATA_MSB, CC_DATA_LSB, CC_INCREMENT, CC_DECREMENT,
+          CC_NRPN_LSB, CC_NRPN_MSB, CC_RPN_LSB, CC_RPN_MSB)
+DEFAULT_STEPS = 128
 CC_MAX = 119  # 120..127 are channel mode messages, never controls
 CHANNEL_MAX = 15
 
 _TOP_KEYS = {"format", "name", "doc", "cc"}
-_CC_KEYS = {"cc", "channel", "target", "from", "to", "curve", "takeover"}
+_CC_KEYS = {"cc", "nrpn", "rpn", "channel", "target", "from", "to", "curve", "takeover",
+            "mode", "steps", "accel"}
+# The keys every control uses, listed when an unknown key is close to none of _CC_KEYS.
+_CC_BASIC_KEYS = {"cc", "channel", "target", "from", "to", "curve", "takeover"}
 _TARGET_HELP = 'write "node.param", "macro:NAME" or "macro#N"'
 _PARAM_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 _MODE_MESSAGES = {
@@ -83,7 +130,8 @@ class TargetKind(enum.Enum):
 class CcControl:
     """One ``[[cc]]`` table. ``channel`` None means any channel; ``lo``/``hi`` are ``from``/
     ``to`` as written (None when omitted: the target's range); ``takeover`` None means the
-    default for the target's kind. ``where`` is ``cc[i]``."""
+    default for the target's kind. ``where`` is ``cc[i]``. ``source`` is "cc", "nrpn" or
+    "rpn"; for NRPN/RPN ``cc`` is -1 and ``pn`` the parameter number (MSB * 128 + LSB)."""
 
     cc: int
     channel: int | None
@@ -96,6 +144,20 @@ class CcControl:
     curve: str
     takeover: str | None
     where: str
+    mode: str = "absolute"
+    steps: int = DEFAULT_STEPS
+    accel: bool = True
+    source: str = "cc"
+    pn: int = -1
+
+    @property
+    def relative(self) -> bool:
+        return self.mode in RELATIVE_MODES
+
+    def label(self) -> str:
+        if self.source != "cc":
+            return f"{self.source} {self.pn >> 7}/{self.pn & 127}"
+        return f"cc {self.cc}" + (f"/{self.cc + 32}" if self.mode == "14bit" else "")
 
 
 @dataclass(frozen=True)
@@ -153,10 +215,24 @@ def _build(data: dict, source: str) -> Mapping:
                            'add a [[cc]] table, like cc = 74 and target = "macro:cutoff"')
     controls: list[CcControl] = []
     seen: dict[tuple[int | None, int], CcControl] = {}
+    seen_pn: dict[tuple[str, int | None, int], CcControl] = {}
     for i, table in enumerate(tables):
         control = _control(table, f"cc[{i}]")
-        _check_duplicate(control, seen)
+        if control.source == "cc":
+            _check_duplicate(control, seen)
+            if control.mode == "14bit":
+                _check_duplicate(replace(control, cc=control.cc + 32), seen)
+        else:
+            _check_duplicate_pn(control, seen_pn)
         controls.append(control)
+    pn_cc = next((c for c in controls if c.source == "cc" and
+                  ({c.cc, c.cc + 32} if c.mode == "14bit" else {c.cc}) & set(PN_CCS)), None)
+    pn = next((c for c in controls if c.source != "cc"), None)
+    if pn_cc is not None and pn is not None:
+        raise MappingError(f"{pn.where} is an {pn.source.upper()}, but {pn_cc.where} maps "
+                           f"cc {pn_cc.cc}, which NRPN/RPN data entry and selection use",
+                           f"{pn_cc.where}.cc",
+                           "move that control off CC 6, 38 and 96..101, or drop the NRPN/RPN")
     return Mapping(name, tuple(controls), source, doc)
 
 
@@ -164,15 +240,36 @@ def _control(table, where: str) -> CcControl:
     if not isinstance(table, dict):
         raise MappingError("a control must be a table", where,
                            "write it as [[cc]] with cc = ... and target = ...")
-    _unknown_keys(table, _CC_KEYS, f"{where}.")
-    if "cc" not in table:
+    _unknown_keys(table, _CC_KEYS, f"{where}.", _CC_BASIC_KEYS)
+    sources = [k for k in ("cc", "nrpn", "rpn") if k in table]
+    if not sources:
         raise MappingError("control has no cc", where,
                            f"add cc = 74, the controller number 0..{CC_MAX}")
-    cc = _whole(table["cc"], "cc", where, f"use a controller number 0..{CC_MAX}")
-    if cc in _MODE_MESSAGES:
+    if len(sources) > 1:
+        raise MappingError(f"control has both {sources[0]} and {sources[1]}",
+                           f"{where}.{sources[1]}", "keep exactly one of cc, nrpn, rpn")
+    source = sources[0]
+    mode = _choice(table, "mode", MODES, where) or "absolute"
+    pn = -1
+    if source != "cc":
+        pn = _param_number(table[source], source, where)
+        if source == "rpn" and pn == 0:
+            raise MappingError("rpn 0 (pitch-bend sensitivity) is built in: it sets the "
+                               "preset's bend range", f"{where}.rpn",
+                               "remove this control, or use another RPN number")
+        if mode != "absolute":
+            raise MappingError(f"mode '{mode}' does not apply to an {source.upper()}",
+                               f"{where}.mode", "remove mode: NRPN/RPN values are 14-bit")
+        cc = -1
+    else:
+        cc = _whole(table["cc"], "cc", where, f"use a controller number 0..{CC_MAX}")
+    if source == "cc" and mode == "14bit" and not 0 <= cc <= HIRES_MSB_MAX:
+        raise MappingError(f"cc {cc} cannot be the MSB of a 14-bit control", f"{where}.cc",
+                           f"use 0 to {HIRES_MSB_MAX} (its LSB is cc + 32)")
+    if source == "cc" and cc in _MODE_MESSAGES:
         raise MappingError(f"cc {cc} is a channel mode message ({_MODE_MESSAGES[cc]}), not a "
                            "control", f"{where}.cc", f"use 0 to {CC_MAX}")
-    if not 0 <= cc <= CC_MAX:
+    if source == "cc" and not 0 <= cc <= CC_MAX:
         raise MappingError(f"cc {cc} is out of range", f"{where}.cc", f"use 0 to {CC_MAX}")
     channel = None
     if "channel" in table:
@@ -200,7 +297,46 @@ def _control(table, where: str) -> CcControl:
                            f"{where}.to", "make them differ, or omit both for the full range")
     curve = _choice(table, "curve", CURVES, where) or "linear"
     takeover = _choice(table, "takeover", TAKEOVERS, where)
-    return CcControl(cc, channel, target, kind, name, number, lo, hi, curve, takeover, where)
+    relative = mode in RELATIVE_MODES
+    if relative and takeover is not None:
+        raise MappingError(f"takeover does not apply to mode '{mode}'", f"{where}.takeover",
+                           "remove takeover: a relative encoder moves from the current value")
+    steps = DEFAULT_STEPS
+    if "steps" in table:
+        if not relative and source == "cc":
+            raise MappingError(f"steps does not apply to mode '{mode}'", f"{where}.steps",
+                               "remove steps, or use a relative mode")
+        steps = _whole(table["steps"], "steps", where, "use ticks per full range, 1..16383")
+        if not 1 <= steps <= PN_MAX:
+            raise MappingError(f"steps {steps} is out of range", f"{where}.steps",
+                               "use ticks per full range, 1..16383")
+    accel = True
+    if "accel" in table:
+        if not relative:
+            raise MappingError(f"accel does not apply to mode '{mode}'", f"{where}.accel",
+                               "remove accel, or use a relative mode")
+        accel = table["accel"]
+        if not isinstance(accel, bool):
+            raise MappingError(f"accel = {accel!r} is not true or false", f"{where}.accel",
+                               "write accel = true or accel = false")
+    return CcControl(cc, channel, target, kind, name, number, lo, hi, curve, takeover, where,
+                     mode, steps, accel, source, pn)
+
+
+def _param_number(value, key: str, where: str) -> int:
+    fix = f"use 0..{PN_MAX} (MSB * 128 + LSB) or [MSB, LSB] with each 0..127"
+    if isinstance(value, list):
+        if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or
+                                  not 0 <= v <= 127 for v in value):
+            raise MappingError(f"{key} = {value!r} is not [MSB, LSB]", f"{where}.{key}", fix)
+        value = value[0] * 128 + value[1]
+    number = _whole(value, key, where, fix)
+    if not 0 <= number <= PN_MAX:
+        raise MappingError(f"{key} {number} is out of range", f"{where}.{key}", fix)
+    if number == PN_MAX:
+        raise MappingError(f"{key} 127/127 is the null parameter number", f"{where}.{key}",
+                           "use another number: 127/127 deselects")
+    return number
 
 
 def _parse_target(text: str, where: str) -> tuple[TargetKind, str, int]:
@@ -246,16 +382,34 @@ def _check_duplicate(control: CcControl, seen: dict) -> None:
     seen[(control.channel, control.cc)] = control
 
 
+def _check_duplicate_pn(control: CcControl, seen: dict) -> None:
+    """``_check_duplicate`` for NRPN/RPN numbers."""
+    keys = [(control.source, control.channel, control.pn)]
+    keys += [(control.source, None, control.pn)] if control.channel is not None else \
+        [(control.source, ch, control.pn) for ch in range(CHANNEL_MAX + 1)]
+    for key in keys:
+        other = seen.get(key)
+        if other is not None:
+            raise MappingError(f"{control.label()} on {_on(control)} is already mapped by "
+                               f"{other.where}", f"{control.where}.{control.source}",
+                               "give each control its own number or channel")
+    seen[(control.source, control.channel, control.pn)] = control
+
+
 def _on(control: CcControl) -> str:
     return "any channel" if control.channel is None else f"channel {control.channel}"
 
 
 # -- small checks ---------------------------------------------------------------------------------
 
-def _unknown_keys(table: dict, allowed: set, where: str) -> None:
+def _unknown_keys(table: dict, allowed: set, where: str, listed: set | None = None) -> None:
+    """``listed``: the keys a "valid: ..." fix names when no key is close (default all)."""
     for key in table:
         if key not in allowed:
-            raise MappingError(f"unknown key '{key}'", f"{where}{key}", nearest(key, allowed))
+            fix = nearest(key, allowed)
+            if listed is not None and fix.startswith("valid:"):
+                fix = nearest(key, listed)
+            raise MappingError(f"unknown key '{key}'", f"{where}{key}", fix)
 
 
 def _whole(value, key: str, where: str, fix: str) -> int:
@@ -290,5 +444,6 @@ def _choice(table: dict, key: str, options: tuple[str, ...], where: str) -> str 
     return value
 
 
-__all__ = ["CcControl", "Mapping", "MappingError", "TargetKind", "is_mapping_data",
+__all__ = ["CcControl", "MODES", "Mapping", "MappingError", "PN_CCS", "RELATIVE_MODES",
+           "TargetKind", "is_mapping_data",
            "load_mapping", "parse_mapping"]
