@@ -21,6 +21,7 @@ ALL_SOUND_OFF       unused                         unused
 CHANNEL_PRESSURE    pressure in [0, 1]             unused
 POLY_PRESSURE       MIDI note 0..127               pressure in [0, 1]
 PROGRAM             program number 0..127          unused
+BEND_RANGE          pitch-bend range, semitones    unused (RPN 0; until the next preset)
 ==================  =============================  ================================
 
 A NOTE_ON with velocity 0 is a NOTE_OFF (the MIDI convention); converters emit NOTE_OFF for it.
@@ -40,6 +41,7 @@ ALL_SOUND_OFF = 7
 CHANNEL_PRESSURE = 8
 POLY_PRESSURE = 9
 PROGRAM = 10
+BEND_RANGE = 11
 
 EVENT_WIDTH = 5
 FRAME, KIND, CHANNEL, A, B = range(EVENT_WIDTH)
@@ -60,6 +62,7 @@ KIND_NAMES = {
     CHANNEL_PRESSURE: "channel_pressure",
     POLY_PRESSURE: "poly_pressure",
     PROGRAM: "program",
+    BEND_RANGE: "bend_range",
 }
 
 

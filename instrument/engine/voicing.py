@@ -18,7 +18,7 @@ from instrument.engine.layout import (
 )
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
-    CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND, POLY_PRESSURE,
+    BEND_RANGE, CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND, POLY_PRESSURE,
 )
 from instrument.modules.layout import (
     CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE, CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY,
@@ -221,6 +221,13 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
         for v in range(int(eng[E_ACTIVE_VOICES])):
             if voices[v, V_NOTE] == a:
                 vctx[CTX_PRESSURE, v] = b
+    elif kind == BEND_RANGE:  # RPN 0: a held bend keeps its position in the new range
+        if a < 0.0 or a > 48.0:
+            eng[E_BAD_EVENTS] += 1.0
+            return
+        if eng[E_BEND_RANGE_ST] > 0.0:
+            eng[E_BEND_TARGET] = eng[E_BEND_TARGET] / eng[E_BEND_RANGE_ST] * a
+        eng[E_BEND_RANGE_ST] = a
     # PROGRAM and unknown kinds are handled on the control side; the engine ignores them.
 
 
