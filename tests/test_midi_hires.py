@@ -268,6 +268,52 @@ def test_relative_mapping_errors():
         parse_mapping(mapping_text({"cc": 3, "mode": "relative", "target": "a.b"}), "m.toml")
 
 
+@pytest.mark.parametrize("control, message", [
+    ({"cc": 5, "mode": "relative_two", "target": "a.b"},
+     "cc[0].mode: mode 'relative_two' is unknown (did you mean 'relative_twos'?)"),
+    ({"nrpn": 16383, "target": "a.b"},
+     "cc[0].nrpn: nrpn 127/127 is the null parameter number (use another number: 127/127 "
+     "deselects)"),
+    ({"cc": 5, "takeover": "scaled", "target": "a.b"},
+     "cc[0].takeover: takeover 'scaled' is unknown (did you mean 'scale'?)"),
+])
+def test_instrument_check_validates_the_new_keys(capsys, tmp_path, control, message):
+    from instrument.cli.main import main
+
+    path = tmp_path / "map.toml"
+    path.write_text(mapping_text(control))
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {path}: {message}"]
+    path.write_text(mapping_text({"cc": 7, "mode": "14bit", "target": "a.b"},
+                                 {"rpn": 5, "channel": 3, "target": "macro#2"},
+                                 {"cc": 30, "mode": "relative_offset", "steps": 64,
+                                  "accel": False, "target": "macro:x"}))
+    assert main(["check", str(path)]) == 0
+
+
+def test_bend_range_event_rescales_the_held_bend():
+    import numpy as np
+
+    from instrument.engine.events import BEND_RANGE, PITCH_BEND
+    from instrument.engine.layout import E_BAD_EVENTS, E_BEND_RANGE_ST, E_BEND_TARGET
+    from instrument.engine.voicing import apply_event
+
+    eng = np.zeros(64)
+    eng[E_BEND_RANGE_ST] = 2.0
+    z = np.zeros((1, 1))
+
+    def apply(kind, a):  # the plain Python function: only eng is touched by these kinds
+        apply_event.py_func(kind, a, 0.0, np.zeros(8, dtype=np.int64), z, z, z, z, z,
+                            np.zeros(1), eng, np.zeros(128), np.zeros(1))
+
+    apply(PITCH_BEND, 0.5)
+    assert eng[E_BEND_TARGET] == 1.0  # half a bend up, range 2
+    apply(BEND_RANGE, 12.0)
+    assert eng[E_BEND_RANGE_ST] == 12.0 and eng[E_BEND_TARGET] == 6.0
+    apply(BEND_RANGE, 60.0)
+    assert eng[E_BEND_RANGE_ST] == 12.0 and eng[E_BAD_EVENTS] == 1.0
+
+
 # -- scale takeover -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, sweep", [
