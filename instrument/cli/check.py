@@ -20,7 +20,11 @@ def check_file(path) -> str:
     from instrument.presets import compile_file
 
     try:
-        if _is_mapping(path):
+        if _is_profiles(path):  # mappings/profiles.toml: controller profiles by port name
+            from instrument.control.profiles import check_profiles
+
+            check_profiles(path)
+        elif _is_mapping(path):
             from instrument.control.mapping import load_mapping
 
             load_mapping(path)
@@ -33,10 +37,20 @@ def check_file(path) -> str:
 
 def _is_mapping(path) -> bool:
     from instrument.control.mapping import is_mapping_data
+
+    return is_mapping_data(_toml_or_empty(path))
+
+
+def _is_profiles(path) -> bool:
+    from instrument.control.profiles import is_profiles_data
+
+    return is_profiles_data(_toml_or_empty(path))
+
+
+def _toml_or_empty(path) -> dict:
     from instrument.tomlfile import read_text
 
     try:
-        data = tomllib.loads(read_text(path, InstrumentError, "preset"))
+        return tomllib.loads(read_text(path, InstrumentError, "preset"))
     except (InstrumentError, tomllib.TOMLDecodeError):
-        return False
-    return is_mapping_data(data)
+        return {}

@@ -19,12 +19,21 @@ an extra JACK client per input, and those made the dummy-driver JACK graph of th
 tests stall for seconds (client "not finished") when created while the audio process started.
 ALSA does not need any of this: its sequencer parses the byte stream itself (a status byte ends
 a SysEx) and rtmidi drops ignored SysEx events before they can hold anything back.
+
+Ports: every message goes to ``on_message(bytes_list, timestamp, port_name)`` (the virtual input
+is named ``<client>:in``, as others see it), and ``on_port(name, opened)`` hears when the scan
+opens a port or finds it gone (unplugged): the host releases what was held from it. A port that
+comes back under the same name is opened again by the next scan. The scan does not open a port
+that is already connected to our virtual input (on JACK, see ``_patched_to_virtual``): its
+messages would arrive twice.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import shutil
+import subprocess
 import threading
 import time
 
@@ -36,16 +45,22 @@ QUEUE_MESSAGES = 4096
 
 
 class MidiInputs:
-    """Opens matching input ports and calls ``on_message(bytes_list, timestamp)``."""
+    """Opens matching input ports and calls ``on_message(bytes_list, timestamp, port_name)``;
+    ``on_port(name, opened)`` (optional) when a port is opened or gone."""
 
-    def __init__(self, api: str, pattern: str | None, on_message, client_name: str = "instrument"):
+    def __init__(self, api: str, pattern: str | None, on_message, client_name: str = "instrument",
+                 on_port=None):
         import rtmidi
 
         self.rtmidi = rtmidi
         self.api = getattr(rtmidi, APIS[api]) if api in APIS else rtmidi.API_UNSPECIFIED
         self.pattern = re.compile(pattern, re.IGNORECASE) if pattern else None
         self.on_message = on_message
+        self.on_port = on_port
         self.client_name = client_name
+        self.virtual_name = f"{client_name}:in"  # on JACK: the name JACK gave it (start)
+        self.jack = self.api == rtmidi.API_UNIX_JACK
+        self.jack_lsp = shutil.which("jack_lsp") if self.jack else None
         self.ports: dict[str, object] = {}
         self.virtual = None
         self.errors = 0
@@ -64,8 +79,12 @@ class MidiInputs:
 
     def start(self) -> None:
         try:
+            before = self._our_jack_inputs()
             self.virtual = self._new_input()
             self.virtual.open_virtual_port("in")
+            ours = self._our_jack_inputs() - before  # JACK renames a 2nd "instrument" client
+            if len(ours) == 1:
+                self.virtual_name = ours.pop()
         except Exception as exc:  # noqa: BLE001 - no MIDI system is not fatal
             log.warning("no MIDI: %s (is the %s MIDI system there? --no-midi skips MIDI; "
                         "--midi-api jack uses JACK)", exc, "ALSA sequencer"
@@ -79,16 +98,16 @@ class MidiInputs:
 
     def _poll(self) -> None:
         while self.running:
-            with self.lock:
-                inputs = list(self.ports.values())
+            with self.lock:  # held while delivering: a port closed by scan() is quiet after
+                inputs = list(self.ports.items())
                 if self.virtual is not None:
-                    inputs.append(self.virtual)
-                for midi_in in inputs:
+                    inputs.append((self.virtual_name, self.virtual))
+                for name, midi_in in inputs:
                     while True:
                         item = midi_in.get_message()
                         if item is None:
                             break
-                        self._deliver(item[0])
+                        self._deliver(item[0], name)
             time.sleep(POLL_S)
 
     def scan(self) -> list[str]:
@@ -103,13 +122,27 @@ class MidiInputs:
             log.debug("MIDI scan failed: %s", exc)
             return []
         opened = []
+        connections = self._jack_connections()
+        patched = connections.get(self.virtual_name, set())
         for name in list(self.ports):
+            why = None
             if name not in names:
-                with self.lock:
-                    self.ports.pop(name).close_port()
-                log.info("MIDI input gone: %s", name)
+                why = "gone"
+            elif name in patched:
+                why = f"connected to {self.virtual_name} (its messages come from there)"
+            elif connections and not any(peer.startswith(self.client_name)
+                                         for peer in connections.get(name, ())):
+                why = "gone and back (reconnecting)"  # within a scan period: our link is lost
+            if why is None:
+                continue
+            with self.lock:
+                self.ports.pop(name).close_port()
+            log.info("MIDI input %s: %s", why, name)
+            self._port_event(name, False)
         for index, name in enumerate(names):
             if name in self.ports or name.startswith(f"{self.client_name}:"):
+                continue
+            if name in patched:  # already sends to our virtual input: opening it doubles it
                 continue
             if self.pattern and not self.pattern.search(name):
                 continue
@@ -126,11 +159,54 @@ class MidiInputs:
                 self.ports[name] = port
             opened.append(name)
             log.info("MIDI input: %s", name)
+            self._port_event(name, True)
         return opened
 
-    def _deliver(self, message) -> None:
+    def _port_event(self, name: str, opened: bool) -> None:
+        if self.on_port is None:
+            return
         try:
-            self.on_message(message, time.monotonic())
+            self.on_port(name, opened)
+        except Exception as exc:  # noqa: BLE001 - the scan goes on
+            self.errors += 1
+            log.warning("MIDI input %s: %s", name, exc)
+
+    def _jack_connections(self) -> dict[str, set[str]]:
+        """Every JACK port and the ports connected to it, from ``jack_lsp -c`` ({} on ALSA, or
+        without jack_lsp). python-rtmidi cannot list connections, and the ``jack`` Python
+        package is not a dependency; jack_lsp comes with JACK (jackd2's example clients), and
+        one run per scan (once a second, off the audio path) costs a few ms.
+
+        On ALSA nothing is checked: rtmidi has no call for a port's subscribers either (they are
+        in /proc/asound/seq/clients, as "Connected From", in a format the kernel does not
+        promise), so a sender patched to instrument:in by hand is opened by the scan too, and
+        its messages come twice; use --midi PATTERN to leave it out."""
+        if not self.jack_lsp:
+            return {}
+        try:
+            out = subprocess.run([self.jack_lsp, "-c"], capture_output=True, text=True,
+                                 timeout=2).stdout
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.debug("jack_lsp failed: %s", exc)
+            return {}
+        connections: dict[str, set[str]] = {}
+        port = None
+        for line in out.splitlines():
+            if line.startswith((" ", "\t")) and port is not None:
+                connections[port].add(line.strip())
+            elif line.strip():
+                port = line.strip()
+                connections[port] = set()
+        return connections
+
+    def _our_jack_inputs(self) -> set[str]:
+        """JACK ports named like our virtual input (``instrument:in``, ``instrument-01:in``)."""
+        ours = re.compile(rf"{re.escape(self.client_name)}(-\d+)?:in")
+        return {p for p in self._jack_connections() if ours.fullmatch(p)}
+
+    def _deliver(self, message, port: str) -> None:
+        try:
+            self.on_message(message, time.monotonic(), port)
         except Exception as exc:  # noqa: BLE001 - never kill the polling thread
             self.errors += 1
             log.debug("MIDI message %s failed: %s", message, exc)

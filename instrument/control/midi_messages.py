@@ -15,6 +15,8 @@ or a note-on that nothing will end.
 
 from __future__ import annotations
 
+import threading
+
 import mido
 
 SYSEX, EOX = 0xF0, 0xF7
@@ -120,6 +122,89 @@ def _dispatch_one(data, host, t: float) -> bool:
     elif kind == "polytouch":
         host.poly_pressure(msg.note, msg.value / 127.0, msg.channel, t)
     elif kind == "program_change":
-        host.program_change(msg.program)
+        host.program_change(msg.program, msg.channel)
     # clock, start/stop, song position, sysex: nothing to do
     return True
+
+
+CC_BANK_MSB, CC_BANK_LSB, CC_SUSTAIN = 0, 32, 64
+CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 120, 123
+BANK_SIZE = 128
+
+
+class MidiPort:
+    """One MIDI input port between ``dispatch_midi`` and the host: remembers what the port holds
+    (keys down, sustain pedal down, per channel) so that when the port disappears (a USB
+    keyboard unplugged mid-chord) ``release`` sends exactly its note-offs and lifts its pedal;
+    keeps its bank select (CC0 MSB, CC32 LSB, per channel) for its program changes; and carries
+    its controller mapping (``None``: the host's own).
+
+    Bank select: bank ``N = MSB * 128 + LSB`` with program ``P`` asks the host for program
+    ``N * 128 + P``, the (N*128+P)-th preset of the sorted preset folder. Bank 0 (the default,
+    and what a device that never sends CC0/CC32 is in) is the plain program number. As in
+    MIDI, the bank stays selected until the port sends another one.
+
+    Calls come from the MIDI polling thread; ``release`` from the host's main loop once the
+    port is closed (no message of it is then in flight), so ``lock`` only guards the sets.
+    """
+
+    def __init__(self, host, name: str, mapping=None):
+        self.host = host
+        self.name = name
+        self.mapping = mapping
+        self.keys: set[tuple[int, int]] = set()  # (channel, note) held from this port
+        self.pedal: set[int] = set()  # channels whose sustain pedal this port holds down
+        self.bank = [[0, 0] for _ in range(16)]  # per channel: [MSB, LSB]
+        self.lock = threading.Lock()
+
+    def note_on(self, note: int, velocity: float, channel: int = 0, t=None) -> None:
+        with self.lock:
+            self.keys.add((channel, note))
+        self.host.note_on(note, velocity, channel, t)
+
+    def note_off(self, note: int, channel: int = 0, t=None) -> None:
+        with self.lock:
+            self.keys.discard((channel, note))
+        self.host.note_off(note, channel, t)
+
+    def control_change(self, channel: int, cc: int, value: int, t=None) -> None:
+        with self.lock:
+            if cc == CC_SUSTAIN:
+                (self.pedal.add if value >= 64 else self.pedal.discard)(channel)
+            elif cc in (CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF):
+                self.keys = {k for k in self.keys if k[0] != channel}
+            elif cc == CC_BANK_MSB:
+                self.bank[channel][0] = value
+            elif cc == CC_BANK_LSB:
+                self.bank[channel][1] = value
+        self.host.control_change(channel, cc, value, t, self.mapping)
+
+    def pitch_bend(self, bend: float, channel: int = 0, t=None) -> None:
+        self.host.pitch_bend(bend, channel, t)
+
+    def channel_pressure(self, value: float, channel: int = 0, t=None) -> None:
+        self.host.channel_pressure(value, channel, t)
+
+    def poly_pressure(self, note: int, value: float, channel: int = 0, t=None) -> None:
+        self.host.poly_pressure(note, value, channel, t)
+
+    def program_change(self, program: int, channel: int = 0) -> None:
+        msb, lsb = self.bank[channel]
+        self.host.program_change((msb * BANK_SIZE + lsb) * BANK_SIZE + program)
+
+    def held(self) -> tuple[list[tuple[int, int]], list[int]]:
+        with self.lock:
+            return sorted(self.keys), sorted(self.pedal)
+
+    def release(self) -> int:
+        """Note-offs for this port's held keys, pedal up where it held the pedal down; returns
+        how many keys it released. Another port's notes keep sounding (unless the same key on
+        the same channel is also held there: the engine knows a key by channel and note)."""
+        with self.lock:
+            keys, pedal = sorted(self.keys), sorted(self.pedal)
+            self.keys, self.pedal = set(), set()
+        for channel, note in keys:
+            self.host.note_off(note, channel)
+        for channel in pedal:
+            self.host.control_change(channel, CC_SUSTAIN, 0, None, self.mapping)
+        return len(keys)

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from instrument.control.midi_messages import dispatch_midi
+from instrument.control.midi_messages import MidiPort, dispatch_midi
 from instrument.control.osc import OscAddressMap, OscRouter, OscServer
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
@@ -146,6 +146,9 @@ class Host:
         self.midi = None
         self.cc_router = None
         self.mapping = None
+        self.profiles = []  # (Profile, Mapping): a port's mapping by its name (control/profiles)
+        self.midi_ports: dict[str, MidiPort] = {}  # per input port: held keys, bank, mapping
+        self.port_routers: dict[int, tuple] = {}  # id(mapping) -> (plan, CcRouter), lazily
         self.midi_messages = 0
         self.midi_junk = 0
         self.first_audio_s: float | None = None
@@ -409,8 +412,8 @@ class Host:
     def set_macro(self, index: int, norm: float) -> None:
         macro = self.plan.macros[index]
         self.macro_values[index] = norm
-        if self.cc_router is not None:  # a knob on this macro must pick it up again
-            self.cc_router.set_macro_value(macro.name, norm)
+        for router in self._routers():  # a knob on this macro must pick it up again
+            router.set_macro_value(macro.name, norm)
         table = self.shared.tables[self.table]
         for param, value in macro.targets_for(norm):
             table[param] = value
@@ -437,22 +440,90 @@ class Host:
     def poly_pressure(self, note: int, value: float, channel: int = 0, t: float | None = None):
         self.ring.push(POLY_PRESSURE, channel, note, value, t)
 
-    def control_change(self, channel: int, cc: int, value: int, t: float | None = None):
+    def control_change(self, channel: int, cc: int, value: int, t: float | None = None,
+                       mapping=None):
+        """``mapping``: a port's own (a controller profile); None for the host's."""
         if cc in ENGINE_CCS:
             self._play(CC, channel, cc, value / 127.0, t)
-        if self.cc_router is not None:
-            for index, norm in self.cc_router.handle(channel, cc, value):
+        router = self.cc_router if mapping is None else self._port_router(mapping)
+        if router is not None:
+            for index, norm in router.handle(channel, cc, value, t):
                 self.set_param_norm(index, norm)
+            if self.port_routers:
+                self._share_macros(router)
 
     def panic(self) -> None:
         self._play(ALL_SOUND_OFF, 0, 0.0, 0.0)
 
-    def on_midi(self, message, t: float) -> None:
+    def on_midi(self, message, t: float, port: str = "") -> None:
         self.midi_messages += 1
-        if not dispatch_midi(message, self, t):
+        if not dispatch_midi(message, self.midi_ports.get(port) or self._midi_port(port), t):
             self.midi_junk += 1
 
+    def on_midi_port(self, name: str, opened: bool) -> None:
+        """From the MIDI scan: a port opened (choose its mapping) or gone (release its notes)."""
+        if opened:
+            self._midi_port(name)
+            return
+        port = self.midi_ports.pop(name, None)
+        if port is not None:
+            keys, pedal = port.held()
+            if keys or pedal:
+                log.info("MIDI input %s gone: releasing %d held notes%s", name, len(keys),
+                         ", sustain pedal up" if pedal else "")
+            port.release()
+
+    def _midi_port(self, name: str) -> MidiPort:
+        port = self.midi_ports.get(name)
+        if port is None:
+            from instrument.control.profiles import match_profile
+
+            found = match_profile(self.profiles, name)
+            mapping = found[1] if found else None
+            port = self.midi_ports.setdefault(name, MidiPort(self, name, mapping))
+            chosen = found[0].file.name + " (profile)" if found else \
+                Path(self.mapping.source).name if self.mapping else "none"
+            log.info("MIDI input %s: mapping %s", name, chosen)
+        return port
+
+    def _port_router(self, mapping):
+        """The router of a port's own mapping, for the playing preset (built on first use)."""
+        plan, table_index = self.playing
+        entry = self.port_routers.get(id(mapping))
+        if entry is None or entry[0] is not plan:
+            from instrument.control.cc_router import CcRouter
+
+            table = self.shared.tables[table_index]
+            router = CcRouter(mapping, plan.params, plan.macros, lambda i: float(table[i]),
+                              self._bend_range, plan.bend_range_st)
+            for macro, norm in zip(plan.macros, self.macro_positions()):
+                router.set_macro_value(macro.name, norm)
+            entry = self.port_routers[id(mapping)] = (plan, router)
+        return entry[1]
+
+    def _routers(self) -> list:
+        routers = [r for p, r in list(self.port_routers.values()) if p is self.plan]
+        return routers + [self.cc_router] if self.cc_router is not None else routers
+
+    def _share_macros(self, moved) -> None:
+        """A macro one router moved is moved for the others (their knobs pick it up again)."""
+        try:
+            for macro in self.plan.macros:
+                norm = moved.macro_value(macro.name)
+                for router in self._routers():
+                    if router is not moved and router.macro_value(macro.name) != norm:
+                        router.set_macro_value(macro.name, norm)
+        except KeyError:  # a router of the previous preset, for a moment
+            pass
+
+    def _bend_range(self, channel: int, semitones: float) -> None:
+        """RPN 0 from a router: the playing preset's bend range until the next preset load."""
+        from instrument.engine.events import BEND_RANGE
+
+        self.ring.push(BEND_RANGE, channel, semitones, 0.0)
+
     def _make_cc_router(self) -> None:
+        self.port_routers = {}  # the ports' routers are built again for this plan, on use
         if self.mapping is None:
             self.cc_router = None
             return
@@ -460,7 +531,8 @@ class Host:
 
         table = self.shared.tables[self.table]
         self.cc_router = CcRouter(self.mapping, self.plan.params, self.plan.macros,
-                                  lambda index: float(table[index]))
+                                  lambda index: float(table[index]), self._bend_range,
+                                  self.plan.bend_range_st)
         for line in self.cc_router.unresolved:  # e.g. bank knobs beyond this preset's macros
             log.debug("mapping: %s", line)
 
@@ -579,6 +651,9 @@ class Host:
             from instrument.control.mapping import load_mapping
 
             self.mapping = load_mapping(o.mapping)
+            from instrument.control.profiles import profiles_beside
+
+            self.profiles = profiles_beside(o.mapping)  # default mapping: per-port profiles
         self._start_preset()  # the saved state, or o.preset; installed before the first plan
         self._send_plan()
         self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port, o.osc_allow)
@@ -599,7 +674,8 @@ class Host:
             from instrument.control.midi_in import MidiInputs
 
             try:
-                self.midi = MidiInputs(o.midi_api, o.midi, self.on_midi)
+                self.midi = MidiInputs(o.midi_api, o.midi, self.on_midi,
+                                       on_port=self.on_midi_port)
                 self.midi.start()
             except Exception as exc:  # noqa: BLE001 - no MIDI system: play from OSC only
                 log.warning("no MIDI (%s)", exc)
