@@ -68,8 +68,11 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--rate", type=float, default=2000.0)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--realtime", type=int, default=0, metavar="PRIORITY",
+                   help="jackd SCHED_FIFO priority, the instrument's audio thread 10 below "
+                        "(0: neither, as in the tests)")
     args = p.parse_args()
-    server = start_jack_server(name=f"bench-{os.getpid()}")
+    server = start_jack_server(name=f"bench-{os.getpid()}", realtime_priority=args.realtime)
     os.environ.update({k: v for k, v in server.env.items() if k.startswith("JACK_")})
     from pythonosc.osc_message_builder import OscMessageBuilder
 
@@ -81,7 +84,8 @@ def main() -> int:
             b.add_arg(v)
         return b.build().dgram
 
-    inst = LiveInstrument(server.env, "presets/poly16.toml", "--mapping", "none")
+    extra = ["--rt-priority", str(args.realtime - 10)] if args.realtime else []
+    inst = LiveInstrument(server.env, "presets/poly16.toml", "--mapping", "none", *extra)
     clients = []
     try:
         inst.wait_ports()
@@ -137,8 +141,8 @@ def main() -> int:
         print(f"host CPU: {loud['cpu_pct']:.1f}% of a core (no storm: {quiet['cpu_pct']:.1f}%)")
         print(f"callback max {loud['cb_max_pct']:.0f}% of the deadline, {loud['late']} late "
               f"blocks (no storm: {quiet['cb_max_pct']:.0f}%, {quiet['late']})")
-        print(f"datagrams received per client during the storm: {got} (client 1 is the "
-              f"sender: no echo of its fader)")
+        print(f"datagrams received per client during the storm: {got} (client 1, the sender, "
+              f"gets the text twin of its fader, never the value)")
     finally:
         for s in clients:
             s.close()
