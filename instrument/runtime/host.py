@@ -682,43 +682,56 @@ class Host:
                 self.midi = None
 
     def run(self) -> int:
-        next_scan = next_status = next_line = time.monotonic()
+        self.next_scan = self.next_status = self.next_line = time.monotonic()
+        failures_logged_at = -LOAD_ERROR_LOG_S
         while not self.stop_requested.is_set():
             self.stop_requested.wait(0.05)
-            request = self._take_request()
-            if request is not None:
-                self._load_now(request)
-            self._report_load_errors()
-            self._supervise()
-            self._state_tick(time.monotonic())
-            now = time.monotonic()
-            status = self.shared.status
-            if self.first_audio_s is None and status[S_FIRST_AUDIO_T] > 0:
-                self.first_audio_s = status[S_FIRST_AUDIO_T] - self.opt.started
-                log.info("first audio %.2f s after start", self.first_audio_s)
-            self.systemd.update(now, status[S_CALLBACKS],  # watchdog: only while callbacks run
-                                status[S_CALLBACKS] > 0 and status[S_STATE] == STATE_RUNNING,
-                                lambda: status_text(self.plan.name, self.status_dict()))
-            if self.audio_died_at is not None and status[S_CALLBACKS] > 0 and \
-                    status[S_STATE] == STATE_RUNNING:
-                self.last_restart_s = now - self.audio_died_at
-                self.audio_died_at = None
-                log.info("audio running again %.2f s after the audio process died",
-                         self.last_restart_s)
-            if self.midi is not None and now >= next_scan:
-                self.midi.scan()
-                next_scan = now + 1.0
-            if now >= next_status:
-                self.cb_max_last_s_ns = float(status[S_CB_RECENT_MAX_NS])
-                self.cb_gap_last_s = float(status[S_CB_RECENT_GAP_S])
-                status[S_CB_RECENT_MAX_NS] = 0.0  # a callback may raise it again at once: fine
-                status[S_CB_RECENT_GAP_S] = 0.0
-                self.write_status_file()
-                next_status = now + 1.0
-            if self.opt.status_interval and now >= next_line:
-                print(self.status_line(), file=sys.stderr, flush=True)
-                next_line = now + self.opt.status_interval
+            try:
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - a bug must not take the host down
+                now = time.monotonic()
+                if now - failures_logged_at >= LOAD_ERROR_LOG_S:  # and must not flood the log
+                    log.exception("host main loop: %s: %s (carrying on)", type(exc).__name__,
+                                  exc)
+                    failures_logged_at = now
         return self.shutdown()
+
+    def _tick(self) -> None:
+        """One turn of the main loop (every 50 ms): preset requests, supervision, state,
+        systemd, MIDI port scan (1 s), status file (1 s)."""
+        request = self._take_request()
+        if request is not None:
+            self._load_now(request)
+        self._report_load_errors()
+        self._supervise()
+        self._state_tick(time.monotonic())
+        now = time.monotonic()
+        status = self.shared.status
+        if self.first_audio_s is None and status[S_FIRST_AUDIO_T] > 0:
+            self.first_audio_s = status[S_FIRST_AUDIO_T] - self.opt.started
+            log.info("first audio %.2f s after start", self.first_audio_s)
+        self.systemd.update(now, status[S_CALLBACKS],  # watchdog: only while callbacks run
+                            status[S_CALLBACKS] > 0 and status[S_STATE] == STATE_RUNNING,
+                            lambda: status_text(self.plan.name, self.status_dict()))
+        if self.audio_died_at is not None and status[S_CALLBACKS] > 0 and \
+                status[S_STATE] == STATE_RUNNING:
+            self.last_restart_s = now - self.audio_died_at
+            self.audio_died_at = None
+            log.info("audio running again %.2f s after the audio process died",
+                     self.last_restart_s)
+        if self.midi is not None and now >= self.next_scan:
+            self.midi.scan()
+            self.next_scan = now + 1.0
+        if now >= self.next_status:
+            self.cb_max_last_s_ns = float(status[S_CB_RECENT_MAX_NS])
+            self.cb_gap_last_s = float(status[S_CB_RECENT_GAP_S])
+            status[S_CB_RECENT_MAX_NS] = 0.0  # a callback may raise it again at once: fine
+            status[S_CB_RECENT_GAP_S] = 0.0
+            self.write_status_file()
+            self.next_status = now + 1.0
+        if self.opt.status_interval and now >= self.next_line:
+            print(self.status_line(), file=sys.stderr, flush=True)
+            self.next_line = now + self.opt.status_interval
 
     def shutdown(self) -> int:
         """Release the notes, let them ring briefly, stop the audio process, clean up."""
