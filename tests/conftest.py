@@ -63,3 +63,19 @@ def jack_server():
             else:
                 os.environ[key] = value
         portaudio_initialize(pa_count)
+
+
+@pytest.fixture
+def live(jack_server):
+    """``instrument run presets/poly16.toml --mapping none`` on the test JACK server, its ports
+    up and its audio running; stopped after the test, which must exit 0."""
+    from live import LiveInstrument, wait_status
+
+    inst = LiveInstrument(jack_server.env, "presets/poly16.toml", "--mapping", "none")
+    try:
+        inst.wait_ports()
+        wait_status(inst.osc_port, lambda d: d.get("callbacks", 0) > 0, 30)
+        yield inst
+    finally:
+        code = inst.stop()
+        assert code == 0, inst.output()

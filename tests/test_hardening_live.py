@@ -15,23 +15,11 @@ from pythonosc.udp_client import SimpleUDPClient
 from instrument.audio.wav import read_wav
 from instrument.presets import compile_file
 from live import (
-    REPO, JackMidiOut, LiveInstrument, free_udp_port, median_pitch_hz, rss_kb, start_recording,
+    REPO, JackMidiOut, free_udp_port, median_pitch_hz, rss_kb, start_recording,
     status_json, wait_status,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def live(jack_server):
-    inst = LiveInstrument(jack_server.env, "presets/poly16.toml", "--mapping", "none")
-    try:
-        inst.wait_ports()
-        wait_status(inst.osc_port, lambda d: d.get("callbacks", 0) > 0, 30)
-        yield inst
-    finally:
-        code = inst.stop()
-        assert code == 0, inst.output()
 
 
 def _log_lines(inst, word):

@@ -20,17 +20,6 @@ from live import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def live(jack_server):
-    inst = LiveInstrument(jack_server.env, "presets/poly16.toml", "--mapping", "none")
-    try:
-        inst.wait_ports()
-        yield inst
-    finally:
-        code = inst.stop()
-        assert code == 0, inst.output()
-
-
 def _window(x, sr, start_s, length_s):
     a = int(start_s * sr)
     return x[a:a + int(length_s * sr)]
