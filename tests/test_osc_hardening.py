@@ -107,18 +107,6 @@ NEGATIVE_SIZE_BUNDLE = (b"#bundle\x00" + struct.pack(">q", 1) + struct.pack(">i"
                         + message("/param/filt/cutoff_hz", 0.5))
 
 
-@pytest.fixture
-def live(jack_server):
-    inst = LiveInstrument(jack_server.env, "presets/poly16.toml", "--mapping", "none")
-    try:
-        inst.wait_ports()
-        wait_for_status(inst.osc_port, lambda d: d.get("callbacks", 0) > 0, 30)
-        yield inst
-    finally:
-        code = inst.stop()
-        assert code == 0, inst.output()
-
-
 # ---- the decoder on hand-built datagrams -----------------------------------------------------
 def nested_bundles(depth: int, inner: bytes) -> bytes:
     for _ in range(depth):
