@@ -25,8 +25,8 @@ import numpy as np
 from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
 from instrument.engine.instance import PlanInstance
 from instrument.engine.layout import (
-    E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE, E_SUSTAIN,
-    V_KEY_DOWN, V_NOTE, V_SUSTAINED,
+    E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_MPE_LOWER, E_PRESSURE,
+    E_SUSTAIN, V_CHANNEL, V_KEY_DOWN, V_NOTE, V_SUSTAINED,
 )
 from instrument.engine.output_stage import LIM_ENGAGED, LIM_GAIN, finish_block, limiter_state
 from instrument.errors import ParamError
@@ -91,6 +91,7 @@ class Engine:
                 new.reset()
             for k in (E_SUSTAIN, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE):
                 new.eng[k] = cur.eng[k]
+            new.eng[E_MPE_LOWER:] = cur.eng[E_MPE_LOWER:]  # MPE zones and channel expression
             new.held[:] = cur.held
         self.pending = new
         return new
@@ -166,18 +167,20 @@ class Engine:
             self.retired.append(self.old)
         self.old = old
         self.fade_pos = 0
-        # Strike the held notes again in the new plan (note-ons at offset 0).
-        # Pedal-held notes are struck and released: the carried pedal keeps them sounding.
+        # Strike the held notes again in the new plan (note-ons at offset 0, on their channel:
+        # an MPE note takes its channel's bend again). Pedal-held notes are struck and
+        # released: the carried pedal keeps them sounding.
         n = 0
         for v in range(int(old.eng[E_ACTIVE_VOICES])):
             key_down = old.voices[v, V_KEY_DOWN] != 0.0
             held = key_down or old.voices[v, V_SUSTAINED] != 0.0
             if held and n < 126:
                 note = old.voices[v, V_NOTE]
-                self.merged[n, :] = (0.0, NOTE_ON, 0.0, note, max(old.vctx[CTX_VELOCITY, v], 1e-3))
+                ch = old.voices[v, V_CHANNEL]
+                self.merged[n, :] = (0.0, NOTE_ON, ch, note, max(old.vctx[CTX_VELOCITY, v], 1e-3))
                 n += 1
                 if not key_down:
-                    self.merged[n, :] = (0.0, NOTE_OFF, 0.0, note, 0.0)
+                    self.merged[n, :] = (0.0, NOTE_OFF, ch, note, 0.0)
                     n += 1
         self.n_restrike = n
 

@@ -22,7 +22,11 @@ CHANNEL_PRESSURE    pressure in [0, 1]             unused
 POLY_PRESSURE       MIDI note 0..127               pressure in [0, 1]
 PROGRAM             program number 0..127          unused
 BEND_RANGE          pitch-bend range, semitones    unused (RPN 0; until the next preset)
+MPE_ZONE            member channel count 0..15     unused (MCM, RPN 6; channel 0 or 15)
 ==================  =============================  ================================
+
+The ``channel`` matters only with an MPE zone on (``engine.expression``): then member channels'
+bend, pressure, CC74 and notes belong to one voice each. Without MPE the engine ignores it.
 
 A NOTE_ON with velocity 0 is a NOTE_OFF (the MIDI convention); converters emit NOTE_OFF for it.
 """
@@ -42,12 +46,14 @@ CHANNEL_PRESSURE = 8
 POLY_PRESSURE = 9
 PROGRAM = 10
 BEND_RANGE = 11
+MPE_ZONE = 12
 
 EVENT_WIDTH = 5
 FRAME, KIND, CHANNEL, A, B = range(EVENT_WIDTH)
 
 CC_MOD_WHEEL = 1
 CC_SUSTAIN = 64
+CC_TIMBRE = 74  # MPE's third dimension ("brightness"), per voice on member channels
 CC_ALL_SOUND_OFF = 120
 CC_ALL_NOTES_OFF = 123
 
@@ -63,6 +69,7 @@ KIND_NAMES = {
     POLY_PRESSURE: "poly_pressure",
     PROGRAM: "program",
     BEND_RANGE: "bend_range",
+    MPE_ZONE: "mpe_zone",
 }
 
 

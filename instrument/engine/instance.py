@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from instrument.engine.fused import renderer_for_key
+from instrument.engine.expression import MPE_MEMBER_RANGE_ST
 from instrument.engine.guard import recover_blown
 from instrument.engine.layout import (
-    CFG_N_PARAMS, CFG_N_VOICES, E_BEND_COEFF, E_BEND_RANGE_ST, E_GLIDE_COEFF, E_LAST_PITCH, E_WIDTH,
+    CFG_N_PARAMS, CFG_N_VOICES, E_BEND_COEFF, E_BEND_RANGE_ST, E_GLIDE_COEFF, E_LAST_PITCH,
+    E_MPE_LOWER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST, E_TIMBRE, E_WIDTH,
     PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, V_WIDTH,
 )
 from instrument.graph.plan import Plan
@@ -49,6 +51,7 @@ class PlanInstance:
         self.gctx = np.zeros((CTX_WIDTH, 1))
         self.gstate = np.zeros((plan.ginit.shape[0], 1))
         self.eng = np.zeros(E_WIDTH)
+        self.eng[E_MPE_LOWER_RANGE_ST] = self.eng[E_MPE_UPPER_RANGE_ST] = MPE_MEMBER_RANGE_ST
         self.held = np.zeros(128)
         self.mix = np.zeros((2, block))
         self._no_lim = np.zeros(8)
@@ -83,7 +86,8 @@ class PlanInstance:
         self.gctx[:] = 0.0
         self.gctx[CTX_SAMPLE_RATE] = sr
         self.gstate[:] = plan.ginit[:, None]
-        self.eng[:] = 0.0
+        self.eng[:E_MPE_LOWER] = 0.0  # the MPE zones are configuration: they stay
+        self.eng[E_TIMBRE:] = 0.0
         self.eng[E_BEND_RANGE_ST] = plan.bend_range_st
         self.eng[E_GLIDE_COEFF] = one_pole_coeff(plan.glide_ms, sr) if plan.glide_ms > 0 else 0.0
         self.eng[E_BEND_COEFF] = one_pole_coeff(BEND_SMOOTHING_MS, sr)

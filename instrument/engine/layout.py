@@ -32,13 +32,23 @@ PS_WIDTH = 5  # PS_FILLED: the value the whole row holds, or -1 while it is not 
 # 0..E_ACTIVE_VOICES-1; a freed voice's lane is filled by the last active one.
 (V_ACTIVE, V_NOTE, V_KEY_DOWN, V_SUSTAINED, V_AGE, V_PITCH, V_PITCH_TARGET, V_TRIGGER,
  V_QUIET_BLOCKS) = range(9)
-V_WIDTH = 10
+# MPE (engine.expression): the voice's MIDI channel, whether it follows that member channel's
+# bend/pressure/timbre (the newest note on a channel does), and its own bend in semitones
+# (smoothed value and target; both 0 outside MPE).
+V_CHANNEL, V_MEMBER, V_BEND, V_BEND_TARGET = range(10, 14)
+V_WIDTH = 14
 
 # eng: float64 engine slots (per plan).
 (E_BEND, E_BEND_TARGET, E_BEND_RANGE_ST, E_SUSTAIN, E_MOD_WHEEL, E_PRESSURE, E_AGE,
  E_GLIDE_COEFF, E_BEND_COEFF, E_BAD_EVENTS, E_NOTES_STOLEN, E_ACTIVE_VOICES, E_HELD_STAMP,
  E_LAST_PITCH) = range(14)
-E_WIDTH = 16
+# MPE zones (engine.expression): member channel counts of the lower zone (master channel 1,
+# members 2..) and the upper zone (master 16, members 15 down), each zone's member bend range,
+# the timbre (CC74) of non-member channels, and per channel 0..15 the last member-channel bend
+# (-1..1), pressure and timbre (0..1) at E_CH_BEND + ch, E_CH_PRESSURE + ch, E_CH_TIMBRE + ch.
+E_MPE_LOWER, E_MPE_UPPER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST, E_TIMBRE = range(16, 21)
+E_CH_BEND, E_CH_PRESSURE, E_CH_TIMBRE = 24, 40, 56
+E_WIDTH = 72
 
 # A released voice is freed after its output stays below this peak for a whole block (-100 dB).
 SILENCE_PEAK = 1e-5

@@ -7,7 +7,8 @@ from numba import njit
 
 from instrument.engine.layout import (
     CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF,
-    E_BEND_TARGET, E_GLIDE_COEFF, V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
+    E_BEND_TARGET, E_GLIDE_COEFF, V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH, V_PITCH_TARGET,
+    V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
@@ -18,9 +19,11 @@ from instrument.modules.layout import (
 
 
 @njit(cache=True, error_model="numpy")
-def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, s0, s1, nl):
-    """Per-lane gate, trigger and pitch (Hz: glide as a one-pole in semitones, plus bend).
-    Steady lanes are filled sample-outer so the stores vectorize across voices."""
+def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
+    """Per-lane gate, trigger and pitch (Hz: glide as a one-pole in semitones, plus the global
+    bend, plus the voice's own MPE bend, smoothed by ``bend_c`` over the segment like the
+    global one; exactly 0.0 without MPE). Steady lanes are filled sample-outer so the stores
+    vectorize across voices."""
     gate = vbufs[ROW_GATE]
     trig = vbufs[ROW_TRIGGER]
     pitch = vbufs[ROW_PITCH]
@@ -31,7 +34,7 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, s0, s1, nl):
         voice = voices[v]
         vctx[CTX_GATE_NOW, v] = 1.0 if (voice[V_KEY_DOWN] != 0.0 or voice[V_SUSTAINED] != 0.0) else 0.0
         p = voice[V_PITCH]
-        vctx[CTX_PITCH_NOW, v] = 440.0 * 2.0 ** ((p + bend0 - 69.0) / 12.0)
+        vctx[CTX_PITCH_NOW, v] = 440.0 * 2.0 ** ((p + bend0 + voice[V_BEND] - 69.0) / 12.0)
     for i in range(s0, s1):
         for v in range(nl):
             gate[i, v] = vctx[CTX_GATE_NOW, v]
@@ -44,11 +47,19 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, s0, s1, nl):
             voice[V_TRIGGER] = 0.0
         p = voice[V_PITCH]
         target = voice[V_PITCH_TARGET]
-        if p == target and bend0 == bend1:
+        vb0 = voice[V_BEND]
+        vb_target = voice[V_BEND_TARGET]
+        vb1 = vb_target + (vb0 - vb_target) * bend_c
+        if abs(vb1 - vb_target) < 1e-6:
+            vb1 = vb_target
+        voice[V_BEND] = vb1
+        if p == target and bend0 == bend1 and vb0 == vb1:
             continue
+        dvb = (vb1 - vb0) / n
         for i in range(s0, s1):
             p = target + (p - target) * glide_c
-            pitch[i, v] = 440.0 * 2.0 ** ((p + bend0 + dbend * (i - s0 + 1) - 69.0) / 12.0)
+            k = i - s0 + 1
+            pitch[i, v] = 440.0 * 2.0 ** ((p + bend0 + dbend * k + (vb0 + dvb * k) - 69.0) / 12.0)
         if abs(p - target) < 1e-4:
             p = target
         voice[V_PITCH] = p
@@ -88,13 +99,14 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
     n = s1 - s0
     bend0 = eng[E_BEND]
     bend_target = eng[E_BEND_TARGET]
-    bend1 = bend_target + (bend0 - bend_target) * eng[E_BEND_COEFF] ** n
+    bend_c = eng[E_BEND_COEFF] ** n
+    bend1 = bend_target + (bend0 - bend_target) * bend_c
     if abs(bend1 - bend_target) < 1e-6:
         bend1 = bend_target
     eng[E_BEND] = bend1
     nl = int(eng[E_ACTIVE_VOICES])
     if nl > 0:
-        _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], s0, s1, nl)
+        _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], bend_c, s0, s1, nl)
         run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,  # noqa: F821
                 vstate, vctx, s0, s1, nl)
         for v in range(nl):
@@ -112,6 +124,14 @@ def _offset(value, block):
     if value > block - 1.0:
         return block - 1
     return int(value)
+
+
+@njit(cache=True, inline="always")
+def _channel(value):
+    """An event's MIDI channel 0..15; anything else (NaN too) counts as 0."""
+    if value >= 0.0 and value <= 15.0:
+        return int(value)
+    return 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -133,7 +153,7 @@ def render_block(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs
     while s0 < block:
         while e < n_events and _offset(events[e, 0], block) <= s0:
             apply_event(int(events[e, 1]), events[e, 3], events[e, 4], cfg, voices, vctx, vstate,
-                        vinit, gstate, ginit, eng, held, ptarget)
+                        vinit, gstate, ginit, eng, held, ptarget, _channel(events[e, 2]))
             e += 1
         s1 = block
         if e < n_events:

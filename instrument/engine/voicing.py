@@ -14,11 +14,15 @@ from instrument.engine.layout import (
     E_SUSTAIN, MODE_LEGATO, MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
     PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, SCOPE_VOICE, SILENCE_PEAK, PS_CURRENT, PS_FILLED, PS_REMAINING, PS_STEP, PS_TARGET,
     STEAL_QUIETEST, STEAL_SAME_NOTE, V_ACTIVE, V_AGE, V_KEY_DOWN, V_NOTE, V_PITCH,
-    V_PITCH_TARGET, V_QUIET_BLOCKS, V_SUSTAINED, V_TRIGGER,
+    V_CHANNEL, V_PITCH_TARGET, V_QUIET_BLOCKS, V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
-    BEND_RANGE, CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND, POLY_PRESSURE,
+    BEND_RANGE, CC_SUSTAIN, CHANNEL_PRESSURE, MPE_ZONE, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND,
+    POLY_PRESSURE,
+)
+from instrument.engine.expression import (
+    BAD, HANDLED, member_event, mpe_on, note_started, set_zone, shared_expression,
 )
 from instrument.modules.layout import (
     CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE, CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY,
@@ -59,12 +63,13 @@ def _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng
 
 
 @njit(cache=True, error_model="numpy")
-def _pick_voice(note, cfg, voices, vctx, eng):
-    """Lane for a new poly note: same note if asked, else the next free lane, else steal."""
+def _pick_voice(note, ch, cfg, voices, vctx, eng):
+    """Lane for a new poly note: same note if asked (and same channel with MPE on), else the
+    next free lane, else steal."""
     n = int(eng[E_ACTIVE_VOICES])
     if cfg[CFG_STEAL] == STEAL_SAME_NOTE:
         for v in range(n):
-            if voices[v, V_NOTE] == note:
+            if voices[v, V_NOTE] == note and (not mpe_on(eng) or voices[v, V_CHANNEL] == ch):
                 return v
     if n < cfg[CFG_N_VOICES]:
         eng[E_ACTIVE_VOICES] = n + 1
@@ -98,13 +103,14 @@ def _release_voice(v, voices, eng):
 
 
 @njit(cache=True, error_model="numpy")
-def note_on(note, velocity, cfg, voices, vctx, vstate, vinit, eng, held):
+def note_on(note, velocity, cfg, voices, vctx, vstate, vinit, eng, held, ch=0):
     eng[E_HELD_STAMP] += 1.0
     held[note] = eng[E_HELD_STAMP]
     glide = eng[E_GLIDE_COEFF] > 0.0  # 0 means glide off: the pitch jumps
     if cfg[CFG_MODE] == MODE_POLY:
-        v = _pick_voice(note, cfg, voices, vctx, eng)
+        v = _pick_voice(note, ch, cfg, voices, vctx, eng)
         _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng)
+        note_started(v, ch, voices, vctx, eng)
         return
     # Mono and legato play voice 0. Legato does not retrigger while another key is held.
     legato = cfg[CFG_MODE] == MODE_LEGATO and voices[0, V_ACTIVE] != 0.0 and voices[0, V_KEY_DOWN] != 0.0
@@ -116,14 +122,17 @@ def note_on(note, velocity, cfg, voices, vctx, vstate, vinit, eng, held):
     else:
         eng[E_ACTIVE_VOICES] = 1
         _start_voice(0, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng)
+    note_started(0, ch, voices, vctx, eng)
 
 
 @njit(cache=True, error_model="numpy")
-def note_off(note, cfg, voices, eng, vctx, held):
+def note_off(note, cfg, voices, eng, vctx, held, ch=0):
     held[note] = 0.0
     if cfg[CFG_MODE] == MODE_POLY:
+        any_channel = not mpe_on(eng)  # with MPE, a key is its channel and note
         for v in range(int(eng[E_ACTIVE_VOICES])):
-            if voices[v, V_KEY_DOWN] != 0.0 and voices[v, V_NOTE] == note:
+            if voices[v, V_KEY_DOWN] != 0.0 and voices[v, V_NOTE] == note and \
+                    (any_channel or voices[v, V_CHANNEL] == ch):
                 _release_voice(v, voices, eng)
         return
     if voices[0, V_NOTE] != note or voices[0, V_KEY_DOWN] == 0.0:
@@ -175,9 +184,17 @@ def set_sustain(value, cfg, voices, eng):
 
 
 @njit(cache=True, error_model="numpy")
-def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng, held, ptarget):
-    """Apply one event (``engine.events``); malformed ones are counted in E_BAD_EVENTS."""
+def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng, held, ptarget,
+                ch=0):
+    """Apply one event (``engine.events``) of MIDI channel ``ch`` (0..15; it matters only with
+    an MPE zone on, ``engine.expression``); malformed ones are counted in E_BAD_EVENTS."""
     if not (math.isfinite(a) and math.isfinite(b)):
+        eng[E_BAD_EVENTS] += 1.0
+        return
+    done = member_event(kind, ch, a, b, voices, vctx, eng)
+    if done == HANDLED:
+        return
+    if done == BAD:
         eng[E_BAD_EVENTS] += 1.0
         return
     if kind == NOTE_ON or kind == NOTE_OFF:
@@ -186,9 +203,9 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
             return
         note = int(a)
         if kind == NOTE_ON and b > 0.0:
-            note_on(note, min(b, 1.0), cfg, voices, vctx, vstate, vinit, eng, held)
+            note_on(note, min(b, 1.0), cfg, voices, vctx, vstate, vinit, eng, held, ch)
         else:
-            note_off(note, cfg, voices, eng, vctx, held)
+            note_off(note, cfg, voices, eng, vctx, held, ch)
     elif kind == PARAM:
         idx = int(a)
         if idx < 0 or idx >= cfg[CFG_N_PARAMS]:
@@ -204,6 +221,8 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
         elif cc == CC_MOD_WHEEL:
             eng[E_MOD_WHEEL] = b
             vctx[CTX_MOD_WHEEL, :] = b
+        elif shared_expression(kind, a, b, cfg[CFG_N_VOICES], voices, vctx, eng):
+            pass  # CC74: timbre
         elif cc == CC_ALL_NOTES_OFF:
             release_all(cfg, voices, eng, held, False, vstate, vinit)
         elif cc == CC_ALL_SOUND_OFF:
@@ -214,9 +233,9 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
     elif kind == ALL_SOUND_OFF:
         release_all(cfg, voices, eng, held, True, vstate, vinit)
         gstate[:, 0] = ginit
-    elif kind == CHANNEL_PRESSURE:
+    elif kind == CHANNEL_PRESSURE:  # every voice but those following an MPE member channel
         eng[E_PRESSURE] = a
-        vctx[CTX_PRESSURE, :] = a
+        shared_expression(kind, a, b, cfg[CFG_N_VOICES], voices, vctx, eng)
     elif kind == POLY_PRESSURE:
         for v in range(int(eng[E_ACTIVE_VOICES])):
             if voices[v, V_NOTE] == a:
@@ -228,6 +247,9 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
         if eng[E_BEND_RANGE_ST] > 0.0:
             eng[E_BEND_TARGET] = eng[E_BEND_TARGET] / eng[E_BEND_RANGE_ST] * a
         eng[E_BEND_RANGE_ST] = a
+    elif kind == MPE_ZONE:
+        if not set_zone(ch, a, eng):
+            eng[E_BAD_EVENTS] += 1.0
     # PROGRAM and unknown kinds are handled on the control side; the engine ignores them.
 
 

@@ -4,7 +4,7 @@ from numba import njit
 
 from instrument.kernels.approx import exp_approx
 from instrument.modules.layout import (
-    CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_VELOCITY, ROW_SINK,
+    CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_TIMBRE, CTX_VELOCITY, ROW_SINK,
 )
 
 _DB_TO_LN = 0.11512925464970229  # ln(10) / 20: 10**(x / 20) = exp(x * _DB_TO_LN)
@@ -112,3 +112,14 @@ def controls_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for i in range(s0, s1):
             for v in range(nl):
                 row[i, v] = ctx[slot, v] * scale
+
+
+@njit(cache=True, error_model="numpy")
+def timbre_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """The voice's timbre (CC74, 0..1) as a signal; not written when nobody reads it."""
+    if io[0] == ROW_SINK:
+        return
+    row = bufs[io[0]]
+    for i in range(s0, s1):
+        for v in range(nl):
+            row[i, v] = ctx[CTX_TIMBRE, v]

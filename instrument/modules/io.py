@@ -1,6 +1,6 @@
 """Graph endpoints: the output of a graph, and the voices' sum as the global graph's source."""
 
-from instrument.kernels.amp import controls_kernel, nop_kernel, output_kernel
+from instrument.kernels.amp import controls_kernel, nop_kernel, output_kernel, timbre_kernel
 from instrument.modules.base import Module, Port
 
 
@@ -42,3 +42,18 @@ class Controls(Module):
     inputs = ()
     outputs = ("velocity", "key", "mod_wheel", "pressure")
     kernel = controls_kernel
+
+
+class Expression(Module):
+    """The voice's timbre as a signal, 0..1: CC74, MPE's third dimension. A note on an MPE
+    member channel has its own (the channel's CC74, sent before and during the note); any other
+    note takes the last CC74 of a non-member channel. 0 until a CC74 comes. Patch it like the
+    ``controls`` outputs, e.g. ``"expr.timbre -> filt.cutoff_hz * 0.5"``."""
+
+    type_name = "expression"
+    label = "Expression"
+    doc = "Timbre (CC74, per note with MPE) of the voice, as a 0..1 signal."
+    scope = "voice"
+    inputs = ()
+    outputs = ("timbre",)
+    kernel = timbre_kernel

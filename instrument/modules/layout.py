@@ -58,4 +58,5 @@ CTX_PEAK = 6  # the voice's output peak this block (engine-written; stealing and
 CTX_GATE_NOW = 7  # engine scratch
 CTX_PITCH_NOW = 8  # engine scratch
 CTX_LAST_PEAK = 9  # the voice's peak in the previous block
-CTX_WIDTH = 10
+CTX_TIMBRE = 10  # 0..1 (CC74: of the voice's MPE member channel, else of any channel)
+CTX_WIDTH = 11
