@@ -28,6 +28,11 @@ any preset. Format (version 1)::
                              # full from..to range (default 128)
     accel = true             # optional, relative modes: acceleration (default true)
 
+    # Optional: the velocity curve of the controller's keys (instrument.control.velocity).
+    [velocity]
+    curve = "soft"           # linear (default) | soft | hard | fixed (+ fixed_value = 1..127)
+                             # or table = [[in, out], ...] points, MIDI units
+
     # High resolution: instead of cc, a control can be an NRPN or an RPN parameter number
     # (0..16383 = MSB * 128 + LSB, or [MSB, LSB]); its value comes by data entry.
     [[cc]]
@@ -83,6 +88,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from instrument.control.velocity import VelocityCurve, parse_velocity
 from instrument.errors import InstrumentError
 from instrument.tomlfile import parse_toml, read_text, with_source
 from instrument.names import nearest
@@ -103,7 +109,7 @@ DEFAULT_STEPS = 128
 CC_MAX = 119  # 120..127 are channel mode messages, never controls
 CHANNEL_MAX = 15
 
-_TOP_KEYS = {"format", "name", "doc", "cc"}
+_TOP_KEYS = {"format", "name", "doc", "cc", "velocity"}
 _CC_KEYS = {"cc", "nrpn", "rpn", "channel", "target", "from", "to", "curve", "takeover",
             "mode", "steps", "accel"}
 # The keys every control uses, listed when an unknown key is close to none of _CC_KEYS.
@@ -168,6 +174,7 @@ class Mapping:
     controls: tuple[CcControl, ...]
     source: str = "<mapping>"
     doc: str = ""
+    velocity: VelocityCurve | None = None  # the keys' velocity curve; None: linear
 
 
 def load_mapping(path) -> Mapping:
@@ -233,7 +240,10 @@ def _build(data: dict, source: str) -> Mapping:
                            f"cc {pn_cc.cc}, which NRPN/RPN data entry and selection use",
                            f"{pn_cc.where}.cc",
                            "move that control off CC 6, 38 and 96..101, or drop the NRPN/RPN")
-    return Mapping(name, tuple(controls), source, doc)
+    velocity = None
+    if "velocity" in data:
+        velocity = parse_velocity(data["velocity"], "velocity", MappingError)
+    return Mapping(name, tuple(controls), source, doc, velocity)
 
 
 def _control(table, where: str) -> CcControl:

@@ -19,6 +19,8 @@ import threading
 
 import mido
 
+from instrument.control.mpe import McmDecoder
+
 SYSEX, EOX = 0xF0, 0xF7
 REALTIME = 0xF8  # F8-FF: single bytes, allowed anywhere, even inside another message
 # Data bytes after each status: channel messages by their high nibble, system common by value
@@ -137,7 +139,9 @@ class MidiPort:
     (keys down, sustain pedal down, per channel) so that when the port disappears (a USB
     keyboard unplugged mid-chord) ``release`` sends exactly its note-offs and lifts its pedal;
     keeps its bank select (CC0 MSB, CC32 LSB, per channel) for its program changes; and carries
-    its controller mapping (``None``: the host's own).
+    its controller mapping (``None``: the host's own); applies its velocity curve to its
+    note-ons (``control.velocity``; ``None``: linear, the velocity as sent); and reads its MPE
+    Configuration Messages (``control.mpe``), passed to ``host.mpe_zone(channel, members)``.
 
     Bank select: bank ``N = MSB * 128 + LSB`` with program ``P`` asks the host for program
     ``N * 128 + P``, the (N*128+P)-th preset of the sorted preset folder. Bank 0 (the default,
@@ -148,10 +152,12 @@ class MidiPort:
     port is closed (no message of it is then in flight), so ``lock`` only guards the sets.
     """
 
-    def __init__(self, host, name: str, mapping=None):
+    def __init__(self, host, name: str, mapping=None, velocity=None):
         self.host = host
         self.name = name
         self.mapping = mapping
+        self.velocity = velocity
+        self.mcm = McmDecoder()
         self.keys: set[tuple[int, int]] = set()  # (channel, note) held from this port
         self.pedal: set[int] = set()  # channels whose sustain pedal this port holds down
         self.bank = [[0, 0] for _ in range(16)]  # per channel: [MSB, LSB]
@@ -160,6 +166,8 @@ class MidiPort:
     def note_on(self, note: int, velocity: float, channel: int = 0, t=None) -> None:
         with self.lock:
             self.keys.add((channel, note))
+        if self.velocity is not None:
+            velocity = self.velocity(velocity)
         self.host.note_on(note, velocity, channel, t)
 
     def note_off(self, note: int, channel: int = 0, t=None) -> None:
@@ -177,6 +185,9 @@ class MidiPort:
                 self.bank[channel][0] = value
             elif cc == CC_BANK_LSB:
                 self.bank[channel][1] = value
+        members = self.mcm.feed(channel, cc, value)
+        if members is not None:
+            self.host.mpe_zone(channel, members)
         self.host.control_change(channel, cc, value, t, self.mapping)
 
     def pitch_bend(self, bend: float, channel: int = 0, t=None) -> None:

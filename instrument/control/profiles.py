@@ -6,6 +6,8 @@ controller it was written for::
     [[profile]]
     file = "korg-nanokontrol2.toml"   # a mapping in the same folder
     ports = ["nanoKONTROL2"]          # matched anywhere in the port name, any case
+    velocity = { curve = "soft" }     # optional: this controller's velocity curve, over the
+                                      # mapping's [velocity] (instrument.control.velocity)
 
 A port takes the first profile one of whose patterns is in its name (ALSA says
 "nanoKONTROL2:nanoKONTROL2 _CTRL 20:0", JACK through a2jmidid "a2j:nanoKONTROL2 [20] (capture):
@@ -24,6 +26,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from instrument.control.velocity import VelocityCurve, parse_velocity
 from instrument.errors import InstrumentError
 from instrument.tomlfile import parse_toml, read_text
 
@@ -32,7 +35,7 @@ log = logging.getLogger(__name__)
 PROFILES_FILE = "profiles.toml"
 DEFAULT_MAPPING = "generic.toml"
 _TOP_KEYS = {"profile"}
-_PROFILE_KEYS = {"file", "ports"}
+_PROFILE_KEYS = {"file", "ports", "velocity"}
 
 
 class ProfilesError(InstrumentError):
@@ -43,6 +46,8 @@ class ProfilesError(InstrumentError):
 class Profile:
     file: Path
     ports: tuple[str, ...]
+    velocity: VelocityCurve | None = None  # None: the mapping's own (else linear)
+    has_velocity: bool = False  # a velocity table was given (also for an explicit linear)
 
     def matches(self, port_name: str) -> bool:
         name = port_name.casefold()
@@ -73,7 +78,8 @@ def load_profiles(path) -> list[Profile]:
             raise ProfilesError("is not a table", where, "write it as [[profile]]")
         extra = sorted(set(table) - _PROFILE_KEYS)
         if extra:
-            raise ProfilesError(f"unknown key {extra[0]!r}", where, "use file and ports")
+            raise ProfilesError(f"unknown key {extra[0]!r}", where,
+                                "use file, ports and velocity")
         file = table.get("file")
         if not isinstance(file, str) or not file.endswith(".toml") or "/" in file \
                 or "\\" in file:
@@ -84,7 +90,11 @@ def load_profiles(path) -> list[Profile]:
                 not all(isinstance(p, str) and p.strip() for p in ports):
             raise ProfilesError(f"ports = {ports!r} is not a list of names", f"{where}.ports",
                                 'write ports = ["part of the port name", ...]')
-        profiles.append(Profile(path.parent / file, tuple(ports)))
+        velocity = None
+        if "velocity" in table:
+            velocity = parse_velocity(table["velocity"], f"{where}.velocity", ProfilesError)
+        profiles.append(Profile(path.parent / file, tuple(ports), velocity,
+                                "velocity" in table))
     return profiles
 
 
@@ -124,6 +134,14 @@ def profiles_beside(mapping_path) -> list[tuple[Profile, object]]:
         except InstrumentError as exc:
             log.warning("controller profile skipped: %s", exc)
     return loaded
+
+
+def port_velocity(profile: Profile | None, mapping) -> VelocityCurve | None:
+    """A port's velocity curve: its profile's ``velocity``, else its mapping's ``[velocity]``,
+    else None (linear)."""
+    if profile is not None and profile.has_velocity:
+        return profile.velocity
+    return getattr(mapping, "velocity", None)
 
 
 def match_profile(profiles, port_name: str):

@@ -32,7 +32,8 @@ from instrument.control.midi_messages import MidiPort, dispatch_midi
 from instrument.control.osc import OscAddressMap, OscRouter, OscServer
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
-    CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PITCH_BEND, POLY_PRESSURE,
+    CC_SUSTAIN, CC_TIMBRE, CHANNEL_PRESSURE, MPE_ZONE, NOTE_OFF, NOTE_ON, PITCH_BEND,
+    POLY_PRESSURE,
 )
 from instrument.errors import InstrumentError
 from instrument.presets import compile_file
@@ -58,7 +59,7 @@ from instrument.runtime.status import percentiles
 
 log = logging.getLogger("instrument.host")
 
-ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)
+ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_TIMBRE, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)
 QUICK_DEATH_S = 5.0  # an audio process that dies this soon, before playing, backs off
 LOAD_ERROR_LOG_S = 2.0  # failed network loads are logged at most this often (then summarized)
 
@@ -445,12 +446,19 @@ class Host:
         """``mapping``: a port's own (a controller profile); None for the host's."""
         if cc in ENGINE_CCS:
             self._play(CC, channel, cc, value / 127.0, t)
+        if cc == CC_TIMBRE and self.player.zones.is_member(channel):
+            return  # an MPE note's own timbre (engine/expression.py), not a knob
         router = self.cc_router if mapping is None else self._port_router(mapping)
         if router is not None:
             for index, norm in router.handle(channel, cc, value, t):
                 self.set_param_norm(index, norm)
             if self.port_routers:
                 self._share_macros(router)
+
+    def mpe_zone(self, channel: int, members: int) -> None:
+        """An MPE Configuration Message (control/mpe.py): channel 0 lower zone, 15 upper."""
+        self._play(MPE_ZONE, channel, float(members), 0.0)
+        log.info("MPE: %s", self.player.zones.describe())
 
     def panic(self) -> None:
         self._play(ALL_SOUND_OFF, 0, 0.0, 0.0)
@@ -476,14 +484,16 @@ class Host:
     def _midi_port(self, name: str) -> MidiPort:
         port = self.midi_ports.get(name)
         if port is None:
-            from instrument.control.profiles import match_profile
+            from instrument.control.profiles import match_profile, port_velocity
 
             found = match_profile(self.profiles, name)
             mapping = found[1] if found else None
-            port = self.midi_ports.setdefault(name, MidiPort(self, name, mapping))
+            velocity = port_velocity(found[0] if found else None, mapping or self.mapping)
+            port = self.midi_ports.setdefault(name, MidiPort(self, name, mapping, velocity))
             chosen = found[0].file.name + " (profile)" if found else \
                 Path(self.mapping.source).name if self.mapping else "none"
-            log.info("MIDI input %s: mapping %s", name, chosen)
+            log.info("MIDI input %s: mapping %s, velocity %s", name, chosen,
+                     velocity.name if velocity else "linear")
         return port
 
     def _port_router(self, mapping):
@@ -520,7 +530,7 @@ class Host:
         """RPN 0 from a router: the playing preset's bend range until the next preset load."""
         from instrument.engine.events import BEND_RANGE
 
-        self.ring.push(BEND_RANGE, channel, semitones, 0.0)
+        self._play(BEND_RANGE, channel, semitones, 0.0)  # tracked for MPE member channels
 
     def _make_cc_router(self) -> None:
         self.port_routers = {}  # the ports' routers are built again for this plan, on use

@@ -1,5 +1,7 @@
 """What the player is holding right now, as the host sent it: keys down, sustain pedal, pitch
-bend, mod wheel and channel pressure, per MIDI channel.
+bend, mod wheel, channel pressure and timbre (CC74), per MIDI channel; and the MPE zones with
+their member bend ranges (``control.mpe``), so an MPE note comes back on its channel with its
+own bend, pressure and timbre.
 
 The audio process keeps the same facts in its voices, but a restarted audio process starts
 empty. The host replays this state into the new one (``restore_events``) so held notes, bend
@@ -14,8 +16,9 @@ import threading
 
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
-    CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PITCH_BEND,
+    BEND_RANGE, CC_SUSTAIN, CC_TIMBRE, CHANNEL_PRESSURE, MPE_ZONE, NOTE_OFF, NOTE_ON, PITCH_BEND,
 )
+from instrument.control.mpe import LOWER_MASTER, UPPER_MASTER, MpeZones
 
 CHANNELS = 16
 
@@ -29,6 +32,9 @@ class PlayerState:
         self.mod_wheel = [0.0] * CHANNELS
         self.bend = [0.0] * CHANNELS
         self.pressure = [0.0] * CHANNELS
+        self.timbre = [0.0] * CHANNELS
+        self.zones = MpeZones()
+        self.member_range: dict[int, float] = {}  # zone master channel -> RPN 0 of a member
 
     def note(self, kind: int, channel: int, a: float, b: float) -> None:
         """Track one event as queued on the ring (same kinds and arguments)."""
@@ -53,11 +59,18 @@ class PlayerState:
                         self._drop(self.pedal_held, ch)
                 elif cc == CC_MOD_WHEEL:
                     self.mod_wheel[ch] = float(b)
+                elif cc == CC_TIMBRE:
+                    self.timbre[ch] = float(b)
                 elif cc in (CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF):
                     self._keys_up(ch)
             elif kind in (ALL_NOTES_OFF, ALL_SOUND_OFF):
                 self.keys.clear()
                 self.pedal_held.clear()
+            elif kind == MPE_ZONE:
+                self.zones.set(ch, int(a))
+                self.member_range.pop(ch, None)  # an MCM resets its zone's range to 48
+            elif kind == BEND_RANGE and self.zones.is_member(ch):
+                self.member_range[self.zones.master_of(ch)] = float(a)
 
     def _keys_up(self, channel: int) -> None:
         self._drop(self.keys, channel)
@@ -74,6 +87,12 @@ class PlayerState:
         the pedal holds (struck and released with the pedal down, so they keep sounding)."""
         events = []
         with self.lock:
+            zones = ((LOWER_MASTER, self.zones.lower, 1), (UPPER_MASTER, self.zones.upper, 14))
+            for master, members, first_member in zones:  # zones first: members are routed
+                if members:
+                    events.append((MPE_ZONE, master, float(members), 0.0))
+                    if master in self.member_range:
+                        events.append((BEND_RANGE, first_member, self.member_range[master], 0.0))
             for ch in range(CHANNELS):
                 if self.sustain[ch]:
                     events.append((CC, ch, float(CC_SUSTAIN), self.sustain[ch]))
@@ -83,6 +102,8 @@ class PlayerState:
                     events.append((PITCH_BEND, ch, self.bend[ch], 0.0))
                 if self.pressure[ch]:
                     events.append((CHANNEL_PRESSURE, ch, self.pressure[ch], 0.0))
+                if self.timbre[ch]:
+                    events.append((CC, ch, float(CC_TIMBRE), self.timbre[ch]))
             for (ch, note), velocity in self.keys.items():
                 events.append((NOTE_ON, ch, float(note), velocity))
             for (ch, note), velocity in self.pedal_held.items():  # struck, then held by pedal
