@@ -1,0 +1,200 @@
+"""Velocity curves and MPE through the real path: ``instrument run`` on the test JACK server
+with a mapping of its own, MIDI through JACK (python-rtmidi), the output recorded with
+``jack_rec`` and measured by FFT and RMS."""
+
+import time
+
+import numpy as np
+import pytest
+
+from helpers import cents, fft_pitch, midi_hz
+from instrument.audio.wav import read_wav
+from live import JackMidiOut, LiveInstrument, rms, start_recording, wait_status
+
+pytestmark = pytest.mark.integration
+
+LOW, HIGH = 60, 67
+PARTS = 16  # a recording is measured in this many slices, and the median taken
+# One sine per note (each note's partial measured on its own), its level set by velocity and
+# raised by pressure (gain 0.5 at no pressure, 1.5 at full).
+PRESET = """
+format = 1
+name = "MPE sine"
+[voice]
+polyphony = 8
+connect = ["osc.out -> amp.in", "env.out -> amp.cv", "amp.out -> out.in",
+           "ctl.pressure -> amp.gain * 0.5"]
+[voice.nodes.ctl]
+type = "controls"
+[voice.nodes.osc]
+type = "sine"
+level = 0.2
+[voice.nodes.env]
+type = "adsr"
+attack_ms = 2
+decay_ms = 10
+sustain = 1.0
+release_ms = 20
+[voice.nodes.amp]
+type = "vca"
+gain = 0.5
+velocity_amount = 1.0
+[voice.nodes.out]
+type = "output"
+"""
+MAPPING = """
+format = 1
+name = "fixed velocity keys"
+[velocity]
+curve = "fixed"
+fixed_value = 127
+[[cc]]
+cc = 20
+target = "macro#1"
+"""
+
+
+@pytest.fixture(scope="module")
+def inst(jack_server, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("expression")
+    (folder / "mpe-sine.toml").write_text(PRESET)
+    (folder / "keys.toml").write_text(MAPPING)
+    live = LiveInstrument(jack_server.env, str(folder / "mpe-sine.toml"),
+                          "--mapping", str(folder / "keys.toml"))
+    try:
+        live.wait_ports()
+        wait_status(live.osc_port, lambda d: d.get("callbacks", 0) > 0, 30)
+        yield live
+    finally:
+        assert live.stop() == 0, live.output()
+
+
+def _send_all(keys, *messages):
+    for message in messages:
+        keys.send(*message)
+        time.sleep(0.01)  # spaced: a burst has lost a message on a loaded machine
+
+
+def _record(jack_server, inst, path, seconds=2.0):
+    """``seconds`` of the instrument's output, mono. Recorded again (once) when jack_rec
+    left no file: seen once on a loaded machine, with the recorder exiting at once."""
+    for attempt in range(2):
+        rec = start_recording(jack_server.env, inst.out_ports(), path, seconds)
+        rec.wait(timeout=10 + seconds)
+        if path.exists():
+            break
+    x, sr = read_wav(path)
+    return x.mean(axis=1), sr
+
+
+def _voices(inst, n):
+    return wait_status(inst.osc_port, lambda d: d.get("active_voices") == n, 10)
+
+
+def _pitch_near(x, sr, note):
+    """The median of the pitches found near ``note`` in 16 slices of ``x`` (125 ms each in
+    2 s): a recording on this loaded machine may have dropouts (xruns), and a phase jump
+    inside a window pulls that window's estimate by cents; the median leaves such windows
+    out."""
+    f = midi_hz(note)
+    return float(np.median([fft_pitch(part, sr, f * 2 ** (-3 / 12), f * 2 ** (3 / 12))
+                            for part in np.array_split(x, PARTS)]))
+
+
+def test_mpe_per_note_bend_changes_only_its_notes_pitch(inst, jack_server, tmp_path):
+    """MCM (RPN 6 = 15 on channel 1: lower zone), C4 on channel 2 and G4 on channel 3, then
+    channel 2 bent by 341/8192 of its 48-semitone range (2.0 semitones): C4 moves there, G4
+    does not move (within 0.5 cent)."""
+    keys = JackMidiOut()
+    try:
+        _send_all(keys, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, 15),
+                  (0x91, LOW, 100), (0x92, HIGH, 100))
+        assert _voices(inst, 2).get("active_voices") == 2, inst.output()
+        assert "MPE: lower zone: master channel 1, members 2-16" in inst.output()
+        before, sr = _record(jack_server, inst, tmp_path / "before.wav")
+        bend = 8192 + 341
+        _send_all(keys, (0xE1, bend & 0x7F, bend >> 7))
+        time.sleep(0.3)
+        after, sr = _record(jack_server, inst, tmp_path / "after.wav")
+        _send_all(keys, (0x81, LOW, 0), (0x82, HIGH, 0), (0xE1, 0, 0x40))
+        assert _voices(inst, 0).get("active_voices") == 0
+    finally:
+        keys.close()
+    bent_st = 341 / 8192 * 48
+    assert abs(cents(_pitch_near(before, sr, LOW), midi_hz(LOW))) < 0.5
+    assert abs(cents(_pitch_near(after, sr, LOW + bent_st), midi_hz(LOW + bent_st))) < 0.5
+    high_moved = cents(_pitch_near(after, sr, HIGH), _pitch_near(before, sr, HIGH))
+    assert abs(high_moved) < 0.5
+    assert abs(cents(_pitch_near(after, sr, HIGH), midi_hz(HIGH))) < 0.5
+    print(f"MPE live: bent note {cents(_pitch_near(after, sr, LOW + bent_st), midi_hz(LOW)):.2f}"
+          f" cents up (asked {bent_st * 100:.2f}), other note moved {high_moved:+.4f} cents")
+
+
+def test_the_mappings_velocity_curve_sets_the_level_of_notes_from_the_port(inst, jack_server,
+                                                                         tmp_path):
+    """The mapping's ``curve = "fixed"``, 127: a note struck at velocity 20 plays as loud as
+    one struck at 127 (vca level proportional to velocity: linear would be 16 dB softer)."""
+    keys = JackMidiOut()
+    levels = []
+    try:
+        _send_all(keys, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, 0))  # no MPE zone here
+        for velocity in (20, 127):
+            _send_all(keys, (0x90, 69, velocity))
+            assert _voices(inst, 1).get("active_voices") == 1, inst.output()
+            x, sr = _record(jack_server, inst, tmp_path / f"v{velocity}.wav")
+            assert rms(x) > 1e-3
+            levels.append(_band_db(x, sr, 69))
+            _send_all(keys, (0x80, 69, 0))
+            assert _voices(inst, 0).get("active_voices") == 0
+    finally:
+        keys.close()
+    assert "velocity fixed 127" in inst.output()
+    assert abs(levels[0] - levels[1]) < 0.1, levels  # dB
+
+
+def _band_db(x, sr, note):
+    """Level (dB) of the spectrum's peak within a semitone of ``note``: the median over 16
+    slices of ``x`` (see ``_pitch_near``)."""
+    def level(part):
+        spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+        freqs = np.fft.rfftfreq(len(part), 1.0 / sr)
+        f = midi_hz(note)
+        return 20 * np.log10(spectrum[np.abs(freqs - f) < f * (2 ** (1 / 12) - 1)].max())
+    return float(np.median([level(part) for part in np.array_split(x, PARTS)]))
+
+
+def test_poly_aftertouch_raises_only_its_note_and_channel_aftertouch_every_note(inst,
+                                                                               jack_server,
+                                                                               tmp_path):
+    """``controls.pressure`` into the vca gain (0.5 + 1.0 * pressure): poly pressure 127 on
+    G4 lifts G4's partial by 20*log10(1.5/0.5) = 9.5 dB against C4's, and C4's stays (within
+    1 dB: the absolute level of a recording here moves with the machine's dropouts, the levels
+    of two notes against each other do not); then channel pressure 127 lifts C4's as much."""
+    keys = JackMidiOut()
+    try:
+        _send_all(keys, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, 0),  # no MPE zone here
+                  (0x90, LOW, 100), (0x90, HIGH, 100))
+        assert _voices(inst, 2).get("active_voices") == 2, inst.output()
+        plain, sr = _record(jack_server, inst, tmp_path / "plain.wav")
+        _send_all(keys, (0xA0, HIGH, 127))
+        time.sleep(0.2)
+        poly, _ = _record(jack_server, inst, tmp_path / "poly.wav")
+        _send_all(keys, (0xD0, 127))
+        time.sleep(0.2)
+        channel, _ = _record(jack_server, inst, tmp_path / "channel.wav")
+        _send_all(keys, (0xD0, 0), (0x80, LOW, 0), (0x80, HIGH, 0))
+        assert _voices(inst, 0).get("active_voices") == 0
+    finally:
+        keys.close()
+    lift = 20 * np.log10(3.0)
+
+    def high_over_low(x):
+        return _band_db(x, sr, HIGH) - _band_db(x, sr, LOW)
+
+    assert high_over_low(poly) - high_over_low(plain) == pytest.approx(lift, abs=0.2)
+    assert abs(_band_db(poly, sr, LOW) - _band_db(plain, sr, LOW)) < 1.0
+    assert high_over_low(channel) - high_over_low(plain) == pytest.approx(0.0, abs=0.2)
+    assert _band_db(channel, sr, LOW) - _band_db(plain, sr, LOW) == pytest.approx(lift, abs=1.0)
+    measured = high_over_low(poly) - high_over_low(plain)
+    print(f"aftertouch live: poly pressure lifts its note {measured:.2f} dB against the "
+          f"other (expected {lift:.2f})")
