@@ -237,3 +237,32 @@ def test_a_preset_swap_keeps_the_zone_and_each_held_notes_bend():
     assert engine.current.plan is plan2 and engine.current.eng[E_MPE_LOWER] == 15
     assert abs(cents(_pitch_near(out, LOW + 2), midi_hz(LOW + 2))) < 0.1
     assert abs(cents(_pitch_near(out, HIGH), midi_hz(HIGH))) < 0.1
+
+
+def test_an_mpe_midi_file_renders_each_notes_bend(tmp_path):
+    """``instrument render`` of a Standard MIDI File with an MCM, two notes on member channels
+    and a bend on one: as live, only that note moves."""
+    import mido
+
+    from instrument.audio.wav import read_wav
+    from instrument.cli.main import main
+
+    track = mido.MidiTrack()
+    for control, value in ((101, 0), (100, 6), (6, 15)):
+        track.append(mido.Message("control_change", channel=0, control=control, value=value))
+    track.append(mido.Message("note_on", channel=1, note=LOW, velocity=100))
+    track.append(mido.Message("note_on", channel=2, note=HIGH, velocity=100))
+    track.append(mido.Message("pitchwheel", channel=1, pitch=341, time=240))  # 2.0 st at 48
+    track.append(mido.Message("note_off", channel=1, note=LOW, time=960))
+    track.append(mido.Message("note_off", channel=2, note=HIGH))
+    midi = mido.MidiFile(ticks_per_beat=480)  # 120 bpm: 960 ticks = 1 s
+    midi.tracks.append(track)
+    midi.save(tmp_path / "mpe.mid")
+    (tmp_path / "sine.toml").write_text(simple_toml("sine", polyphony=4))
+    assert main(["render", str(tmp_path / "sine.toml"), "--midi", str(tmp_path / "mpe.mid"),
+                 "-o", str(tmp_path / "mpe.wav"), "--quiet"]) == 0
+    x, sr = read_wav(tmp_path / "mpe.wav")
+    held = x[int(0.5 * sr):int(1.2 * sr), 0].astype(np.float64)
+    bent = LOW + 341 / 8192 * 48
+    assert abs(cents(_pitch_near(held, bent), midi_hz(bent))) < 0.1
+    assert abs(cents(_pitch_near(held, HIGH), midi_hz(HIGH))) < 0.1

@@ -18,6 +18,7 @@ from typing import Iterator
 import mido
 import numpy as np
 
+from instrument.control.mpe import McmDecoder
 from instrument.engine import events as ev
 from instrument.errors import MidiFileError
 
@@ -51,8 +52,10 @@ def read_midi_events(path: str | os.PathLike, sample_rate: float) -> MidiEvents:
     and note_off -> NOTE_OFF (b=release velocity/127, 0 for note_on); control_change -> CC
     (a=control, b=value/127); pitchwheel -> PITCH_BEND (a=pitch/8192, clipped to [-1, 1]);
     aftertouch -> CHANNEL_PRESSURE (a=value/127); polytouch -> POLY_PRESSURE (a=note,
-    b=value/127); program_change -> PROGRAM (a=program). SysEx and meta messages produce no
-    events (set_tempo only moves later events). Tempo changes in any track apply to all tracks.
+    b=value/127); program_change -> PROGRAM (a=program); an MPE Configuration Message (RPN 6
+    on channel 1 or 16, ``control.mpe``) -> MPE_ZONE after its data entry CC, so an MPE file
+    renders as it plays live. SysEx and meta messages produce no events (set_tempo only moves
+    later events). Tempo changes in any track apply to all tracks.
 
     Raises ``MidiFileError`` (one line: file, what is wrong, fix) for a missing, unreadable,
     truncated or corrupt file and for type 2 files; no mido exception escapes.
@@ -136,6 +139,7 @@ def _convert(midi: mido.MidiFile, sample_rate: Fraction) -> MidiEvents:
     end_tick = 0
     for track_index, track in enumerate(midi.tracks):
         tick = 0
+        mcm = McmDecoder()
         for msg_index, msg in enumerate(track):
             tick += msg.time
             if msg.type == "set_tempo":
@@ -144,6 +148,11 @@ def _convert(midi: mido.MidiFile, sample_rate: Fraction) -> MidiEvents:
             row = _event_row(msg)
             if row is not None:
                 rows.append((tick, track_index, msg_index) + row)
+                if msg.type == "control_change":
+                    members = mcm.feed(msg.channel, msg.control, msg.value)
+                    if members is not None:  # sorts after its CC (the sort is stable)
+                        rows.append((tick, track_index, msg_index, ev.MPE_ZONE, msg.channel,
+                                     float(members), 0.0))
         end_tick = max(end_tick, tick)
 
     # Same order as mido.merge_tracks: by tick, then track, then position in the track.
