@@ -110,6 +110,7 @@ CC_MAX = 119  # 120..127 are channel mode messages, never controls
 CHANNEL_MAX = 15
 
 _TOP_KEYS = {"format", "name", "doc", "cc", "velocity"}
+_TOP_BASIC_KEYS = {"format", "name", "doc", "cc"}  # listed when an unknown key is close to none
 _CC_KEYS = {"cc", "nrpn", "rpn", "channel", "target", "from", "to", "curve", "takeover",
             "mode", "steps", "accel"}
 # The keys every control uses, listed when an unknown key is close to none of _CC_KEYS.
@@ -199,7 +200,7 @@ def is_mapping_data(data: dict) -> bool:
 # -- building -------------------------------------------------------------------------------------
 
 def _build(data: dict, source: str) -> Mapping:
-    _unknown_keys(data, _TOP_KEYS, "")
+    _unknown_keys(data, _TOP_KEYS, "", _TOP_BASIC_KEYS)
     if "format" not in data:
         raise MappingError("format is missing", "format",
                            f"write format = {FORMAT_VERSION} at the top of the file")
