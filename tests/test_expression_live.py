@@ -48,6 +48,8 @@ name = "fixed velocity keys"
 [velocity]
 curve = "fixed"
 fixed_value = 127
+[mpe]
+lower = 7
 [[cc]]
 cc = 20
 target = "macro#1"
@@ -102,9 +104,11 @@ def _pitch_near(x, sr, note):
 
 
 def test_mpe_per_note_bend_changes_only_its_notes_pitch(inst, jack_server, tmp_path):
-    """MCM (RPN 6 = 15 on channel 1: lower zone), C4 on channel 2 and G4 on channel 3, then
-    channel 2 bent by 341/8192 of its 48-semitone range (2.0 semitones): C4 moves there, G4
-    does not move (within 0.5 cent)."""
+    """The mapping's ``[mpe] lower = 7`` sets a zone as the port opens; the MCM (RPN 6 = 15
+    on channel 1) widens it. C4 on channel 2 and G4 on channel 3, then channel 2 bent by
+    341/8192 of its 48-semitone range (2.0 semitones): C4 moves there, G4 does not move
+    (within 0.5 cent)."""
+    assert "MPE: lower zone: master channel 1, members 2-8" in inst.output()
     keys = JackMidiOut()
     try:
         _send_all(keys, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, 15),

@@ -2,12 +2,18 @@
 zones (which channels' CC74 are notes' timbres), and the player state replayed into a restarted
 audio process (zones, member bend range, per-channel bend, pressure and timbre)."""
 
+import pytest
+
+from instrument.cli.main import main
+from instrument.control.mapping import parse_mapping
 from instrument.control.midi_messages import MidiPort, dispatch_midi
 from instrument.control.mpe import McmDecoder, MpeZones
 from instrument.engine.events import (
     BEND_RANGE, CC, CC_TIMBRE, CHANNEL_PRESSURE, MPE_ZONE, NOTE_ON, PITCH_BEND,
 )
 from instrument.runtime.player_state import PlayerState
+
+MAPPING = 'format = 1\nname = "seaboard"\n[[cc]]\ncc = 20\ntarget = "macro#1"\n'
 
 
 def mcm(channel: int, members: int) -> list[list[int]]:
@@ -86,3 +92,24 @@ def test_without_mpe_the_replay_is_what_it_was():
     state.note(PITCH_BEND, 0, 0.5, 0.0)
     state.note(NOTE_ON, 0, 60, 0.8)
     assert state.restore_events() == [(PITCH_BEND, 0, 0.5, 0.0), (NOTE_ON, 0, 60.0, 0.8)]
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[mpe]\nlower = 16", "mpe.lower: lower = 16 is not a number of member channels"),
+    ("[mpe]\nupper = true", "mpe.upper: upper = True is not a number of member channels"),
+    ("[mpe]\nlower = 8\nupper = 7", "mpe: lower = 8 and upper = 7 overlap"),
+    ("[mpe]\nlower = 0", "mpe: no zone"),
+    ("[mpe]\nlowr = 3", "mpe.lowr: unknown key 'lowr'"),
+])
+def test_a_bad_mpe_table_is_one_line_from_instrument_check(tmp_path, capsys, table, message):
+    path = tmp_path / "seaboard.toml"
+    path.write_text(MAPPING + table + "\n")
+    assert main(["check", str(path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and str(path) in err[0], err
+
+
+def test_a_mappings_mpe_table_gives_its_zones():
+    assert parse_mapping(MAPPING + "[mpe]\nlower = 15\n").mpe == (15, 0)
+    assert parse_mapping(MAPPING + "[mpe]\nlower = 7\nupper = 7\n").mpe == (7, 7)
+    assert parse_mapping(MAPPING).mpe is None

@@ -33,6 +33,11 @@ any preset. Format (version 1)::
     curve = "soft"           # linear (default) | soft | hard | fixed (+ fixed_value = 1..127)
                              # or table = [[in, out], ...] points, MIDI units
 
+    # Optional: MPE zones set when a port with this mapping opens, for an MPE controller that
+    # does not send the MPE Configuration Message itself (instrument.control.mpe).
+    [mpe]
+    lower = 15               # member channels of the lower zone (master channel 1); upper = N
+
     # High resolution: instead of cc, a control can be an NRPN or an RPN parameter number
     # (0..16383 = MSB * 128 + LSB, or [MSB, LSB]); its value comes by data entry.
     [[cc]]
@@ -88,6 +93,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from instrument.control.mpe import parse_mpe
 from instrument.control.velocity import VelocityCurve, parse_velocity
 from instrument.errors import InstrumentError
 from instrument.tomlfile import parse_toml, read_text, with_source
@@ -109,7 +115,7 @@ DEFAULT_STEPS = 128
 CC_MAX = 119  # 120..127 are channel mode messages, never controls
 CHANNEL_MAX = 15
 
-_TOP_KEYS = {"format", "name", "doc", "cc", "velocity"}
+_TOP_KEYS = {"format", "name", "doc", "cc", "velocity", "mpe"}
 _TOP_BASIC_KEYS = {"format", "name", "doc", "cc"}  # listed when an unknown key is close to none
 _CC_KEYS = {"cc", "nrpn", "rpn", "channel", "target", "from", "to", "curve", "takeover",
             "mode", "steps", "accel"}
@@ -176,6 +182,7 @@ class Mapping:
     source: str = "<mapping>"
     doc: str = ""
     velocity: VelocityCurve | None = None  # the keys' velocity curve; None: linear
+    mpe: tuple[int, int] | None = None  # MPE zones (lower, upper members) set at port open
 
 
 def load_mapping(path) -> Mapping:
@@ -244,7 +251,8 @@ def _build(data: dict, source: str) -> Mapping:
     velocity = None
     if "velocity" in data:
         velocity = parse_velocity(data["velocity"], "velocity", MappingError)
-    return Mapping(name, tuple(controls), source, doc, velocity)
+    mpe = parse_mpe(data["mpe"], "mpe", MappingError) if "mpe" in data else None
+    return Mapping(name, tuple(controls), source, doc, velocity, mpe)
 
 
 def _control(table, where: str) -> CcControl:

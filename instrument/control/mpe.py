@@ -19,6 +19,32 @@ CHANNELS = 16
 LOWER_MASTER, UPPER_MASTER = 0, 15
 
 
+def parse_mpe(table, where: str, error) -> tuple[int, int]:
+    """A mapping's ``[mpe]`` table -> (lower, upper) member channel counts: the zones set when
+    a port with this mapping opens, for an MPE controller that does not send the MCM itself.
+    ``error(message, where, fix)`` builds the one-line error to raise."""
+    fix = "write [mpe] with lower = 15 (or upper = 15, or both with at most 14 together)"
+    if not isinstance(table, dict):
+        raise error("mpe must be a table", where, fix)
+    extra = sorted(set(table) - {"lower", "upper"})
+    if extra:
+        raise error(f"unknown key {extra[0]!r}", f"{where}.{extra[0]}", "use lower and upper")
+    counts = []
+    for key in ("lower", "upper"):
+        n = table.get(key, 0)
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 15:
+            raise error(f"{key} = {n!r} is not a number of member channels", f"{where}.{key}",
+                        "use a whole number 0..15 (0: no such zone)")
+        counts.append(n)
+    lower, upper = counts
+    if lower and upper and lower + upper > 14:
+        raise error(f"lower = {lower} and upper = {upper} overlap", where,
+                    "give the two zones at most 14 member channels together")
+    if not lower and not upper:
+        raise error("no zone", where, fix)
+    return lower, upper
+
+
 class McmDecoder:
     """Feed it a port's Control Changes; ``feed`` returns the member count when one completes
     an MCM on channel 1 or 16 (``None`` otherwise)."""

@@ -494,6 +494,10 @@ class Host:
                 Path(self.mapping.source).name if self.mapping else "none"
             log.info("MIDI input %s: mapping %s, velocity %s", name, chosen,
                      velocity.name if velocity else "linear")
+            zones = getattr(mapping or self.mapping, "mpe", None)
+            for master, members in zip((0, 15), zones or ()):  # the mapping's [mpe]
+                if members:
+                    self.mpe_zone(master, members)
         return port
 
     def _port_router(self, mapping):
