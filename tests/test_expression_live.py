@@ -104,16 +104,19 @@ def _pitch_near(x, sr, note):
 
 
 def test_mpe_per_note_bend_changes_only_its_notes_pitch(inst, jack_server, tmp_path):
-    """The mapping's ``[mpe] lower = 7`` sets a zone as the port opens; the MCM (RPN 6 = 15
-    on channel 1) widens it. C4 on channel 2 and G4 on channel 3, then channel 2 bent by
-    341/8192 of its 48-semitone range (2.0 semitones): C4 moves there, G4 does not move
+    """The mapping's ``[mpe] lower = 7`` sets a zone as the port is first seen; the MCM (RPN
+    6 = 15 on channel 1) widens it. C4 on channel 2 and G4 on channel 3, then channel 2 bent
+    by 341/8192 of its 48-semitone range (2.0 semitones): C4 moves there, G4 does not move
     (within 0.5 cent)."""
-    assert "MPE: lower zone: master channel 1, members 2-8" in inst.output()
     keys = JackMidiOut()
     try:
-        _send_all(keys, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, 15),
-                  (0x91, LOW, 100), (0x92, HIGH, 100))
+        _send_all(keys, (0x91, LOW, 100), (0x92, HIGH, 100))
         assert _voices(inst, 2).get("active_voices") == 2, inst.output()
+        assert "MPE: lower zone: master channel 1, members 2-8" in inst.output()
+        _send_all(keys, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, 15))
+        end = time.monotonic() + 5
+        while "members 2-16" not in inst.output() and time.monotonic() < end:
+            time.sleep(0.05)
         assert "MPE: lower zone: master channel 1, members 2-16" in inst.output()
         before, sr = _record(jack_server, inst, tmp_path / "before.wav")
         bend = 8192 + 341
