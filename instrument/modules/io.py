@@ -32,8 +32,10 @@ class Voices(Module):
 
 class Controls(Module):
     """The voice's controllers as signals, 0..1: velocity, key (MIDI note / 127), mod wheel
-    (CC1) and pressure (channel or poly aftertouch). Patch them into parameters, e.g.
-    ``"ctl.mod_wheel -> filt.cutoff_hz * 0.3"``."""
+    (CC1) and pressure (channel or poly aftertouch; a note on an MPE member channel has its
+    channel's own, ``engine.expression``). Patch them into parameters, e.g.
+    ``"ctl.mod_wheel -> filt.cutoff_hz * 0.3"``. The timbre (CC74) is the ``expression``
+    module's."""
 
     type_name = "controls"
     label = "Controls"
