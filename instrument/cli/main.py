@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--no-midi", action="store_true", help="no MIDI input")
     live.add_argument("--mapping", default=None,
                       help="CC mapping file (mappings/generic.toml; 'none' for no mapping)")
+    live.add_argument("--learn-timeout-s", type=float, default=30.0, metavar="S",
+                      help="MIDI learn gives up after this many seconds with nothing moved (30)")
     live.add_argument("--preset-dir", help="folder of presets for program change (the preset's)")
     live.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port (9000)")
     live.add_argument("--osc-bind", default="0.0.0.0", help="OSC address to listen on")
@@ -149,6 +151,9 @@ def _run(args) -> int:
     if args.oscquery_port is not None and not 0 <= args.oscquery_port < 65536:
         raise InstrumentError(f"--oscquery-port {args.oscquery_port} is not a TCP port",
                               "command line", "use a number from 1 to 65535, or 0 for none")
+    if not args.learn_timeout_s > 0:
+        raise InstrumentError(f"--learn-timeout-s {args.learn_timeout_s} must be positive",
+                              "command line", "use a number of seconds, like 30")
     if not args.osc_lease_s > 0:
         raise InstrumentError(f"--osc-lease-s {args.osc_lease_s} must be positive",
                               "command line", "use a number of seconds, like 600")
@@ -178,7 +183,8 @@ def _run(args) -> int:
         osc_send=osc_send, osc_lease_s=args.osc_lease_s, oscquery_port=args.oscquery_port,
         zeroconf=not args.no_zeroconf, record=args.record, null=args.null,
         status_interval=args.status_interval, started=started, state_dir=state_dir,
-        restore=restore, watch=args.watch, program_change=args.program_change)
+        restore=restore, watch=args.watch, program_change=args.program_change,
+        learn_timeout_s=args.learn_timeout_s)
     host = Host(options)
     try:
         host.start()

@@ -34,6 +34,13 @@ any preset. Format (version 1)::
     nrpn = [1, 20]           # or rpn = 5; exactly one of cc, nrpn, rpn
     target = "filt.cutoff_hz"
 
+    # Optional: a button on the controller that starts and stops MIDI learn ("learn next",
+    # see instrument.control.midi_learn). A momentary button: each press (a value of 64 or
+    # more) toggles learning. Its cc must not also be a control above.
+    [learn]
+    cc = 102
+    channel = 0              # optional, as for a control
+
 With ``x = cc_value / 127`` the knob moves through the target's own curve: a parameter goes
 from ``from`` to ``to`` evenly in its normalized position (so a log-Hz cutoff sweeps evenly in
 octaves, not in hertz), a macro from ``from`` to ``to`` linearly; ``exp`` uses ``x ** 2`` in
@@ -103,7 +110,8 @@ DEFAULT_STEPS = 128
 CC_MAX = 119  # 120..127 are channel mode messages, never controls
 CHANNEL_MAX = 15
 
-_TOP_KEYS = {"format", "name", "doc", "cc"}
+_TOP_KEYS = {"format", "name", "doc", "cc", "learn"}
+_LEARN_KEYS = {"cc", "channel"}
 _CC_KEYS = {"cc", "nrpn", "rpn", "channel", "target", "from", "to", "curve", "takeover",
             "mode", "steps", "accel"}
 # The keys every control uses, listed when an unknown key is close to none of _CC_KEYS.
@@ -168,6 +176,7 @@ class Mapping:
     controls: tuple[CcControl, ...]
     source: str = "<mapping>"
     doc: str = ""
+    learn_button: tuple[int, int | None] | None = None  # [learn]: (cc, channel or None)
 
 
 def load_mapping(path) -> Mapping:
@@ -233,7 +242,35 @@ def _build(data: dict, source: str) -> Mapping:
                            f"cc {pn_cc.cc}, which NRPN/RPN data entry and selection use",
                            f"{pn_cc.where}.cc",
                            "move that control off CC 6, 38 and 96..101, or drop the NRPN/RPN")
-    return Mapping(name, tuple(controls), source, doc)
+    learn = _learn_button(data.get("learn"), controls)
+    return Mapping(name, tuple(controls), source, doc, learn)
+
+
+def _learn_button(table, controls: list[CcControl]) -> tuple[int, int | None] | None:
+    """The ``[learn]`` table: the learn button's (cc, channel or None)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise MappingError("learn must be a table", "learn", "write [learn] with cc = 102")
+    _unknown_keys(table, _LEARN_KEYS, "learn.")
+    if "cc" not in table:
+        raise MappingError("the learn button has no cc", "learn", "add cc = 102 under [learn]")
+    cc = _whole(table["cc"], "cc", "learn", f"use a controller number 0..{CC_MAX}")
+    if not 0 <= cc <= CC_MAX or cc in PN_CCS or cc in (0, 32, 64):
+        raise MappingError(f"cc {cc} cannot be the learn button", "learn.cc",
+                           f"use 1 to {CC_MAX}, not 32, 64 or 6/38/96..101")
+    channel = None
+    if "channel" in table:
+        fix = "use 0 to 15, where 0 is MIDI channel 1, or omit it for any channel"
+        channel = _whole(table["channel"], "channel", "learn", fix)
+        if not 0 <= channel <= CHANNEL_MAX:
+            raise MappingError(f"channel {channel} is out of range", "learn.channel", fix)
+    for c in controls:
+        if c.source == "cc" and cc in ({c.cc, c.cc + 32} if c.mode == "14bit" else {c.cc}) \
+                and (channel is None or c.channel is None or c.channel == channel):
+            raise MappingError(f"the learn button cc {cc} is also mapped by {c.where}",
+                               "learn.cc", "give the learn button a cc of its own")
+    return cc, channel
 
 
 def _control(table, where: str) -> CcControl:

@@ -93,6 +93,7 @@ class RunOptions:
     restore: bool = False  # start from the saved state when there is one (--restore, or no PRESET)
     watch: bool = False  # --watch: reload the preset file when it is saved
     program_change: str = "presets"  # --program-change: 'presets' or 'snapshots'
+    learn_timeout_s: float = 30.0  # --learn-timeout-s: MIDI learn gives up (control/midi_learn)
 
 
 def _audio_env() -> dict:
@@ -145,7 +146,8 @@ class Host:
         self.zeroconf = None  # control/zeroconf_service.py
         self.midi = None
         self.cc_router = None
-        self.mapping = None
+        self.mapping = None  # with the learned layer on top (control/midi_learn.py)
+        self.learn = None  # MidiLearn: arming, classifying, learned.toml
         self.profiles = []  # (Profile, Mapping): a port's mapping by its name (control/profiles)
         self.midi_ports: dict[str, MidiPort] = {}  # per input port: held keys, bank, mapping
         self.port_routers: dict[int, tuple] = {}  # id(mapping) -> (plan, CcRouter), lazily
@@ -443,6 +445,8 @@ class Host:
     def control_change(self, channel: int, cc: int, value: int, t: float | None = None,
                        mapping=None):
         """``mapping``: a port's own (a controller profile); None for the host's."""
+        if self.learn is not None and self.learn.intercept(channel, cc, value, t, mapping):
+            return
         if cc in ENGINE_CCS:
             self._play(CC, channel, cc, value / 127.0, t)
         router = self.cc_router if mapping is None else self._port_router(mapping)
@@ -654,6 +658,9 @@ class Host:
             from instrument.control.profiles import profiles_beside
 
             self.profiles = profiles_beside(o.mapping)  # default mapping: per-port profiles
+        from instrument.control.midi_learn import MidiLearn
+
+        self.learn = MidiLearn(self, o.state_dir, o.learn_timeout_s)  # learned.toml layered on
         self._start_preset()  # the saved state, or o.preset; installed before the first plan
         self._send_plan()
         self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port, o.osc_allow)
@@ -705,6 +712,8 @@ class Host:
         self._report_load_errors()
         self._supervise()
         self._state_tick(time.monotonic())
+        if self.learn is not None:
+            self.learn.tick(time.monotonic())
         now = time.monotonic()
         status = self.shared.status
         if self.first_audio_s is None and status[S_FIRST_AUDIO_T] > 0:
