@@ -1,8 +1,9 @@
 """MIDI learn: time from arming to the binding stored in learned.toml, through a real
 ``instrument run`` on a JACK dummy server (JACK MIDI in from python-rtmidi, OSC on 127.0.0.1).
 
-Each round: ``/learn/param/filt/resonance`` is sent, and at once a gesture of the control kind
-(messages ``--gap-ms`` apart, like a knob turned briskly); the clock stops when
+Each round: ``/learn/param/filt/resonance`` is sent; once its "learn ..." reply is back (a
+hand is slower than that), a gesture of the control kind (messages ``--gap-ms`` apart, like
+a knob turned briskly); the clock stops when
 ``/learn/status "learned ..."`` arrives, which the instrument sends after the atomic write
 (fsync, rename, fsync of the folder) of learned.toml. Printed per kind, median of
 ``--rounds``: arm -> stored, and last gesture message -> stored (the instrument's own part:
@@ -66,7 +67,7 @@ def main() -> int:
     def send(address):
         sock.sendto(OscMessageBuilder(address).build().dgram, target)
 
-    def wait_learned(timeout_s=5.0):
+    def wait_text(prefix, timeout_s=5.0):
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             try:
@@ -74,7 +75,7 @@ def main() -> int:
             except socket.timeout:
                 continue
             for address, values in decode_datagram(data):
-                if address == "/learn/status" and str(values[0]).startswith("learned "):
+                if address == "/learn/status" and str(values[0]).startswith(prefix):
                     return time.perf_counter(), values[0]
         return None, ""
 
@@ -91,17 +92,22 @@ def main() -> int:
                 break
         print(f"gesture messages {args.gap_ms:g} ms apart; median of {args.rounds} rounds")
         for kind, gesture in GESTURES.items():
-            total, own, lost = [], [], 0
+            total, own, armed, lost = [], [], [], 0
             for _ in range(args.rounds):
                 t_arm = time.perf_counter()
                 send("/learn/param/filt/resonance")
+                t_armed, _ = wait_text("learn ")  # a hand moves later than this anyway
+                if t_armed is not None:
+                    armed.append(t_armed - t_arm)
                 for m in gesture:
                     time.sleep(args.gap_ms / 1000)
                     keys.send(*m)
                 t_last = time.perf_counter()
-                t_stored, text = wait_learned()
+                t_stored, text = wait_text("learned ")
                 if t_stored is None:
                     lost += 1
+                    if os.environ.get("LEARN_BENCH_DEBUG"):
+                        print("\n".join(inst.output().splitlines()[-6:]), file=sys.stderr)
                     send("/learn/cancel")
                     time.sleep(0.3)
                     continue
@@ -110,6 +116,7 @@ def main() -> int:
                 time.sleep(0.2)
             if total:
                 print(f"{kind:40s} arm -> stored {statistics.median(total) * 1000:6.1f} ms"
+                      f"  (arm -> armed reply {statistics.median(armed) * 1000:4.1f} ms)"
                       f"  (last message -> stored {statistics.median(own) * 1000:6.1f} ms,"
                       f" max {max(own) * 1000:6.1f} ms){f'  {lost} lost' if lost else ''}",
                       flush=True)

@@ -385,8 +385,11 @@ def test_learn_next_order_session_ignore_unlearn_clear(tmp_path):
     assert learn.arm.next and learn.arm.current() == "macro#1"
     assert "learn next: macro#1 (Cutoff): move a control" in host.feedback.status()
     turn(host, 40, range(20, 30), t0=2.0)
-    turn(host, 40, range(30, 40), t0=3.0)  # the same knob again: not the next target
+    assert host.feedback.status()[-1] == \
+        "learned CC 40 channel 1 (7-bit) -> macro#1; next: macro#2 (Resonance)"
+    turn(host, 40, range(60, 70), t0=3.0)  # the same knob again: not the next target
     assert learn.arm.current() == "macro#2"
+    assert host.table[0] != PARAMS[0].initial_norm  # ... it plays macro 1 (-> cutoff) now
     turn(host, 41, range(20, 30), t0=4.0)
     assert learn.arm.current() == "filt.cutoff_hz"
     host.control_change(0, 102, 127, 5.0)  # press again: off

@@ -199,11 +199,13 @@ def test_learn_button_next_unlearn_clear_and_timeout(jack_server, tmp_path):
         send_all(keys, [cc(0, 102, 127), cc(0, 102, 0)])  # the learn button
         wait_text(client, "learn next: macro#1 (Cutoff): move a control")
         send_all(keys, [cc(0, 40, v) for v in range(20, 30)])
-        wait_text(client, "learned CC 40 channel 1 (7-bit) -> macro#1")
+        wait_text(client, "learned CC 40 channel 1 (7-bit) -> macro#1; next: macro#2 "
+                          "(Resonance)")
         send_all(keys, [cc(0, 40, v) for v in range(30, 36)])  # knob 1 again: not learned
         send_all(keys, [cc(0, 41, v) for v in range(20, 30)])
         seen = wait_text(client, "-> macro#2")
-        assert seen[-1] == "learned CC 41 channel 1 (7-bit) -> macro#2"
+        assert seen[-1] == "learned CC 41 channel 1 (7-bit) -> macro#2; next: " \
+                           "macro#3 (Filter env)"
         assert not any("CC 40" in s and "macro#2" in s for s in seen)
         send_all(keys, [cc(0, 102, 127), cc(0, 102, 0)])
         wait_text(client, "learn off")

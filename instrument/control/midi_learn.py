@@ -142,13 +142,15 @@ class MidiLearn:
     def _bound(self, found: LearnedControl) -> None:
         """(under lock) ``found`` is learned for the armed target: queue it, move on."""
         arm = self.arm
-        self.todo.put(("store", found, arm.current()))
+        target = arm.current()
         if arm.next and arm.index + 1 < len(arm.order):
             arm.index += 1
             arm.since = time.monotonic()
             self.classifier.ignore |= found.keys()
             self.classifier.reset()
+            self.todo.put(("store", found, target, self.describe(arm.current())))
         else:
+            self.todo.put(("store", found, target, ""))
             self._disarm()
             if arm.next:
                 self.todo.put(("say", "learn next: that was the last target; learn off"))
@@ -282,14 +284,16 @@ class MidiLearn:
             self._disarm()
         self._say("learn off" if was is not None else "learn: nothing was armed", armed="")
 
-    def _do_store(self, found: LearnedControl, target: str) -> None:
+    def _do_store(self, found: LearnedControl, target: str, next_target: str) -> None:
         new = found.table(target)
         replaced = [t for t in self.tables if t["target"] == target or overlaps(t, new)]
         self.tables = [t for t in self.tables if t not in replaced] + [new]
         text = f"learned {found.control_text()} ({found.kind_text()}) -> {target}"
         if found.guess:
             text += f" ({found.guess})"
-        self._save_and_install(text)
+        if next_target:
+            text += f"; next: {next_target}"
+        self._save_and_install(text, armed=next_target)
 
     def _do_unlearn(self, target: str) -> None:
         same = {target}
@@ -311,10 +315,11 @@ class MidiLearn:
         self._save_and_install(f"learn cleared: {n} learned control{'s' if n != 1 else ''} "
                                "forgotten")
 
-    def _save_and_install(self, text: str) -> None:
+    def _save_and_install(self, text: str, armed: str | None = None) -> None:
         saved = self._save()
         self._install()
-        self._say(text + ("" if saved else " (not saved: " + saved_why(self.path) + ")"))
+        self._say(text + ("" if saved else " (not saved: " + saved_why(self.path) + ")"),
+                  armed)
 
     def _save(self) -> bool:
         if self.path is None:
