@@ -194,7 +194,7 @@ def _run(args, argv_for_restart=None) -> int:
         host.shutdown()
         raise
     code = host.run()
-    if host.reexec and argv_for_restart is not None:
+    if argv_for_restart is not None and host.reexec:
         from instrument.runtime.code_watch import reexec
 
         reexec(argv_for_restart)  # does not return
