@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
                            "else $XDG_STATE_HOME/instrument, else ~/.local/state/instrument; "
                            "'none': no saved state)")
     live.add_argument("--watch", action="store_true",
-                      help="reload the preset file when it is saved, keeping what was moved")
+                      help="reload the preset file when it is saved, keeping what was moved; "
+                           "for development, restart with the saved state when the "
+                           "instrument's own code is saved (after checking the new code)")
     live.add_argument("--program-change", choices=("presets", "snapshots"), default="presets",
                       help="program change N loads the N-th preset of the folder (presets), "
                            "or snapshot N (snapshots)")
@@ -124,6 +126,8 @@ def main(argv=None) -> int:
             from instrument.cli.run_config import apply_run_config
 
             apply_run_config(args, parser, sys.argv[1:] if argv is None else argv)
+        if args.command == "run" and argv is None:  # --watch may restart it with new code
+            return _run(args, sys.argv[1:])
         return _COMMANDS[args.command](args)
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -135,7 +139,7 @@ def main(argv=None) -> int:
         return 0
 
 
-def _run(args) -> int:
+def _run(args, argv_for_restart=None) -> int:
     import time
 
     from instrument.runtime.host import Host, RunOptions
@@ -195,7 +199,12 @@ def _run(args) -> int:
     except InstrumentError:
         host.shutdown()
         raise
-    return host.run()
+    code = host.run()
+    if argv_for_restart is not None and host.reexec:
+        from instrument.runtime.code_watch import reexec
+
+        reexec(argv_for_restart)  # does not return
+    return code
 
 
 def _osc_dropped(data: dict) -> int:

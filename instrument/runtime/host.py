@@ -49,6 +49,7 @@ from instrument.runtime.shared import (
     S_RING_DROPPED,
     S_STATE, S_VOICES, S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
 )
+from instrument.runtime.code_watch import CodeReload, CodeWatch
 from instrument.runtime.preset_watch import PresetWatch
 from instrument.runtime.state_store import (
     Autosaver, CrashGuard, Saved, StateError, StateStore, moved_values,
@@ -91,7 +92,7 @@ class RunOptions:
     started: float = 0.0
     state_dir: Path | None = None  # --state-dir: autosave, restore, snapshots (None: off)
     restore: bool = False  # start from the saved state when there is one (--restore, or no PRESET)
-    watch: bool = False  # --watch: reload the preset file when it is saved
+    watch: bool = False  # --watch: reload the preset file when it is saved, restart on new code
     program_change: str = "presets"  # --program-change: 'presets' or 'snapshots'
     learn_timeout_s: float = 30.0  # --learn-timeout-s: MIDI learn gives up (control/midi_learn)
 
@@ -164,6 +165,9 @@ class Host:
         self.autosaver = Autosaver(self.store) if self.store else None
         self.crash_guard = CrashGuard(self.store) if self.store else None
         self.watcher = PresetWatch() if options.watch else None
+        self.code_reload = CodeReload(CodeWatch(), options.rate, options.block) \
+            if options.watch else None
+        self.reexec = False  # new code passed its check: stop, then exec a fresh instrument
         self.pending_snapshots: queue.SimpleQueue = queue.SimpleQueue()  # (n, Saved) to write
 
     # ---- presets -----------------------------------------------------------------------------
@@ -380,6 +384,16 @@ class Host:
         if self.watcher is not None and self.watcher.poll(self.preset_path, now):
             log.info("preset file changed: %s", self.preset_path)
             self._request(("reload", str(self.preset_path)))
+        if self.code_reload is not None and self.code_reload.poll(self.preset_path, now):
+            if self.opt.record:
+                log.warning("new code not started: --record is on (a restart would end the "
+                            "recording); stop and start the instrument to use it")
+            else:
+                if self.store is None:
+                    log.warning("no state directory (--state-dir none): the restart starts "
+                                "from the command line's preset")
+                self.reexec = True
+                self.stop_requested.set()
 
     def _save_state_at_exit(self) -> None:
         if self.autosaver is not None and self.plan is not None:
@@ -744,7 +758,12 @@ class Host:
 
     def shutdown(self) -> int:
         """Release the notes, let them ring briefly, stop the audio process, clean up."""
-        self.systemd.stopping()
+        if self.reexec:  # the same process goes on with new code: not stopping for systemd
+            self.systemd.restarting()
+        else:
+            self.systemd.stopping()
+        if self.code_reload is not None:
+            self.code_reload.stop()
         try:
             self._save_state_at_exit()
             self._play(ALL_NOTES_OFF, 0, 0.0, 0.0)
