@@ -457,3 +457,24 @@ def test_without_a_state_folder_learning_works_in_memory(tmp_path):
     assert "not saved: no state folder" in host.feedback.status()[-1]
     turn(host, 21, [64, 127])
     assert host.table[1] == 1.0
+
+
+def test_learn_timeout_must_be_positive(capsys):
+    from instrument.cli.main import main
+
+    assert main(["run", "--learn-timeout-s", "0", "--null", "--no-midi"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: command line: --learn-timeout-s 0.0 must be positive (use a number "
+                   "of seconds, like 30)"]
+
+
+def test_osc_router_hands_learn_addresses_to_the_session(tmp_path):
+    from instrument.control.osc import OscRouter
+
+    host, learn = session(tmp_path)
+    router = OscRouter(host)
+    assert router.handle("/learn/param/filt/cutoff_hz", [])
+    assert learn.arm.target == "filt.cutoff_hz"
+    assert not router.handle("/learn/param/nope/x", [])
+    assert not router.handle("/learn/next", ["text"])
+    assert router.counts.unknown == 2 and router.counts.messages == 3
