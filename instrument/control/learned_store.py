@@ -88,7 +88,9 @@ def toml_text(tables: list[dict]) -> str:
     lines = [_HEADER, "format = 1", 'name = "Learned"', ""]
     for table in tables:
         lines.append("[[cc]]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        lines += [f"{key} = {_toml_value(value)}" +
+                  (f"  # MIDI channel {value + 1}" if key == "channel" else "")
+                  for key, value in table.items()]
         lines.append("")
     return "\n".join(lines)
 
