@@ -11,7 +11,8 @@ Over the network a preset is named, never given as a path: ``/preset/load pad`` 
 ``pad.toml`` from the preset folder and nothing else; paths are for the command line.
 
 If the audio process dies, the host starts a new one with the same plan and parameter table
-and replays what the player is holding (``PlayerState``: keys, pedal, bend, mod wheel).
+and replays what the player is holding (``PlayerState``: keys, pedal, bend, mod wheel, the
+bend range a controller set with RPN 0).
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ class Host:
         self.playing = (plan, table)
         self.osc_router.map = OscAddressMap.for_plan(plan)
         self.macro_values = [m.initial_norm for m in plan.macros]
+        self.player.preset_loaded()  # RPN 0's bend range lasts until the next preset load
         self._make_cc_router()
 
     def load_preset(self, name: str) -> None:
@@ -520,7 +522,7 @@ class Host:
         """RPN 0 from a router: the playing preset's bend range until the next preset load."""
         from instrument.engine.events import BEND_RANGE
 
-        self.ring.push(BEND_RANGE, channel, semitones, 0.0)
+        self._play(BEND_RANGE, channel, semitones, 0.0)  # the player state keeps it (restart)
 
     def _make_cc_router(self) -> None:
         self.port_routers = {}  # the ports' routers are built again for this plan, on use
