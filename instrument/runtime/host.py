@@ -145,6 +145,7 @@ class Host:
         self.oscquery = None  # control/oscquery.py
         self.zeroconf = None  # control/zeroconf_service.py
         self.midi = None
+        self.midi_feedback = None  # control/midi_feedback.py: values back to controllers
         self.cc_router = None
         self.mapping = None
         self.profiles = []  # (Profile, Mapping): a port's mapping by its name (control/profiles)
@@ -459,11 +460,15 @@ class Host:
 
     def on_midi(self, message, t: float, port: str = "") -> None:
         self.midi_messages += 1
+        if self.midi_feedback is not None:  # a knob being moved gets no feedback
+            self.midi_feedback.on_midi(port, message, t)
         if not dispatch_midi(message, self.midi_ports.get(port) or self._midi_port(port), t):
             self.midi_junk += 1
 
     def on_midi_port(self, name: str, opened: bool) -> None:
         """From the MIDI scan: a port opened (choose its mapping) or gone (release its notes)."""
+        if self.midi_feedback is not None:
+            self.midi_feedback.port_event(name, opened)
         if opened:
             self._midi_port(name)
             return
@@ -506,6 +511,13 @@ class Host:
     def _routers(self) -> list:
         routers = [r for p, r in list(self.port_routers.values()) if p is self.plan]
         return routers + [self.cc_router] if self.cc_router is not None else routers
+
+    def ghost_positions(self) -> dict:
+        """Pickup/scale knobs away from their target's value (``CcRouter.ghosts``), for OSC."""
+        ghosts = {}
+        for router in self._routers():
+            ghosts.update(router.ghosts())
+        return ghosts
 
     def _share_macros(self, moved) -> None:
         """A macro one router moved is moved for the others (their knobs pick it up again)."""
@@ -682,6 +694,9 @@ class Host:
             except Exception as exc:  # noqa: BLE001 - no MIDI system: play from OSC only
                 log.warning("no MIDI (%s)", exc)
                 self.midi = None
+            from instrument.control.midi_feedback import start_midi_feedback
+
+            self.midi_feedback = start_midi_feedback(self)
 
     def run(self) -> int:
         self.next_scan = self.next_status = self.next_line = time.monotonic()
@@ -744,6 +759,8 @@ class Host:
             end = time.monotonic() + 0.3
             while time.monotonic() < end and self.shared.status[S_VOICES] > 0:
                 time.sleep(0.01)
+            if self.midi_feedback is not None:
+                self.midi_feedback.stop()
             if self.midi is not None:
                 self.midi.stop()
             for service in (self.zeroconf, self.oscquery):
