@@ -39,7 +39,9 @@ class MidiListener:
             self.port.open_port(names.index(source), "in")
 
     def messages(self, seconds: float) -> list[list[int]]:
-        got = []
+        """What arrives in ``seconds``; ``self.arrived``: when each did (monotonic, polled
+        every 2 ms)."""
+        got, self.arrived = [], []
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             item = self.port.get_message()
@@ -47,6 +49,7 @@ class MidiListener:
                 time.sleep(0.002)
                 continue
             got.append(item[0])
+            self.arrived.append(time.monotonic())
         return got
 
     def close(self) -> None:
@@ -173,8 +176,13 @@ def test_feedback_cc_arrives_on_an_output_port_and_not_while_the_knob_moves(inst
         # OSC moves the parameter: both outputs show it, at the knob position it means.
         def osc_move(i):
             listener.messages(0.0)
+            sent = time.monotonic()
             osc.send(CUTOFF, (32 + i) / 127)
-            return _cc20(rings.messages(1.0)), [32 + i]
+            got = _cc20(rings.messages(1.0))
+            if rings.arrived:
+                latency_ms.append((rings.arrived[0] - sent) * 1000)
+            return got, [32 + i]
+        latency_ms = []
         lost += _tries(osc_move, inst)
         assert _cc20(listener.messages(0.1))
 
@@ -210,7 +218,8 @@ def test_feedback_cc_arrives_on_an_output_port_and_not_while_the_knob_moves(inst
             osc.send("/preset/load", "poly16")
             return _cc20(rings.messages(2.0)), initial
         lost += _tries(preset_load, inst)
-        print(f"{lost} tries with nothing arrived (JACK MIDI loss)")
+        print(f"{lost} tries with nothing arrived (JACK MIDI loss); OSC move -> feedback CC "
+              f"on the controller's port: {', '.join(f'{x:.1f}' for x in latency_ms)} ms")
     finally:
         osc.close()
         rings.close()

@@ -16,7 +16,10 @@ When (``FeedbackSchedule``, per control and output):
 - at most once per ``MIN_INTERVAL_S`` (30 updates a second), coalesced to the latest value;
 - not while the control is being moved: until ``HOLD_S`` after its last incoming message (a
   motor fader must not fight the finger, an LED ring must not flicker), then once, if the
-  parameter's value differs from where the knob left it (a pickup knob that did not take over);
+  parameter's value differs from where the knob left it (a pickup knob that did not take over;
+  a knob position in the same zone of an integer or choice parameter counts as the value).
+  Any NRPN/RPN message of a port (selection, data entry, increment) holds all its NRPN/RPN
+  controls on that channel: which one it moves is not known until its data comes;
 - for every feedback control on preset load, when the port is opened (plugged in), and, on
   JACK, when something connects to ``instrument-feedback:out``.
 
