@@ -33,8 +33,9 @@ same JACK client (a JACK client renamed ``name-01`` counts as ``name``). A contr
 output cannot be paired gets no feedback of its own: patch ``instrument-feedback:out`` by hand.
 
 Echo: a controller that sends back what it receives (MIDI thru) moves the knob's target to the
-value it already has; nothing more is sent, because the value on the wire did not change. Do
-not patch ``instrument-feedback:out`` to ``instrument:in``.
+knob step nearest the value it has (at most half a step of the control's travel) and holds that
+control's feedback for ``HOLD_S`` as if it were moved; it does not loop, because the value on
+the wire does not change again. Do not patch ``instrument-feedback:out`` to ``instrument:in``.
 """
 
 from __future__ import annotations
