@@ -228,3 +228,26 @@ def test_a_pickup_knob_away_from_the_value_is_a_ghost_until_it_takes_over(plan):
     router.handle(0, 22, 0)
     router.handle(0, 22, 10)  # scale: the value follows partway, the knob is elsewhere
     assert router.ghosts()[("macro", detune)] == pytest.approx(10 / 127)
+
+
+def test_an_echoing_controller_does_not_loop(plan):
+    """A controller that sends back each feedback message (MIDI thru), through the host's
+    router: the value moves by at most half a knob step, once, and nothing more is sent."""
+    m = _mapping('[[cc]]\ncc = 20\ntarget = "filt.cutoff_hz"\n', "feedback = true")
+    state, out = _State(plan), _Out()
+    router = CcRouter(m, plan.params, plan.macros, lambda i: state.values[i])
+    fb = MidiFeedback(state, _Inputs(), lambda name: m)
+    fb.targets["ctl:out"] = _Target("ctl:in", out, m, 0.0)
+    cutoff = next(s.index for s in plan.params if s.path == "filt.cutoff_hz")
+    state.values[cutoff] = 0.3  # OSC
+    t, sent = 0.0, 0
+    for _ in range(200):  # 2 s of ticks, each echo handled as the host does
+        fb.tick(t)
+        for message in out.sent[sent:]:
+            fb.on_midi("ctl:out", message, t)
+            for i, norm in router.handle(message[0] & 15, message[1], message[2], t):
+                state.values[i] = norm
+        sent = len(out.sent)
+        t += 0.01
+    assert out.sent == [[0xB0, 20, 38]]  # 0.3 * 127 = 38.1
+    assert abs(state.values[cutoff] - 0.3) <= 0.5 / 127
