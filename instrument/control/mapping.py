@@ -27,6 +27,9 @@ any preset. Format (version 1)::
     steps = 128              # optional, relative modes and NRPN/RPN increment: ticks per
                              # full from..to range (default 128)
     accel = true             # optional, relative modes: acceleration (default true)
+    feedback = true          # optional: send the target's value back to the controller
+                             # (LED ring, motor fader); default: the file's top-level
+                             # ``feedback`` (absolute, 14-bit, NRPN/RPN controls only)
 
     # High resolution: instead of cc, a control can be an NRPN or an RPN parameter number
     # (0..16383 = MSB * 128 + LSB, or [MSB, LSB]); its value comes by data entry.
@@ -75,6 +78,14 @@ target's current value: an encoder never jumps, so it takes no ``takeover``. Acc
 a tick less than 20 ms after the previous one counts double the previous tick's factor, up
 to x8 (x2, x4, x8 for a fast spin); a slower tick counts x1.
 
+Feedback (``feedback = true`` at the top of the file for every control, or per control):
+the instrument sends each such control's target value back to the controller, as the same
+message the control sends (7-bit CC, 14-bit MSB/LSB pair, NRPN/RPN selection and data entry)
+at the knob position the value is at, so LED rings and motor faders show the real state. A
+relative encoder gets the position 0..127 on its CC (what LED rings of encoders take) only
+with ``feedback = true`` on the control itself. How and when it is sent: see
+``instrument.control.midi_feedback``.
+
 ``load_mapping``/``parse_mapping`` check everything that can be checked without a preset and
 raise a one-line ``MappingError`` naming the file, the key (``cc[3].target``) and the fix.
 Whether a parameter path or macro exists depends on the preset: ``CcRouter`` resolves that
@@ -110,10 +121,10 @@ DEFAULT_STEPS = 128
 CC_MAX = 119  # 120..127 are channel mode messages, never controls
 CHANNEL_MAX = 15
 
-_TOP_KEYS = {"format", "name", "doc", "cc", "learn"}
+_TOP_KEYS = {"format", "name", "doc", "cc", "learn", "feedback"}
 _LEARN_KEYS = {"cc", "channel"}
 _CC_KEYS = {"cc", "nrpn", "rpn", "channel", "target", "from", "to", "curve", "takeover",
-            "mode", "steps", "accel"}
+            "mode", "steps", "accel", "feedback"}
 # The keys every control uses, listed when an unknown key is close to none of _CC_KEYS.
 _CC_BASIC_KEYS = {"cc", "channel", "target", "from", "to", "curve", "takeover"}
 _TARGET_HELP = 'write "node.param", "macro:NAME" or "macro#N"'
@@ -157,6 +168,7 @@ class CcControl:
     accel: bool = True
     source: str = "cc"
     pn: int = -1
+    feedback: bool = False  # send the target's value back to the controller
 
     @property
     def relative(self) -> bool:
@@ -177,6 +189,11 @@ class Mapping:
     source: str = "<mapping>"
     doc: str = ""
     learn_button: tuple[int, int | None] | None = None  # [learn]: (cc, channel or None)
+
+    @property
+    def feedback(self) -> bool:
+        """True when any control sends feedback to the controller."""
+        return any(c.feedback for c in self.controls)
 
 
 def load_mapping(path) -> Mapping:
@@ -215,6 +232,7 @@ def _build(data: dict, source: str) -> Mapping:
     doc = data.get("doc", "")
     if not isinstance(doc, str):
         raise MappingError("doc must be a string", "doc", 'write doc = "what this maps"')
+    feedback = _flag(data, "feedback", "")
     tables = data.get("cc")
     if not isinstance(tables, list):
         raise MappingError("cc must be a list of [[cc]] tables", "cc",
@@ -226,7 +244,7 @@ def _build(data: dict, source: str) -> Mapping:
     seen: dict[tuple[int | None, int], CcControl] = {}
     seen_pn: dict[tuple[str, int | None, int], CcControl] = {}
     for i, table in enumerate(tables):
-        control = _control(table, f"cc[{i}]")
+        control = _control(table, f"cc[{i}]", bool(feedback))
         if control.source == "cc":
             _check_duplicate(control, seen)
             if control.mode == "14bit":
@@ -273,7 +291,7 @@ def _learn_button(table, controls: list[CcControl]) -> tuple[int, int | None] | 
     return cc, channel
 
 
-def _control(table, where: str) -> CcControl:
+def _control(table, where: str, feedback_default: bool = False) -> CcControl:
     if not isinstance(table, dict):
         raise MappingError("a control must be a table", where,
                            "write it as [[cc]] with cc = ... and target = ...")
@@ -356,8 +374,11 @@ def _control(table, where: str) -> CcControl:
         if not isinstance(accel, bool):
             raise MappingError(f"accel = {accel!r} is not true or false", f"{where}.accel",
                                "write accel = true or accel = false")
+    feedback = _flag(table, "feedback", f"{where}.")
+    if feedback is None:  # the file's default; an encoder's ring value only when asked for
+        feedback = feedback_default and not relative
     return CcControl(cc, channel, target, kind, name, number, lo, hi, curve, takeover, where,
-                     mode, steps, accel, source, pn)
+                     mode, steps, accel, source, pn, feedback)
 
 
 def _param_number(value, key: str, where: str) -> int:
@@ -452,6 +473,16 @@ def _unknown_keys(table: dict, allowed: set, where: str, listed: set | None = No
 def _whole(value, key: str, where: str, fix: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MappingError(f"{key} = {value!r} is not a whole number", f"{where}.{key}", fix)
+    return value
+
+
+def _flag(table: dict, key: str, where: str) -> bool | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, bool):
+        raise MappingError(f"{key} = {value!r} is not true or false", f"{where}{key}",
+                           f"write {key} = true or {key} = false")
     return value
 
 

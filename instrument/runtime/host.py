@@ -11,7 +11,8 @@ Over the network a preset is named, never given as a path: ``/preset/load pad`` 
 ``pad.toml`` from the preset folder and nothing else; paths are for the command line.
 
 If the audio process dies, the host starts a new one with the same plan and parameter table
-and replays what the player is holding (``PlayerState``: keys, pedal, bend, mod wheel).
+and replays what the player is holding (``PlayerState``: keys, pedal, bend, mod wheel, the
+bend range a controller set with RPN 0).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Host:
         self.oscquery = None  # control/oscquery.py
         self.zeroconf = None  # control/zeroconf_service.py
         self.midi = None
+        self.midi_feedback = None  # control/midi_feedback.py: values back to controllers
         self.cc_router = None
         self.mapping = None  # with the learned layer on top (control/midi_learn.py)
         self.learn = None  # MidiLearn: arming, classifying, learned.toml
@@ -186,6 +188,7 @@ class Host:
         self.playing = (plan, table)
         self.osc_router.map = OscAddressMap.for_plan(plan)
         self.macro_values = [m.initial_norm for m in plan.macros]
+        self.player.preset_loaded()  # RPN 0's bend range lasts until the next preset load
         self._make_cc_router()
 
     def load_preset(self, name: str) -> None:
@@ -475,11 +478,15 @@ class Host:
 
     def on_midi(self, message, t: float, port: str = "") -> None:
         self.midi_messages += 1
+        if self.midi_feedback is not None:  # a knob being moved gets no feedback
+            self.midi_feedback.on_midi(port, message, t)
         if not dispatch_midi(message, self.midi_ports.get(port) or self._midi_port(port), t):
             self.midi_junk += 1
 
     def on_midi_port(self, name: str, opened: bool) -> None:
         """From the MIDI scan: a port opened (choose its mapping) or gone (release its notes)."""
+        if self.midi_feedback is not None:
+            self.midi_feedback.port_event(name, opened)
         if opened:
             self._midi_port(name)
             return
@@ -523,6 +530,13 @@ class Host:
         routers = [r for p, r in list(self.port_routers.values()) if p is self.plan]
         return routers + [self.cc_router] if self.cc_router is not None else routers
 
+    def ghost_positions(self) -> dict:
+        """Pickup/scale knobs away from their target's value (``CcRouter.ghosts``), for OSC."""
+        ghosts = {}
+        for router in self._routers():
+            ghosts.update(router.ghosts())
+        return ghosts
+
     def _share_macros(self, moved) -> None:
         """A macro one router moved is moved for the others (their knobs pick it up again)."""
         try:
@@ -538,7 +552,7 @@ class Host:
         """RPN 0 from a router: the playing preset's bend range until the next preset load."""
         from instrument.engine.events import BEND_RANGE
 
-        self.ring.push(BEND_RANGE, channel, semitones, 0.0)
+        self._play(BEND_RANGE, channel, semitones, 0.0)  # the player state keeps it (restart)
 
     def _make_cc_router(self) -> None:
         self.port_routers = {}  # the ports' routers are built again for this plan, on use
@@ -701,6 +715,9 @@ class Host:
             except Exception as exc:  # noqa: BLE001 - no MIDI system: play from OSC only
                 log.warning("no MIDI (%s)", exc)
                 self.midi = None
+            from instrument.control.midi_feedback import start_midi_feedback
+
+            self.midi_feedback = start_midi_feedback(self)
 
     def run(self) -> int:
         self.next_scan = self.next_status = self.next_line = time.monotonic()
@@ -770,6 +787,8 @@ class Host:
             end = time.monotonic() + 0.3
             while time.monotonic() < end and self.shared.status[S_VOICES] > 0:
                 time.sleep(0.01)
+            if self.midi_feedback is not None:
+                self.midi_feedback.stop()
             if self.midi is not None:
                 self.midi.stop()
             for service in (self.zeroconf, self.oscquery):

@@ -1,5 +1,6 @@
 """What the player is holding right now, as the host sent it: keys down, sustain pedal, pitch
-bend, mod wheel and channel pressure, per MIDI channel.
+bend, mod wheel and channel pressure, per MIDI channel, and the pitch-bend range a controller
+set with RPN 0 (one for the engine, until the next preset load).
 
 The audio process keeps the same facts in its voices, but a restarted audio process starts
 empty. The host replays this state into the new one (``restore_events``) so held notes, bend
@@ -13,7 +14,7 @@ from __future__ import annotations
 import threading
 
 from instrument.engine.events import (
-    ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
+    ALL_NOTES_OFF, ALL_SOUND_OFF, BEND_RANGE, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
     CC_SUSTAIN, CHANNEL_PRESSURE, NOTE_OFF, NOTE_ON, PITCH_BEND,
 )
 
@@ -29,6 +30,12 @@ class PlayerState:
         self.mod_wheel = [0.0] * CHANNELS
         self.bend = [0.0] * CHANNELS
         self.pressure = [0.0] * CHANNELS
+        self.bend_range_st: float | None = None  # RPN 0 (None: the preset's own)
+
+    def preset_loaded(self) -> None:
+        """A preset load resets the bend range to the preset's (the engine does the same)."""
+        with self.lock:
+            self.bend_range_st = None
 
     def note(self, kind: int, channel: int, a: float, b: float) -> None:
         """Track one event as queued on the ring (same kinds and arguments)."""
@@ -45,6 +52,8 @@ class PlayerState:
                 self.bend[ch] = float(a)
             elif kind == CHANNEL_PRESSURE:
                 self.pressure[ch] = float(a)
+            elif kind == BEND_RANGE:
+                self.bend_range_st = float(a)
             elif kind == CC:
                 cc = int(a)
                 if cc == CC_SUSTAIN:
@@ -69,11 +78,14 @@ class PlayerState:
             del notes[key]
 
     def restore_events(self) -> list[tuple[int, int, float, float]]:
-        """(kind, channel, a, b) that bring a fresh engine to this state: controllers first,
-        then the held keys (so a note starts with the right bend and pedal), then the notes only
-        the pedal holds (struck and released with the pedal down, so they keep sounding)."""
+        """(kind, channel, a, b) that bring a fresh engine to this state: the bend range first,
+        then controllers, then the held keys (so a note starts with the right bend and pedal),
+        then the notes only the pedal holds (struck and released with the pedal down, so they
+        keep sounding)."""
         events = []
         with self.lock:
+            if self.bend_range_st is not None:
+                events.append((BEND_RANGE, 0, self.bend_range_st, 0.0))
             for ch in range(CHANNELS):
                 if self.sustain[ch]:
                     events.append((CC, ch, float(CC_SUSTAIN), self.sustain[ch]))
