@@ -274,3 +274,13 @@ def test_doctor_decodes_throttling(monkeypatch):
     doctor.check_throttling(report, {})
     assert report.lines[1].startswith("warn: power and temperature: under-voltage, throttling "
                                       "since boot")
+
+
+def test_the_development_configuration_watches_presets_and_code(captured):
+    """deploy/dev.toml: --watch on (presets and the instrument's own code), a state folder of
+    its own, a status line every 5 s."""
+    assert cli.main(["run", "--config", str(REPO / "deploy" / "dev.toml")]) == 0
+    (opt,) = captured
+    assert opt.watch is True
+    assert opt.state_dir == Path(".dev-state")
+    assert opt.preset == Path("presets/init.toml") and opt.status_interval == 5

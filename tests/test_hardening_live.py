@@ -144,6 +144,50 @@ def test_restarted_audio_process_brings_back_held_notes_and_bend_not_released_on
         keys.close()
 
 
+def test_restarted_audio_process_keeps_the_bend_range_a_controller_set_with_rpn0(jack_server,
+                                                                                  tmp_path):
+    """RPN 0 = 12 semitones, bend fully up, A4 held: an octave up, before a SIGKILL of the
+    audio process and after its restart (it came back at the preset's 2 semitones before)."""
+    from live import LiveInstrument
+
+    inst = LiveInstrument(jack_server.env, "presets/poly16.toml")  # generic.toml: RPN decoded
+    keys = None
+    try:
+        inst.wait_ports()
+        wait_status(inst.osc_port, lambda d: d.get("callbacks", 0) > 0, 60)
+        keys = JackMidiOut()
+        for data in ([0xB0, 101, 0], [0xB0, 100, 0], [0xB0, 6, 12], [0xB0, 38, 0],
+                     [0xB0, 101, 127], [0xB0, 100, 127], [0xE0, 0x7F, 0x7F], [0x90, 69, 100]):
+            keys.send(*data)
+            time.sleep(0.01)
+        before = wait_status(inst.osc_port, lambda d: d["active_voices"] == 1)
+        assert before.get("active_voices") == 1, inst.output()
+        expected = 440.0 * 2 ** (12 * (8191 / 8192) / 12)
+
+        def pitch(name):
+            wav = tmp_path / name
+            start_recording(jack_server.env, inst.out_ports(), wav, 1.0).wait(timeout=10)
+            x, sr = read_wav(wav)
+            return median_pitch_hz(x.mean(axis=1), sr)
+
+        time.sleep(0.1)  # the bend glides (smoothed)
+        assert abs(pitch("before.wav") / expected - 1) < 0.01
+        os.kill(before["audio_pid"], signal.SIGKILL)
+        after = wait_status(inst.osc_port, lambda d: d["audio_pid"] != before["audio_pid"]
+                            and d["callbacks"] > 0 and d["active_voices"] == 1, 15)
+        assert after.get("active_voices") == 1, inst.output()
+        time.sleep(0.1)
+        got = pitch("after.wav")
+        assert abs(got / expected - 1) < 0.01, (got, expected)
+        print(f"after the restart: {got:.1f} Hz, expected {expected:.1f} Hz (12-semitone bend "
+              f"range kept; the preset's own would give {440 * 2 ** (2 / 12):.1f} Hz)")
+    finally:
+        if keys is not None:
+            keys.send(0x80, 69, 0)
+            keys.close()
+        assert inst.stop() == 0, inst.output()
+
+
 def test_recording_keeps_what_was_played_before_an_audio_restart(tmp_path):
     """``--record`` on the null output: A3 before SIGKILL of the audio process, E4 after the
     restart; the WAV written at SIGTERM holds both, and no raw or status file is left."""

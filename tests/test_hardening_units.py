@@ -13,7 +13,8 @@ import pytest
 
 from instrument.audio.wav import read_wav
 from instrument.engine.events import (
-    ALL_NOTES_OFF, CC, CC_ALL_NOTES_OFF, CC_MOD_WHEEL, CC_SUSTAIN, NOTE_OFF, NOTE_ON, PITCH_BEND,
+    ALL_NOTES_OFF, BEND_RANGE, CC, CC_ALL_NOTES_OFF, CC_MOD_WHEEL, CC_SUSTAIN, NOTE_OFF, NOTE_ON,
+    PITCH_BEND,
 )
 from instrument.errors import PresetError
 from instrument.presets import compile_file, load_preset
@@ -165,6 +166,17 @@ def test_all_notes_off_and_a_velocity_zero_note_on_release_keys():
     assert [e[2] for e in state.restore_events()] == [60.0]
     state.note(ALL_NOTES_OFF, 0, 0.0, 0.0)
     assert state.restore_events() == []
+
+
+def test_the_bend_range_is_replayed_first_until_a_preset_load():
+    state = PlayerState()
+    state.note(PITCH_BEND, 0, 1.0, 0.0)
+    state.note(BEND_RANGE, 3, 12.0, 0.0)
+    events = state.restore_events()
+    assert events[0] == (BEND_RANGE, 0, 12.0, 0.0)  # before the bend it scales
+    assert (PITCH_BEND, 0, 1.0, 0.0) in events
+    state.preset_loaded()
+    assert all(e[0] != BEND_RANGE for e in state.restore_events())
 
 
 # ---- recording across restarts -------------------------------------------------------------

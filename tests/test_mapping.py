@@ -87,7 +87,7 @@ MESSAGES = [
     ("unknown-top-level-key", edit('name = "Test"', 'nmae = "Test"'),
      "nmae: unknown key 'nmae' (did you mean 'name'?)"),
     ("unknown-top-level-key-no-match", edit('name = "Test"', 'zzz = "Test"'),
-     "zzz: unknown key 'zzz' (valid: cc, doc, format, name)"),
+     "zzz: unknown key 'zzz' (valid: cc, doc, feedback, format, learn, name)"),
     ("name-not-a-string", edit('name = "Test"', "name = 3"),
      'name: name must be a string (write name = "My controller")'),
     ("cc-not-a-list", "format = 1\ncc = 74\n",

@@ -73,25 +73,30 @@ def test_restore_replays_zones_member_range_and_each_channels_expression_before_
     state = PlayerState()
     state.note(MPE_ZONE, 0, 15, 0.0)
     state.note(BEND_RANGE, 3, 24.0, 0.0)  # RPN 0 on a member channel: the zone's range
-    state.note(BEND_RANGE, 0, 12.0, 0.0)  # on the master channel: not kept (as before MPE)
+    state.note(BEND_RANGE, 0, 12.0, 0.0)  # on the master channel: the engine's own range
     state.note(PITCH_BEND, 2, 0.25, 0.0)
     state.note(CHANNEL_PRESSURE, 2, 0.5, 0.0)
     state.note(CC, 2, CC_TIMBRE, 0.75)
     state.note(NOTE_ON, 2, 60, 0.8)
     events = state.restore_events()
-    assert events[:2] == [(MPE_ZONE, 0, 15.0, 0.0), (BEND_RANGE, 1, 24.0, 0.0)]
-    assert events[2:] == [(PITCH_BEND, 2, 0.25, 0.0), (CHANNEL_PRESSURE, 2, 0.5, 0.0),
+    assert events[:3] == [(MPE_ZONE, 0, 15.0, 0.0), (BEND_RANGE, 1, 24.0, 0.0),
+                          (BEND_RANGE, 0, 12.0, 0.0)]
+    assert events[3:] == [(PITCH_BEND, 2, 0.25, 0.0), (CHANNEL_PRESSURE, 2, 0.5, 0.0),
                           (CC, 2, float(CC_TIMBRE), 0.75), (NOTE_ON, 2, 60.0, 0.8)]
+    state.preset_loaded()  # the preset's range again; the zone's member range stays
+    assert (BEND_RANGE, 0, 12.0, 0.0) not in state.restore_events()
+    assert (BEND_RANGE, 1, 24.0, 0.0) in state.restore_events()
     state.note(MPE_ZONE, 0, 0, 0.0)  # zone off: nothing of MPE is replayed
     assert all(e[0] not in (MPE_ZONE, BEND_RANGE) for e in state.restore_events())
 
 
-def test_without_mpe_the_replay_is_what_it_was():
+def test_without_mpe_the_replay_has_no_mpe_events():
     state = PlayerState()
     state.note(BEND_RANGE, 0, 12.0, 0.0)
     state.note(PITCH_BEND, 0, 0.5, 0.0)
     state.note(NOTE_ON, 0, 60, 0.8)
-    assert state.restore_events() == [(PITCH_BEND, 0, 0.5, 0.0), (NOTE_ON, 0, 60.0, 0.8)]
+    assert state.restore_events() == [(BEND_RANGE, 0, 12.0, 0.0), (PITCH_BEND, 0, 0.5, 0.0),
+                                      (NOTE_ON, 0, 60.0, 0.8)]
 
 
 @pytest.mark.parametrize("table, message", [

@@ -425,3 +425,48 @@ def test_program_change_selects_snapshots_when_asked():
                            snapshot_load=loaded.append)
     Host.program_change(host, 5)
     assert loaded == [5]
+
+
+def test_watch_restarts_on_new_code_and_keeps_playing_on_broken_code(tmp_path):
+    """--watch, development: a saved source file of the package is checked in a fresh process
+    while the old code plays; good code restarts the instrument in the same process (exec)
+    with what was moved restored; broken code is one line and the old code keeps playing.
+    The edited file is a probe added to the package (a kernel edit works the same way but
+    recompiles the renderer: tens of seconds, too long for the suite)."""
+    probe = REPO / "instrument" / f"_code_watch_probe_{os.getpid()}.py"
+    inst = Instance(tmp_path / "state", "presets/poly16.toml", "--watch")
+    try:
+        first = inst.current()
+        inst.send(RESONANCE, 0.9)
+        inst.wait_value(RESONANCE, 0.9)
+        wait_state(tmp_path / "state", lambda s: abs(s.params.get("filt.resonance", 0) - 0.9)
+                   < 1e-6)
+
+        saved_at = time.monotonic()
+        probe.write_text("VALUE = 1\n")
+        st = wait_status(inst.port, lambda d: d.get("audio_pid") != first["audio_pid"] and
+                         d.get("callbacks", 0) > 0, 90)
+        restarted = inst.matching("new code checked: restarting")
+        assert restarted and st, inst.output()
+        assert st["pid"] == first["pid"] == inst.proc.pid  # exec: the same process goes on
+        assert len(inst.matching("first audio")) == 2, inst.output()
+        print(f"\n--watch: code saved -> checked {restarted[0][0] - saved_at:.2f} s, -> playing "
+              f"again {inst.matching('first audio')[-1][0] - saved_at:.2f} s")
+        assert abs(inst.query(RESONANCE) - 0.9) < 1e-6  # restored from the saved state
+
+        playing = inst.current()
+        probe.write_text("def broken(:\n")
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not inst.matching("code change not applied"):
+            time.sleep(0.2)
+        errors = inst.matching("code change not applied")
+        assert len(errors) == 1, inst.output()
+        assert f"{probe.name}:1: SyntaxError" in errors[0][1], errors[0][1]
+        print(f"--watch: broken code logs: {errors[0][1]}")
+        later = wait_status(inst.port, lambda d: d["callbacks"] > playing["callbacks"] + 100)
+        assert later["audio_pid"] == playing["audio_pid"]  # the old code keeps playing
+        assert len(inst.matching("first audio")) == 2
+        assert abs(inst.query(RESONANCE) - 0.9) < 1e-6
+    finally:
+        probe.unlink(missing_ok=True)
+        inst.stop()

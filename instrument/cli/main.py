@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
                            "else $XDG_STATE_HOME/instrument, else ~/.local/state/instrument; "
                            "'none': no saved state)")
     live.add_argument("--watch", action="store_true",
-                      help="reload the preset file when it is saved, keeping what was moved")
+                      help="reload the preset file when it is saved, keeping what was moved; "
+                           "for development, restart with the saved state when the "
+                           "instrument's own code is saved (after checking the new code)")
     live.add_argument("--program-change", choices=("presets", "snapshots"), default="presets",
                       help="program change N loads the N-th preset of the folder (presets), "
                            "or snapshot N (snapshots)")
@@ -47,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--no-midi", action="store_true", help="no MIDI input")
     live.add_argument("--mapping", default=None,
                       help="CC mapping file (mappings/generic.toml; 'none' for no mapping)")
+    live.add_argument("--learn-timeout-s", type=float, default=30.0, metavar="S",
+                      help="MIDI learn gives up after this many seconds with nothing moved (30)")
     live.add_argument("--preset-dir", help="folder of presets for program change (the preset's)")
     live.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port (9000)")
     live.add_argument("--osc-bind", default="0.0.0.0", help="OSC address to listen on")
@@ -122,6 +126,8 @@ def main(argv=None) -> int:
             from instrument.cli.run_config import apply_run_config
 
             apply_run_config(args, parser, sys.argv[1:] if argv is None else argv)
+        if args.command == "run" and argv is None:  # --watch may restart it with new code
+            return _run(args, sys.argv[1:])
         return _COMMANDS[args.command](args)
     except InstrumentError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -133,7 +139,7 @@ def main(argv=None) -> int:
         return 0
 
 
-def _run(args) -> int:
+def _run(args, argv_for_restart=None) -> int:
     import time
 
     from instrument.runtime.host import Host, RunOptions
@@ -149,6 +155,9 @@ def _run(args) -> int:
     if args.oscquery_port is not None and not 0 <= args.oscquery_port < 65536:
         raise InstrumentError(f"--oscquery-port {args.oscquery_port} is not a TCP port",
                               "command line", "use a number from 1 to 65535, or 0 for none")
+    if not args.learn_timeout_s > 0:
+        raise InstrumentError(f"--learn-timeout-s {args.learn_timeout_s} must be positive",
+                              "command line", "use a number of seconds, like 30")
     if not args.osc_lease_s > 0:
         raise InstrumentError(f"--osc-lease-s {args.osc_lease_s} must be positive",
                               "command line", "use a number of seconds, like 600")
@@ -178,7 +187,8 @@ def _run(args) -> int:
         osc_send=osc_send, osc_lease_s=args.osc_lease_s, oscquery_port=args.oscquery_port,
         zeroconf=not args.no_zeroconf, record=args.record, null=args.null,
         status_interval=args.status_interval, started=started, state_dir=state_dir,
-        restore=restore, watch=args.watch, program_change=args.program_change)
+        restore=restore, watch=args.watch, program_change=args.program_change,
+        learn_timeout_s=args.learn_timeout_s)
     host = Host(options)
     try:
         host.start()
@@ -189,7 +199,12 @@ def _run(args) -> int:
     except InstrumentError:
         host.shutdown()
         raise
-    return host.run()
+    code = host.run()
+    if argv_for_restart is not None and host.reexec:
+        from instrument.runtime.code_watch import reexec
+
+        reexec(argv_for_restart)  # does not return
+    return code
 
 
 def _osc_dropped(data: dict) -> int:

@@ -309,6 +309,38 @@ class CcRouter:
         """Record that something other than this router moved macro ``name`` to ``norm``."""
         self._macro_norm[self._macro_by_name[name].index] = min(max(float(norm), 0.0), 1.0)
 
+    # -- views for feedback (any thread; reads only) ----------------------------------------------
+
+    def positions(self, values: Sequence[float], macro_norms: Sequence[float]) -> list[tuple]:
+        """``(control, position, norm, value_at)`` for each control with ``feedback``: the
+        position 0..1 of its travel (through its ``from``/``to`` and curve) at which its
+        target's value ``norm`` lies, and its position -> value function (a knob position that
+        means the same value, a zone of a choice, needs nothing sent). ``values``: the plan's
+        normalized parameter values; ``macro_norms``: the macros', by index. What a motor
+        fader or LED ring should show (``midi_feedback`` sends it)."""
+        out = []
+        for b in self._bindings:
+            if b.control.feedback:
+                macro = b.macro
+                norm = float(macro_norms[macro.index] if macro is not None else values[b.param])
+                out.append((b.control, b.position_of(norm), norm, b.value_at))
+        return out
+
+    def ghosts(self) -> dict[tuple[str, int], float]:
+        """Where the knobs of pickup and scale controls are while they do not hold their
+        target's value: ``{("param", index) or ("macro", index): knob_norm}``, the target value
+        the knob's last position means. A control that took over (knob and value met), a jump
+        or relative control, or a knob not moved since this router was built has none."""
+        out = {}
+        for b in self._bindings:
+            knob = b.knob
+            if knob is None or b.takeover == _JUMP:
+                continue
+            if abs(knob - self._current(b)) > _SAME:
+                key = ("macro", b.macro.index) if b.macro is not None else ("param", b.param)
+                out[key] = knob
+        return out
+
     # -- resolution (once) ------------------------------------------------------------------------
 
     def _resolve(self, control: CcControl, by_path: dict[str, ParamSlot]) -> _Binding:

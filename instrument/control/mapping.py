@@ -27,6 +27,9 @@ any preset. Format (version 1)::
     steps = 128              # optional, relative modes and NRPN/RPN increment: ticks per
                              # full from..to range (default 128)
     accel = true             # optional, relative modes: acceleration (default true)
+    feedback = true          # optional: send the target's value back to the controller
+                             # (LED ring, motor fader); default: the file's top-level
+                             # ``feedback`` (absolute, 14-bit, NRPN/RPN controls only)
 
     # Optional: the velocity curve of the controller's keys (instrument.control.velocity).
     [velocity]
@@ -43,6 +46,13 @@ any preset. Format (version 1)::
     [[cc]]
     nrpn = [1, 20]           # or rpn = 5; exactly one of cc, nrpn, rpn
     target = "filt.cutoff_hz"
+
+    # Optional: a button on the controller that starts and stops MIDI learn ("learn next",
+    # see instrument.control.midi_learn). A momentary button: each press (a value of 64 or
+    # more) toggles learning. Its cc must not also be a control above.
+    [learn]
+    cc = 102
+    channel = 0              # optional, as for a control
 
 With ``x = cc_value / 127`` the knob moves through the target's own curve: a parameter goes
 from ``from`` to ``to`` evenly in its normalized position (so a log-Hz cutoff sweeps evenly in
@@ -77,6 +87,14 @@ control's position by n / ``steps`` of its from..to travel (through its curve), 
 target's current value: an encoder never jumps, so it takes no ``takeover``. Acceleration:
 a tick less than 20 ms after the previous one counts double the previous tick's factor, up
 to x8 (x2, x4, x8 for a fast spin); a slower tick counts x1.
+
+Feedback (``feedback = true`` at the top of the file for every control, or per control):
+the instrument sends each such control's target value back to the controller, as the same
+message the control sends (7-bit CC, 14-bit MSB/LSB pair, NRPN/RPN selection and data entry)
+at the knob position the value is at, so LED rings and motor faders show the real state. A
+relative encoder gets the position 0..127 on its CC (what LED rings of encoders take) only
+with ``feedback = true`` on the control itself. How and when it is sent: see
+``instrument.control.midi_feedback``.
 
 ``load_mapping``/``parse_mapping`` check everything that can be checked without a preset and
 raise a one-line ``MappingError`` naming the file, the key (``cc[3].target``) and the fix.
@@ -115,10 +133,12 @@ DEFAULT_STEPS = 128
 CC_MAX = 119  # 120..127 are channel mode messages, never controls
 CHANNEL_MAX = 15
 
-_TOP_KEYS = {"format", "name", "doc", "cc", "velocity", "mpe"}
-_TOP_BASIC_KEYS = {"format", "name", "doc", "cc"}  # listed when an unknown key is close to none
+_TOP_KEYS = {"format", "name", "doc", "cc", "learn", "feedback", "velocity", "mpe"}
+_TOP_BASIC_KEYS = {"format", "name", "doc", "cc", "learn", "feedback"}  # listed when an
+# unknown key is close to none
+_LEARN_KEYS = {"cc", "channel"}
 _CC_KEYS = {"cc", "nrpn", "rpn", "channel", "target", "from", "to", "curve", "takeover",
-            "mode", "steps", "accel"}
+            "mode", "steps", "accel", "feedback"}
 # The keys every control uses, listed when an unknown key is close to none of _CC_KEYS.
 _CC_BASIC_KEYS = {"cc", "channel", "target", "from", "to", "curve", "takeover"}
 _TARGET_HELP = 'write "node.param", "macro:NAME" or "macro#N"'
@@ -162,6 +182,7 @@ class CcControl:
     accel: bool = True
     source: str = "cc"
     pn: int = -1
+    feedback: bool = False  # send the target's value back to the controller
 
     @property
     def relative(self) -> bool:
@@ -181,8 +202,14 @@ class Mapping:
     controls: tuple[CcControl, ...]
     source: str = "<mapping>"
     doc: str = ""
+    learn_button: tuple[int, int | None] | None = None  # [learn]: (cc, channel or None)
     velocity: VelocityCurve | None = None  # the keys' velocity curve; None: linear
     mpe: tuple[int, int] | None = None  # MPE zones (lower, upper members) set at port open
+
+    @property
+    def feedback(self) -> bool:
+        """True when any control sends feedback to the controller."""
+        return any(c.feedback for c in self.controls)
 
 
 def load_mapping(path) -> Mapping:
@@ -221,6 +248,7 @@ def _build(data: dict, source: str) -> Mapping:
     doc = data.get("doc", "")
     if not isinstance(doc, str):
         raise MappingError("doc must be a string", "doc", 'write doc = "what this maps"')
+    feedback = _flag(data, "feedback", "")
     tables = data.get("cc")
     if not isinstance(tables, list):
         raise MappingError("cc must be a list of [[cc]] tables", "cc",
@@ -232,7 +260,7 @@ def _build(data: dict, source: str) -> Mapping:
     seen: dict[tuple[int | None, int], CcControl] = {}
     seen_pn: dict[tuple[str, int | None, int], CcControl] = {}
     for i, table in enumerate(tables):
-        control = _control(table, f"cc[{i}]")
+        control = _control(table, f"cc[{i}]", bool(feedback))
         if control.source == "cc":
             _check_duplicate(control, seen)
             if control.mode == "14bit":
@@ -248,14 +276,42 @@ def _build(data: dict, source: str) -> Mapping:
                            f"cc {pn_cc.cc}, which NRPN/RPN data entry and selection use",
                            f"{pn_cc.where}.cc",
                            "move that control off CC 6, 38 and 96..101, or drop the NRPN/RPN")
+    learn = _learn_button(data.get("learn"), controls)
     velocity = None
     if "velocity" in data:
         velocity = parse_velocity(data["velocity"], "velocity", MappingError)
     mpe = parse_mpe(data["mpe"], "mpe", MappingError) if "mpe" in data else None
-    return Mapping(name, tuple(controls), source, doc, velocity, mpe)
+    return Mapping(name, tuple(controls), source, doc, learn, velocity, mpe)
 
 
-def _control(table, where: str) -> CcControl:
+def _learn_button(table, controls: list[CcControl]) -> tuple[int, int | None] | None:
+    """The ``[learn]`` table: the learn button's (cc, channel or None)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise MappingError("learn must be a table", "learn", "write [learn] with cc = 102")
+    _unknown_keys(table, _LEARN_KEYS, "learn.")
+    if "cc" not in table:
+        raise MappingError("the learn button has no cc", "learn", "add cc = 102 under [learn]")
+    cc = _whole(table["cc"], "cc", "learn", f"use a controller number 0..{CC_MAX}")
+    if not 0 <= cc <= CC_MAX or cc in PN_CCS or cc in (0, 32, 64):
+        raise MappingError(f"cc {cc} cannot be the learn button", "learn.cc",
+                           f"use 1 to {CC_MAX}, not 32, 64 or 6/38/96..101")
+    channel = None
+    if "channel" in table:
+        fix = "use 0 to 15, where 0 is MIDI channel 1, or omit it for any channel"
+        channel = _whole(table["channel"], "channel", "learn", fix)
+        if not 0 <= channel <= CHANNEL_MAX:
+            raise MappingError(f"channel {channel} is out of range", "learn.channel", fix)
+    for c in controls:
+        if c.source == "cc" and cc in ({c.cc, c.cc + 32} if c.mode == "14bit" else {c.cc}) \
+                and (channel is None or c.channel is None or c.channel == channel):
+            raise MappingError(f"the learn button cc {cc} is also mapped by {c.where}",
+                               "learn.cc", "give the learn button a cc of its own")
+    return cc, channel
+
+
+def _control(table, where: str, feedback_default: bool = False) -> CcControl:
     if not isinstance(table, dict):
         raise MappingError("a control must be a table", where,
                            "write it as [[cc]] with cc = ... and target = ...")
@@ -338,8 +394,11 @@ def _control(table, where: str) -> CcControl:
         if not isinstance(accel, bool):
             raise MappingError(f"accel = {accel!r} is not true or false", f"{where}.accel",
                                "write accel = true or accel = false")
+    feedback = _flag(table, "feedback", f"{where}.")
+    if feedback is None:  # the file's default; an encoder's ring value only when asked for
+        feedback = feedback_default and not relative
     return CcControl(cc, channel, target, kind, name, number, lo, hi, curve, takeover, where,
-                     mode, steps, accel, source, pn)
+                     mode, steps, accel, source, pn, feedback)
 
 
 def _param_number(value, key: str, where: str) -> int:
@@ -434,6 +493,16 @@ def _unknown_keys(table: dict, allowed: set, where: str, listed: set | None = No
 def _whole(value, key: str, where: str, fix: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MappingError(f"{key} = {value!r} is not a whole number", f"{where}.{key}", fix)
+    return value
+
+
+def _flag(table: dict, key: str, where: str) -> bool | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, bool):
+        raise MappingError(f"{key} = {value!r} is not true or false", f"{where}{key}",
+                           f"write {key} = true or {key} = false")
     return value
 
 

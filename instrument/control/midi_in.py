@@ -62,6 +62,7 @@ class MidiInputs:
         self.jack = self.api == rtmidi.API_UNIX_JACK
         self.jack_lsp = shutil.which("jack_lsp") if self.jack else None
         self.ports: dict[str, object] = {}
+        self.connections: dict[str, set[str]] = {}  # JACK, from the last scan (midi_feedback)
         self.virtual = None
         self.errors = 0
         self.lock = threading.Lock()
@@ -122,7 +123,7 @@ class MidiInputs:
             log.debug("MIDI scan failed: %s", exc)
             return []
         opened = []
-        connections = self._jack_connections()
+        connections = self.connections = self._jack_connections()
         patched = connections.get(self.virtual_name, set())
         for name in list(self.ports):
             why = None
@@ -140,8 +141,9 @@ class MidiInputs:
             log.info("MIDI input %s: %s", why, name)
             self._port_event(name, False)
         for index, name in enumerate(names):
-            if name in self.ports or name.startswith(f"{self.client_name}:"):
-                continue
+            if name in self.ports or name.startswith((f"{self.client_name}:",
+                                                      f"{self.client_name}-feedback")):
+                continue  # our own ports: the virtual input, the feedback output
             if name in patched:  # already sends to our virtual input: opening it doubles it
                 continue
             if self.pattern and not self.pattern.search(name):

@@ -13,6 +13,7 @@ address                    args    effect
 /snapshot/save             i       save what plays now as snapshot 0..127 (the state folder)
 /snapshot/load             i       load snapshot 0..127: its preset, then its values
 /panic                     -       all sound off
+/learn/..., /unlearn/...   -       MIDI learn (see ``instrument.control.midi_learn``)
 =========================  ======  ==================================================
 
 Note numbers outside 0..127 are dropped, not clipped: a note is an identity, and note 300
@@ -140,6 +141,9 @@ class OscRouter:
                 return False
             self.host.note_off(note)
             return True
+        if address.startswith(("/learn/", "/unlearn/")):
+            learn = getattr(self.host, "learn", None)
+            return learn is not None and learn.osc(address, args)
         if address == "/panic" and not args:
             self.host.panic()
             return True

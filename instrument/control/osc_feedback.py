@@ -20,8 +20,19 @@ Per client:
 Sent: ``/param/<node>/<param> f`` (normalized), ``/param/<node>/<param>/text s`` (display
 text with unit, "1.20 kHz"), ``/macro/<n> f`` and ``/macro/<name> f``, ``/preset/name s``, and
 once a second ``/status/voices i``, ``/status/load f`` (callback p99.9, % of the deadline),
-``/status/xruns i``. Queries: ``/q <address>`` answers with the address's value, its text and
-``<address>/doc``; ``/doc`` answers every parameter's ``/doc/param`` (see ``param_doc``).
+``/status/xruns i``.
+
+Ghosts (soft takeover): while a MIDI knob with ``takeover = "pickup"`` or ``"scale"`` is away
+from its target's value (it has not taken over yet, or something else moved the value since),
+``<address>/ghost f`` tells where the knob is, normalized like the value (``<address>`` is the
+parameter's ``/param/<node>/<param>`` or the macro's two addresses), preceded by
+``<address>/ghost/visible i 1`` when the ghost appears. Once the knob has taken over (or a
+preset load forgot it), ``<address>/ghost f`` is the value itself and
+``<address>/ghost/visible i 0``: a layout can draw the ghost as a second marker and hide it.
+Ghosts are diff-based like the values, at most once per tick.
+
+Queries: ``/q <address>`` answers with the address's value, its text and ``<address>/doc``;
+``/doc`` answers every parameter's ``/doc/param`` (see ``param_doc``).
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ class Client:
     known_text: np.ndarray = field(default_factory=lambda: np.zeros(0))  # values its text shows
     known_macros: list = field(default_factory=list)
     held_until: dict = field(default_factory=dict)  # address -> monotonic time (inf: touched)
+    known_ghosts: dict = field(default_factory=dict)  # address -> the knob position it saw
     next_status: float = 0.0
 
     @property
@@ -214,6 +226,7 @@ class OscFeedback:
             self.addresses = PlanAddresses.of(plan)
         amap = self.addresses
         macros = list(self.state.macro_positions())
+        ghosts = self._ghosts(amap)
         status = None
         with self.lock:
             for key in [k for k, c in self.clients.items()
@@ -254,6 +267,7 @@ class OscFeedback:
                         client.known_macros[i] = value
                         messages.append((by_number, [float(value)]))
                         messages.append((by_name, [float(value)]))
+                messages += _ghost_messages(client, ghosts, amap, values, macros)
             if now >= client.next_status:
                 client.next_status = now + STATUS_EVERY_S
                 status = status or self.state.status_dict()
@@ -262,6 +276,20 @@ class OscFeedback:
                              ("/status/xruns", [int(status["xruns"])])]
             if messages:
                 self.send(client.target, messages)
+
+    def _ghosts(self, amap: PlanAddresses) -> dict[str, float]:
+        """Address -> knob position of every ghost (see the module's docstring)."""
+        positions = getattr(self.state, "ghost_positions", None)
+        ghosts: dict[str, float] = {}
+        if positions is None:
+            return ghosts
+        for (kind, index), knob in positions().items():
+            if kind == "param" and index < len(amap.params):
+                ghosts[amap.params[index]] = float(knob)
+            elif kind == "macro" and index < len(amap.macros):
+                for address in amap.macros[index]:
+                    ghosts[address] = float(knob)
+        return ghosts
 
     def send(self, target: tuple[str, int], messages: list[tuple[str, list]]) -> None:
         """Messages as bundles of at most one Ethernet frame each."""
@@ -295,6 +323,31 @@ class OscFeedback:
         for macro, (by_number, by_name) in zip(plan.macros, amap.macros):
             messages.append(("/doc/macro", [by_number, by_name, macro.label]))
         self.send(client.target, messages)
+
+
+def _ghost_messages(client: Client, ghosts: dict, amap: PlanAddresses, values,
+                    macros: list) -> list[tuple[str, list]]:
+    """What ``client`` has not seen of ``ghosts``: new and moved ghosts, and cleared ones."""
+    messages = []
+    known = client.known_ghosts
+    for address, knob in ghosts.items():
+        old = known.get(address)
+        if old is None:
+            messages.append((address + "/ghost/visible", [1]))
+        if old is None or abs(old - knob) > 1e-9:
+            known[address] = knob
+            messages.append((address + "/ghost", [knob]))
+    for address in [a for a in known if a not in ghosts]:
+        del known[address]
+        index = amap.index.get(address)
+        if index is not None:
+            messages.append((address + "/ghost", [float(values[index])]))
+        else:
+            index = amap.macro_index.get(address)
+            if index is not None and index < len(macros):
+                messages.append((address + "/ghost", [float(macros[index])]))
+        messages.append((address + "/ghost/visible", [0]))
+    return messages
 
 
 def _truthy(value) -> bool:

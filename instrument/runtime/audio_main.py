@@ -91,22 +91,7 @@ class AudioProcess:
         block with events, a held note through a plan swap (the crossfade's ``finish_block``
         and the restrike path: left out, the first preset switch loaded them inside the
         callback, 265% of the deadline), and the ring and status helpers."""
-        plan = self.engine.current.plan
-        scratch = Engine(self.sample_rate, self.block, max_events=MAX_EVENTS_PER_BLOCK)
-        scratch.load(plan)
-        out = np.zeros((self.block, 2), dtype=np.float32)
-        ev = np.zeros((MAX_EVENTS_PER_BLOCK, EVENT_WIDTH))
-        ev[0] = (0, NOTE_ON, 0, 60, 0.8)
-        ev[1] = (self.block // 2, NOTE_ON, 0, 64, 0.8)
-        scratch.process_block(ev, 2, out)
-        scratch.swap(plan, carry_params=False)
-        for _ in range(scratch.crossfade_frames // self.block + 2):
-            scratch.process_block(ev, 0, out)
-        ev[0] = (0, NOTE_OFF, 0, 60, 0.0)
-        ev[1] = (0, NOTE_OFF, 0, 64, 0.0)
-        for i in range(4):
-            scratch.process_block(ev, 2 if i == 0 else 0, out)
-        scratch.release_retired()
+        scratch = exercise_engine(self.engine.current.plan, self.sample_rate, self.block)
         ring = np.zeros_like(self.shared.ring)
         drain_ring(ring, self.events, 0.0, 0.0, self.sample_rate, self.block)
         record_block(np.zeros_like(self.status), scratch.current.eng, scratch.lim, 1.0, 2.0, 0.0)
@@ -280,6 +265,30 @@ def main(argv=None) -> int:
         pass
     proc.stop()
     return 0
+
+
+def exercise_engine(plan, sample_rate: float, block: int) -> Engine:
+    """Run every native function the callback can reach, on a scratch engine playing ``plan``
+    (numba loads them from its cache, or compiles them): a block with notes, a held note
+    through a plan swap (the crossfade's ``finish_block`` and the restrike path), the release.
+    Returns the scratch engine. Also used by ``runtime.code_check`` to compile new code off the
+    audio path."""
+    scratch = Engine(sample_rate, block, max_events=MAX_EVENTS_PER_BLOCK)
+    scratch.load(plan)
+    out = np.zeros((block, 2), dtype=np.float32)
+    ev = np.zeros((MAX_EVENTS_PER_BLOCK, EVENT_WIDTH))
+    ev[0] = (0, NOTE_ON, 0, 60, 0.8)
+    ev[1] = (block // 2, NOTE_ON, 0, 64, 0.8)
+    scratch.process_block(ev, 2, out)
+    scratch.swap(plan, carry_params=False)
+    for _ in range(scratch.crossfade_frames // block + 2):
+        scratch.process_block(ev, 0, out)
+    ev[0] = (0, NOTE_OFF, 0, 60, 0.0)
+    ev[1] = (0, NOTE_OFF, 0, 64, 0.0)
+    for i in range(4):
+        scratch.process_block(ev, 2 if i == 0 else 0, out)
+    scratch.release_retired()
+    return scratch
 
 
 class _Stop(Exception):

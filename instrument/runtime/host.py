@@ -11,7 +11,8 @@ Over the network a preset is named, never given as a path: ``/preset/load pad`` 
 ``pad.toml`` from the preset folder and nothing else; paths are for the command line.
 
 If the audio process dies, the host starts a new one with the same plan and parameter table
-and replays what the player is holding (``PlayerState``: keys, pedal, bend, mod wheel).
+and replays what the player is holding (``PlayerState``: keys, pedal, bend, mod wheel, the
+bend range a controller set with RPN 0).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from instrument.runtime.shared import (
     S_RING_DROPPED,
     S_STATE, S_VOICES, S_XRUNS, STATE_RUNNING, SharedState, remove_stale_blocks,
 )
+from instrument.runtime.code_watch import CodeReload, CodeWatch
 from instrument.runtime.preset_watch import PresetWatch
 from instrument.runtime.state_store import (
     Autosaver, CrashGuard, Saved, StateError, StateStore, moved_values,
@@ -92,8 +94,9 @@ class RunOptions:
     started: float = 0.0
     state_dir: Path | None = None  # --state-dir: autosave, restore, snapshots (None: off)
     restore: bool = False  # start from the saved state when there is one (--restore, or no PRESET)
-    watch: bool = False  # --watch: reload the preset file when it is saved
+    watch: bool = False  # --watch: reload the preset file when it is saved, restart on new code
     program_change: str = "presets"  # --program-change: 'presets' or 'snapshots'
+    learn_timeout_s: float = 30.0  # --learn-timeout-s: MIDI learn gives up (control/midi_learn)
 
 
 def _audio_env() -> dict:
@@ -145,8 +148,10 @@ class Host:
         self.oscquery = None  # control/oscquery.py
         self.zeroconf = None  # control/zeroconf_service.py
         self.midi = None
+        self.midi_feedback = None  # control/midi_feedback.py: values back to controllers
         self.cc_router = None
-        self.mapping = None
+        self.mapping = None  # with the learned layer on top (control/midi_learn.py)
+        self.learn = None  # MidiLearn: arming, classifying, learned.toml
         self.profiles = []  # (Profile, Mapping): a port's mapping by its name (control/profiles)
         self.midi_ports: dict[str, MidiPort] = {}  # per input port: held keys, bank, mapping
         self.port_routers: dict[int, tuple] = {}  # id(mapping) -> (plan, CcRouter), lazily
@@ -163,6 +168,9 @@ class Host:
         self.autosaver = Autosaver(self.store) if self.store else None
         self.crash_guard = CrashGuard(self.store) if self.store else None
         self.watcher = PresetWatch() if options.watch else None
+        self.code_reload = CodeReload(CodeWatch(), options.rate, options.block) \
+            if options.watch else None
+        self.reexec = False  # new code passed its check: stop, then exec a fresh instrument
         self.pending_snapshots: queue.SimpleQueue = queue.SimpleQueue()  # (n, Saved) to write
 
     # ---- presets -----------------------------------------------------------------------------
@@ -181,6 +189,7 @@ class Host:
         self.playing = (plan, table)
         self.osc_router.map = OscAddressMap.for_plan(plan)
         self.macro_values = [m.initial_norm for m in plan.macros]
+        self.player.preset_loaded()  # RPN 0's bend range lasts until the next preset load
         self._make_cc_router()
 
     def load_preset(self, name: str) -> None:
@@ -379,6 +388,16 @@ class Host:
         if self.watcher is not None and self.watcher.poll(self.preset_path, now):
             log.info("preset file changed: %s", self.preset_path)
             self._request(("reload", str(self.preset_path)))
+        if self.code_reload is not None and self.code_reload.poll(self.preset_path, now):
+            if self.opt.record:
+                log.warning("new code not started: --record is on (a restart would end the "
+                            "recording); stop and start the instrument to use it")
+            else:
+                if self.store is None:
+                    log.warning("no state directory (--state-dir none): the restart starts "
+                                "from the command line's preset")
+                self.reexec = True
+                self.stop_requested.set()
 
     def _save_state_at_exit(self) -> None:
         if self.autosaver is not None and self.plan is not None:
@@ -444,6 +463,8 @@ class Host:
     def control_change(self, channel: int, cc: int, value: int, t: float | None = None,
                        mapping=None):
         """``mapping``: a port's own (a controller profile); None for the host's."""
+        if self.learn is not None and self.learn.intercept(channel, cc, value, t, mapping):
+            return
         if cc in ENGINE_CCS:
             self._play(CC, channel, cc, value / 127.0, t)
         if cc == CC_TIMBRE and self.player.zones.is_member(channel):
@@ -465,11 +486,15 @@ class Host:
 
     def on_midi(self, message, t: float, port: str = "") -> None:
         self.midi_messages += 1
+        if self.midi_feedback is not None:  # a knob being moved gets no feedback
+            self.midi_feedback.on_midi(port, message, t)
         if not dispatch_midi(message, self.midi_ports.get(port) or self._midi_port(port), t):
             self.midi_junk += 1
 
     def on_midi_port(self, name: str, opened: bool) -> None:
         """From the MIDI scan: a port opened (choose its mapping) or gone (release its notes)."""
+        if self.midi_feedback is not None:
+            self.midi_feedback.port_event(name, opened)
         if opened:
             self._midi_port(name)
             return
@@ -519,6 +544,13 @@ class Host:
         routers = [r for p, r in list(self.port_routers.values()) if p is self.plan]
         return routers + [self.cc_router] if self.cc_router is not None else routers
 
+    def ghost_positions(self) -> dict:
+        """Pickup/scale knobs away from their target's value (``CcRouter.ghosts``), for OSC."""
+        ghosts = {}
+        for router in self._routers():
+            ghosts.update(router.ghosts())
+        return ghosts
+
     def _share_macros(self, moved) -> None:
         """A macro one router moved is moved for the others (their knobs pick it up again)."""
         try:
@@ -534,7 +566,7 @@ class Host:
         """RPN 0 from a router: the playing preset's bend range until the next preset load."""
         from instrument.engine.events import BEND_RANGE
 
-        self._play(BEND_RANGE, channel, semitones, 0.0)  # tracked for MPE member channels
+        self._play(BEND_RANGE, channel, semitones, 0.0)  # the player state keeps it (restart)
 
     def _make_cc_router(self) -> None:
         self.port_routers = {}  # the ports' routers are built again for this plan, on use
@@ -668,6 +700,9 @@ class Host:
             from instrument.control.profiles import profiles_beside
 
             self.profiles = profiles_beside(o.mapping)  # default mapping: per-port profiles
+        from instrument.control.midi_learn import MidiLearn
+
+        self.learn = MidiLearn(self, o.state_dir, o.learn_timeout_s)  # learned.toml layered on
         self._start_preset()  # the saved state, or o.preset; installed before the first plan
         self._send_plan()
         self.osc = OscServer(self.osc_router, o.osc_bind, o.osc_port, o.osc_allow)
@@ -694,6 +729,9 @@ class Host:
             except Exception as exc:  # noqa: BLE001 - no MIDI system: play from OSC only
                 log.warning("no MIDI (%s)", exc)
                 self.midi = None
+            from instrument.control.midi_feedback import start_midi_feedback
+
+            self.midi_feedback = start_midi_feedback(self)
 
     def run(self) -> int:
         self.next_scan = self.next_status = self.next_line = time.monotonic()
@@ -719,6 +757,8 @@ class Host:
         self._report_load_errors()
         self._supervise()
         self._state_tick(time.monotonic())
+        if self.learn is not None:
+            self.learn.tick(time.monotonic())
         now = time.monotonic()
         status = self.shared.status
         if self.first_audio_s is None and status[S_FIRST_AUDIO_T] > 0:
@@ -749,13 +789,20 @@ class Host:
 
     def shutdown(self) -> int:
         """Release the notes, let them ring briefly, stop the audio process, clean up."""
-        self.systemd.stopping()
+        if self.reexec:  # the same process goes on with new code: not stopping for systemd
+            self.systemd.restarting()
+        else:
+            self.systemd.stopping()
+        if self.code_reload is not None:
+            self.code_reload.stop()
         try:
             self._save_state_at_exit()
             self._play(ALL_NOTES_OFF, 0, 0.0, 0.0)
             end = time.monotonic() + 0.3
             while time.monotonic() < end and self.shared.status[S_VOICES] > 0:
                 time.sleep(0.01)
+            if self.midi_feedback is not None:
+                self.midi_feedback.stop()
             if self.midi is not None:
                 self.midi.stop()
             for service in (self.zeroconf, self.oscquery):

@@ -1,7 +1,8 @@
 """What the player is holding right now, as the host sent it: keys down, sustain pedal, pitch
-bend, mod wheel, channel pressure and timbre (CC74), per MIDI channel; and the MPE zones with
-their member bend ranges (``control.mpe``), so an MPE note comes back on its channel with its
-own bend, pressure and timbre.
+bend, mod wheel, channel pressure and timbre (CC74), per MIDI channel; the pitch-bend range a
+controller set with RPN 0 (one for the engine, until the next preset load); and the MPE zones
+with their member bend ranges (``control.mpe``), so an MPE note comes back on its channel with
+its own bend, pressure and timbre.
 
 The audio process keeps the same facts in its voices, but a restarted audio process starts
 empty. The host replays this state into the new one (``restore_events``) so held notes, bend
@@ -35,6 +36,13 @@ class PlayerState:
         self.timbre = [0.0] * CHANNELS
         self.zones = MpeZones()
         self.member_range: dict[int, float] = {}  # zone master channel -> RPN 0 of a member
+        self.bend_range_st: float | None = None  # RPN 0 (None: the preset's own)
+
+    def preset_loaded(self) -> None:
+        """A preset load resets the bend range to the preset's (the engine does the same; an
+        MPE zone's member range stays, as the zones do)."""
+        with self.lock:
+            self.bend_range_st = None
 
     def note(self, kind: int, channel: int, a: float, b: float) -> None:
         """Track one event as queued on the ring (same kinds and arguments)."""
@@ -71,6 +79,8 @@ class PlayerState:
                 self.member_range.pop(ch, None)  # an MCM resets its zone's range to 48
             elif kind == BEND_RANGE and self.zones.is_member(ch):
                 self.member_range[self.zones.master_of(ch)] = float(a)
+            elif kind == BEND_RANGE:
+                self.bend_range_st = float(a)
 
     def _keys_up(self, channel: int) -> None:
         self._drop(self.keys, channel)
@@ -82,9 +92,10 @@ class PlayerState:
             del notes[key]
 
     def restore_events(self) -> list[tuple[int, int, float, float]]:
-        """(kind, channel, a, b) that bring a fresh engine to this state: controllers first,
-        then the held keys (so a note starts with the right bend and pedal), then the notes only
-        the pedal holds (struck and released with the pedal down, so they keep sounding)."""
+        """(kind, channel, a, b) that bring a fresh engine to this state: the MPE zones and bend
+        ranges first, then controllers, then the held keys (so a note starts with the right bend
+        and pedal), then the notes only the pedal holds (struck and released with the pedal
+        down, so they keep sounding)."""
         events = []
         with self.lock:
             zones = ((LOWER_MASTER, self.zones.lower, 1), (UPPER_MASTER, self.zones.upper, 14))
@@ -93,6 +104,8 @@ class PlayerState:
                     events.append((MPE_ZONE, master, float(members), 0.0))
                     if master in self.member_range:
                         events.append((BEND_RANGE, first_member, self.member_range[master], 0.0))
+            if self.bend_range_st is not None:
+                events.append((BEND_RANGE, 0, self.bend_range_st, 0.0))
             for ch in range(CHANNELS):
                 if self.sustain[ch]:
                     events.append((CC, ch, float(CC_SUSTAIN), self.sustain[ch]))

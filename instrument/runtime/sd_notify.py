@@ -144,3 +144,8 @@ class ServiceNotifier:
 
     def stopping(self) -> None:
         self.notifier.notify("STOPPING=1", "STATUS=stopping")
+
+    def restarting(self) -> None:
+        """The process is about to exec itself with new code (runtime/code_watch.py): same
+        PID, so systemd keeps following it; the new program says READY=1 again."""
+        self.notifier.notify("STATUS=restarting with new code")
