@@ -6,8 +6,12 @@ Integration tests run a real ``instrument run`` on the test JACK server; keyboar
 python-rtmidi JACK MIDI ports (a virtual output is what a USB keyboard looks like to the scan).
 """
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import textwrap
 import time
 from types import SimpleNamespace
 
@@ -18,8 +22,8 @@ from instrument.control.midi_messages import MidiPort, dispatch_midi
 from instrument.control.profiles import (
     ProfilesError, load_profiles, match_profile, profiles_beside,
 )
-from live import REPO, JackMidiOut, LiveInstrument, osc_dgram, status_json, wait_connected, \
-    wait_status
+from live import REPO, JackMidiOut, LiveInstrument, free_udp_port, osc_dgram, status_json, \
+    stop_checked, wait_connected, wait_status
 
 PROFILES = REPO / "mappings" / "profiles.toml"
 
@@ -264,3 +268,46 @@ def test_units_do_not_need_a_host_namespace():  # MidiPort only needs the calls 
     port = MidiPort(SimpleNamespace(note_on=lambda *a: None), "x")
     port.note_on(60, 0.5, 0, None)
     assert port.held() == ([(0, 60)], [])
+
+
+@pytest.mark.integration
+def test_jack_midi_opens_when_the_jack_server_comes_after_the_instrument(tmp_path):
+    """``--midi-api jack`` with no JACK server yet: one warning, the instrument plays (null
+    output); once a server runs, MIDI opens by itself (every 3 s) and notes arrive."""
+    from jack_server import jack_env, start_jack_server
+
+    name = f"instrument-late-{os.getpid()}"
+    port = free_udp_port()
+    env = jack_env(name)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "instrument.cli.main", "run", str(REPO / "presets/init.toml"),
+         "--null", "--midi-api", "jack", "--osc-port", str(port), "--osc-bind", "127.0.0.1",
+         "--no-zeroconf", "--oscquery-port", "0", "--state-dir", "none"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = None
+    try:
+        assert wait_status(port, lambda d: d.get("callbacks", 0) > 0, 60)
+        server = start_jack_server(name)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and "instrument:in" not in server.ports():
+            time.sleep(0.2)
+        assert "instrument:in" in server.ports()
+        sender = textwrap.dedent("""
+            import time, rtmidi
+            out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="late-keys")
+            out.open_port(out.get_ports().index("instrument:in"), "out")
+            time.sleep(1.0)
+            for _ in range(3):
+                out.send_message([0x90, 60, 100]); time.sleep(0.05)
+                out.send_message([0x80, 60, 0]); time.sleep(0.05)
+            time.sleep(0.5)
+        """)
+        subprocess.run([sys.executable, "-c", sender], env=env, timeout=30, check=True)
+        data = wait_status(port, lambda d: d.get("midi_messages", 0) >= 2, 10)
+        assert data.get("midi_messages", 0) >= 2
+    finally:
+        out = stop_checked(proc)
+        if server is not None:
+            server.stop()
+    assert out.count("no MIDI") == 1, out
+    assert "JACK MIDI opened on a later try" in out

@@ -63,6 +63,7 @@ log = logging.getLogger("instrument.host")
 
 ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_TIMBRE, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)
 QUICK_DEATH_S = 5.0  # an audio process that dies this soon, before playing, backs off
+MIDI_RETRY_S = 3.0  # JACK MIDI that failed to open is tried again this often (_retry_midi)
 LOAD_ERROR_LOG_S = 2.0  # failed network loads are logged at most this often (then summarized)
 
 
@@ -148,6 +149,7 @@ class Host:
         self.oscquery = None  # control/oscquery.py
         self.zeroconf = None  # control/zeroconf_service.py
         self.midi = None
+        self.midi_retry_at = 0.0  # JACK: when to try opening MIDI again (_retry_midi)
         self.midi_feedback = None  # control/midi_feedback.py: values back to controllers
         self.cc_router = None
         self.mapping = None  # with the learned layer on top (control/midi_learn.py)
@@ -720,18 +722,41 @@ class Host:
         self.oscquery = start_oscquery(self)
         self.zeroconf = start_zeroconf(self)  # registers in its own thread
         if not o.no_midi:
-            from instrument.control.midi_in import MidiInputs
+            self._open_midi()
 
-            try:
-                self.midi = MidiInputs(o.midi_api, o.midi, self.on_midi,
-                                       on_port=self.on_midi_port)
-                self.midi.start()
-            except Exception as exc:  # noqa: BLE001 - no MIDI system: play from OSC only
-                log.warning("no MIDI (%s)", exc)
-                self.midi = None
-            from instrument.control.midi_feedback import start_midi_feedback
+    def _open_midi(self) -> bool:
+        """Open MIDI in, and MIDI feedback out where a mapping asks for it; True if MIDI is
+        there. With no MIDI system, the instrument plays from OSC only."""
+        from instrument.control.midi_feedback import start_midi_feedback
+        from instrument.control.midi_in import MidiInputs
 
-            self.midi_feedback = start_midi_feedback(self)
+        o = self.opt
+        try:
+            self.midi = MidiInputs(o.midi_api, o.midi, self.on_midi, on_port=self.on_midi_port)
+            self.midi.start()
+        except Exception as exc:  # noqa: BLE001 - no MIDI system: play from OSC only
+            log.warning("no MIDI (%s)", exc)
+            self.midi = None
+        if self.midi is None or not self.midi.available:
+            return False
+        self.midi_feedback = start_midi_feedback(self)
+        return True
+
+    def _retry_midi(self, now: float) -> None:
+        """On JACK, MIDI that could not be opened (a JACK server started after the
+        instrument, or a client open that failed for a moment under load) is tried again every
+        ``MIDI_RETRY_S`` while a JACK server answers ``jack_lsp``: MIDI comes back without a
+        restart. Not on ALSA: its sequencer is there from boot, or never."""
+        if self.opt.no_midi or self.opt.midi_api != "jack" or now < self.midi_retry_at or \
+                (self.midi is not None and self.midi.available):
+            return
+        self.midi_retry_at = now + MIDI_RETRY_S
+        try:
+            answered = subprocess.run(["jack_lsp"], capture_output=True, timeout=2.0)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if answered.returncode == 0 and self._open_midi():
+            log.info("MIDI: JACK MIDI opened on a later try")
 
     def run(self) -> int:
         self.next_scan = self.next_status = self.next_line = time.monotonic()
@@ -776,6 +801,7 @@ class Host:
         if self.midi is not None and now >= self.next_scan:
             self.midi.scan()
             self.next_scan = now + 1.0
+        self._retry_midi(now)
         if now >= self.next_status:
             self.cb_max_last_s_ns = float(status[S_CB_RECENT_MAX_NS])
             self.cb_gap_last_s = float(status[S_CB_RECENT_GAP_S])
