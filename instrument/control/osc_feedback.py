@@ -20,7 +20,8 @@ Per client:
 Sent: ``/param/<node>/<param> f`` (normalized), ``/param/<node>/<param>/text s`` (display
 text with unit, "1.20 kHz"), ``/macro/<n> f`` and ``/macro/<name> f``, ``/preset/name s``, and
 once a second ``/status/voices i``, ``/status/load f`` (callback p99.9, % of the deadline),
-``/status/xruns i``. Queries: ``/q <address>`` answers with the address's value, its text and
+``/status/xruns i``, ``/status/tempo f`` (BPM: MIDI clock or /tempo). Queries:
+``/q <address>`` answers with the address's value, its text and
 ``<address>/doc``; ``/doc`` answers every parameter's ``/doc/param`` (see ``param_doc``).
 """
 
@@ -259,7 +260,8 @@ class OscFeedback:
                 status = status or self.state.status_dict()
                 messages += [("/status/voices", [int(status["active_voices"])]),
                              ("/status/load", [float(status["callback_p999_pct"])]),
-                             ("/status/xruns", [int(status["xruns"])])]
+                             ("/status/xruns", [int(status["xruns"])]),
+                             ("/status/tempo", [float(status["tempo_bpm"])])]
             if messages:
                 self.send(client.target, messages)
 

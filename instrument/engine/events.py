@@ -22,6 +22,10 @@ CHANNEL_PRESSURE    pressure in [0, 1]             unused
 POLY_PRESSURE       MIDI note 0..127               pressure in [0, 1]
 PROGRAM             program number 0..127          unused
 BEND_RANGE          pitch-bend range, semitones    unused (RPN 0; until the next preset)
+TEMPO               tempo in BPM, 20..300          unused (MIDI clock or /tempo)
+TRANSPORT           song position in beats         unused (the downbeat of a MIDI
+                                                   start or continue: synced LFOs
+                                                   take their phase from it)
 ==================  =============================  ================================
 
 A NOTE_ON with velocity 0 is a NOTE_OFF (the MIDI convention); converters emit NOTE_OFF for it.
@@ -42,6 +46,8 @@ CHANNEL_PRESSURE = 8
 POLY_PRESSURE = 9
 PROGRAM = 10
 BEND_RANGE = 11
+TEMPO = 12
+TRANSPORT = 13
 
 EVENT_WIDTH = 5
 FRAME, KIND, CHANNEL, A, B = range(EVENT_WIDTH)
@@ -63,6 +69,8 @@ KIND_NAMES = {
     POLY_PRESSURE: "poly_pressure",
     PROGRAM: "program",
     BEND_RANGE: "bend_range",
+    TEMPO: "tempo",
+    TRANSPORT: "transport",
 }
 
 
