@@ -89,8 +89,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 def start_jack_server(name: str | None = None, rate: int = 48000, period: int = 64,
                       timeout: float = START_TIMEOUT_S, realtime_priority: int = 0,
                       sync: bool = False) -> JackServer:
-    """Start ``jackd --no-realtime -n NAME -d dummy -r RATE -p PERIOD`` and wait until a client
-    (``jack_lsp``) can connect. Raises :class:`JackServerError` with jackd's log on failure."""
+    """Start ``jackd --no-realtime -n NAME [-S] -d dummy -r RATE -p PERIOD`` and wait until a
+    client (``jack_lsp``) can connect. ``sync`` (-S): the server waits for late clients instead
+    of skipping them in that cycle, and a skipped client loses the MIDI events of the cycle. Raises :class:`JackServerError` with jackd's log on failure."""
     jackd = shutil.which("jackd")
     if jackd is None:
         raise JackServerError("jackd not found (Debian package jackd2; ./setup.sh --test installs it)")
