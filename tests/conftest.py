@@ -32,7 +32,7 @@ def _in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def jack_server():
-    """A running ``jackd -S -d dummy -r 48000 -p 64`` named ``instrument-test-<pid>``.
+    """A running ``jackd -d dummy -r 48000 -p 64`` named ``instrument-test-<pid>``.
 
     For the session, ``os.environ`` carries ``JACK_DEFAULT_SERVER`` (and
     ``JACK_NO_AUDIO_RESERVATION=1``, ``JACK_NO_START_SERVER=1``), so in-process clients and
@@ -44,10 +44,7 @@ def jack_server():
             pytest.fail(msg + "; CI must run the integration tests", pytrace=False)
         pytest.skip(msg)
     try:
-        # Synchronous (-S): a late client delays the cycle instead of being skipped, which
-        # dropped JACK MIDI events (~0.3% of them on this loaded VM, benchmarks/midi_live.py
-        # --only-loss --loss-seconds 20; none with -S). INSTRUMENT_TEST_JACK_ASYNC=1: the old way.
-        server = start_jack_server(sync=os.environ.get("INSTRUMENT_TEST_JACK_ASYNC") != "1")
+        server = start_jack_server()
     except JackServerError as exc:
         pytest.fail(f"could not start a JACK server: {exc}", pytrace=False)
 
