@@ -307,3 +307,17 @@ def test_real_time_bytes_and_song_position_reach_the_host_through_a_port():
     assert host.calls == [("midi_realtime", 0xF8, 3.0), ("midi_realtime", 0xFA, 3.0),
                           ("midi_realtime", 0xFB, 3.0), ("midi_realtime", 0xFC, 3.0),
                           ("song_position", 0x10 + 128), ("midi_realtime", 0xFE, 3.0)]
+
+
+def test_api_time_keeps_the_api_spacing_when_polls_are_late():
+    """rtmidi's deltas (the API's own spacing) placed on the poll clock with the smallest delay
+    seen: a late poll does not move a message's time; the first message anchors."""
+    from instrument.control.midi_in import ApiTime
+
+    clock = ApiTime()
+    assert clock.time(0.0, 10.000) == 10.000  # first message: anchored at its poll
+    assert clock.time(0.020, 10.025) == pytest.approx(10.020)  # polled 5 ms late
+    assert clock.time(0.020, 10.0401) == pytest.approx(10.040)
+    assert clock.time(0.020, 10.0590) == pytest.approx(10.059)  # earlier than expected: anchor
+    assert clock.time(0.020, 10.0800) == pytest.approx(10.079)
+    assert clock.time(2.0, 13.0) == pytest.approx(13.0)  # more than RESYNC_S behind: again
