@@ -37,8 +37,10 @@ V_WIDTH = 10
 # eng: float64 engine slots (per plan).
 (E_BEND, E_BEND_TARGET, E_BEND_RANGE_ST, E_SUSTAIN, E_MOD_WHEEL, E_PRESSURE, E_AGE,
  E_GLIDE_COEFF, E_BEND_COEFF, E_BAD_EVENTS, E_NOTES_STOLEN, E_ACTIVE_VOICES, E_HELD_STAMP,
- E_LAST_PITCH, E_TEMPO_BPM, E_TRANSPORT, E_SONG_BEATS) = range(17)
-E_WIDTH = 18
+ E_LAST_PITCH, E_TEMPO_BPM, E_TRANSPORT) = range(16)
+# 16..20 kept free (the MPE slots of the expression branch)
+E_SONG_BEATS = 21  # tempo (E_TEMPO_BPM), start/continue count and song position: events.TEMPO
+E_WIDTH = 22
 
 # A released voice is freed after its output stays below this peak for a whole block (-100 dB).
 SILENCE_PEAK = 1e-5

@@ -58,7 +58,8 @@ CTX_PEAK = 6  # the voice's output peak this block (engine-written; stealing and
 CTX_GATE_NOW = 7  # engine scratch
 CTX_PITCH_NOW = 8  # engine scratch
 CTX_LAST_PEAK = 9  # the voice's peak in the previous block
-CTX_TEMPO_BPM = 10  # tempo (MIDI clock, /tempo); 0 outside the engine: kernels.tempo defaults it
-CTX_TRANSPORT = 11  # count of MIDI start/continue downbeats (a change restarts synced LFOs)
-CTX_SONG_BEATS = 12  # song position in beats at the last of those downbeats
-CTX_WIDTH = 13
+# 10: kept free (CTX_TIMBRE on the expression branch)
+CTX_TEMPO_BPM = 11  # tempo (MIDI clock, /tempo); 0 outside the engine: kernels.tempo defaults it
+CTX_TRANSPORT = 12  # count of MIDI start/continue downbeats (a change restarts synced LFOs)
+CTX_SONG_BEATS = 13  # song position in beats at the last of those downbeats
+CTX_WIDTH = 14
