@@ -87,9 +87,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 def start_jack_server(name: str | None = None, rate: int = 48000, period: int = 64,
-                      timeout: float = START_TIMEOUT_S, realtime_priority: int = 0) -> JackServer:
-    """Start ``jackd --no-realtime -n NAME -d dummy -r RATE -p PERIOD`` and wait until a client
-    (``jack_lsp``) can connect. Raises :class:`JackServerError` with jackd's log on failure."""
+                      timeout: float = START_TIMEOUT_S, realtime_priority: int = 0,
+                      sync: bool = False) -> JackServer:
+    """Start ``jackd --no-realtime -n NAME [-S] -d dummy -r RATE -p PERIOD`` and wait until a
+    client (``jack_lsp``) can connect. ``sync`` (-S): the server waits for late clients instead
+    of skipping them in that cycle, and a skipped client loses the MIDI events of the cycle. Raises :class:`JackServerError` with jackd's log on failure."""
     jackd = shutil.which("jackd")
     if jackd is None:
         raise JackServerError("jackd not found (Debian package jackd2; ./setup.sh --test installs it)")
@@ -103,7 +105,7 @@ def start_jack_server(name: str | None = None, rate: int = 48000, period: int = 
     with os.fdopen(fd, "wb") as log:
         process = subprocess.Popen(
             [jackd, *(["-R", "-P", str(realtime_priority)] if realtime_priority else ["--no-realtime"]),
-             "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)],
+             "-n", name, *(["-S"] if sync else []), "-d", "dummy", "-r", str(rate), "-p", str(period)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )

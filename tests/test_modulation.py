@@ -146,7 +146,7 @@ def test_lfo_matches_reference_across_lanes_and_segments(shape, mode):
     st[L_RNG] = seeds
     st[L_TPREV] = 2.0
     out, = drive(lfo_kernel, n_blocks, lanes, st, [trig],
-                 [shape, rate, depth, mode, phase, uni], segments=(0, 9, 40))
+                 [shape, rate, depth, mode, phase, uni, 0], segments=(0, 9, 40))
     for v in range(lanes):
         ref = naive.lfo(total, SR, shape, rate[:, v], depth[v], mode, phase[:, v], uni,
                         trig[:, v], seeds[v])

@@ -26,6 +26,12 @@ opens a port or finds it gone (unplugged): the host releases what was held from 
 comes back under the same name is opened again by the next scan. The scan does not open a port
 that is already connected to our virtual input (on JACK, see ``_patched_to_virtual``): its
 messages would arrive twice.
+
+Times: a message's timestamp is when the poll took it (``time.monotonic()``), except for
+real-time bytes (MIDI clock, start, stop...), which get the API's own time (``ApiTime``): the
+poll adds up to a poll period and any wait for the GIL (milliseconds while the host compiles a
+preset), the API's time only the JACK period (or nothing, on ALSA), and the tempo is measured
+from those times (``midi_clock``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,33 @@ log = logging.getLogger(__name__)
 APIS = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK"}
 POLL_S = 0.0005
 QUEUE_MESSAGES = 4096
+REALTIME = 0xF8
+
+
+class ApiTime:
+    """The MIDI API's timestamps of one input on the host clock.
+
+    rtmidi gives each message the seconds since the previous one of the same input (on JACK:
+    ``jack_get_time`` at the process cycle that took it; on ALSA: the sequencer queue's time).
+    Their running sum is exact; it is placed on ``time.monotonic()`` with the smallest delay
+    seen between the two (a message cannot arrive after it was polled), so a late poll does not
+    move it. A sum that falls more than ``RESYNC_S`` behind the poll (the clocks drifted, or the
+    input was reopened) is placed again.
+    """
+
+    RESYNC_S = 0.5
+
+    def __init__(self):
+        self.sum_s = 0.0
+        self.offset_s: float | None = None
+
+    def time(self, delta_s: float, now: float) -> float:
+        self.sum_s += delta_s if delta_s > 0.0 else 0.0
+        t = self.sum_s + self.offset_s if self.offset_s is not None else now + 1.0
+        if t > now or now - t > self.RESYNC_S:
+            self.offset_s = now - self.sum_s
+            t = now
+        return t
 
 
 class MidiInputs:
@@ -63,6 +96,7 @@ class MidiInputs:
         self.jack_lsp = shutil.which("jack_lsp") if self.jack else None
         self.ports: dict[str, object] = {}
         self.connections: dict[str, set[str]] = {}  # JACK, from the last scan (midi_feedback)
+        self.api_times: dict[str, ApiTime] = {}  # per input, by name
         self.virtual = None
         self.errors = 0
         self.lock = threading.Lock()
@@ -73,8 +107,9 @@ class MidiInputs:
     def _new_input(self):
         midi_in = self.rtmidi.MidiIn(rtapi=self.api, name=self.client_name,
                                      queue_size_limit=QUEUE_MESSAGES)
-        # JACK: SysEx delivered, so events held back after an unterminated one are not lost
-        midi_in.ignore_types(sysex=self.api != self.rtmidi.API_UNIX_JACK, timing=True,
+        # JACK: SysEx delivered, so events held back after an unterminated one are not lost;
+        # timing (MIDI clock) delivered: it sets the tempo
+        midi_in.ignore_types(sysex=self.api != self.rtmidi.API_UNIX_JACK, timing=False,
                              active_sense=True)
         return midi_in
 
@@ -108,7 +143,7 @@ class MidiInputs:
                         item = midi_in.get_message()
                         if item is None:
                             break
-                        self._deliver(item[0], name)
+                        self._deliver(item, name)
             time.sleep(POLL_S)
 
     def scan(self) -> list[str]:
@@ -138,6 +173,7 @@ class MidiInputs:
                 continue
             with self.lock:
                 self.ports.pop(name).close_port()
+                self.api_times.pop(name, None)
             log.info("MIDI input %s: %s", why, name)
             self._port_event(name, False)
         for index, name in enumerate(names):
@@ -206,9 +242,17 @@ class MidiInputs:
         ours = re.compile(rf"{re.escape(self.client_name)}(-\d+)?:in")
         return {p for p in self._jack_connections() if ours.fullmatch(p)}
 
-    def _deliver(self, message, port: str) -> None:
+    def _deliver(self, item, port: str) -> None:
+        message, delta_s = item
+        now = time.monotonic()
+        api_time = self.api_times.get(port)
+        if api_time is None:
+            api_time = self.api_times[port] = ApiTime()
+        t = api_time.time(delta_s, now)
+        if not (len(message) == 1 and message[0] >= REALTIME):
+            t = now
         try:
-            self.on_message(message, time.monotonic(), port)
+            self.on_message(message, t, port)
         except Exception as exc:  # noqa: BLE001 - never kill the polling thread
             self.errors += 1
             log.debug("MIDI message %s failed: %s", message, exc)

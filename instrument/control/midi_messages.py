@@ -31,7 +31,11 @@ _COMMON_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0}
 
 def dispatch_midi(message, host, t: float) -> bool:
     """Apply one raw MIDI message; False for junk (bad status, data byte > 127, wrong length,
-    or a SysEx with other bytes glued to it: the releases among those are applied)."""
+    or a SysEx with other bytes glued to it: the releases among those are applied).
+    Real-time bytes (clock: up to 120 a second) skip mido: ``host.midi_realtime(byte, t)``."""
+    if len(message) == 1 and message[0] >= REALTIME:
+        host.midi_realtime(message[0], t)
+        return True
     data = list(message)
     if len(data) > 1 and data[0] == SYSEX:
         if data[-1] == EOX and max(data[1:-1], default=0) < 0x80:
@@ -125,7 +129,9 @@ def _dispatch_one(data, host, t: float) -> bool:
         host.poly_pressure(msg.note, msg.value / 127.0, msg.channel, t)
     elif kind == "program_change":
         host.program_change(msg.program, msg.channel)
-    # clock, start/stop, song position, sysex: nothing to do
+    elif kind == "songpos":
+        host.song_position(msg.pos)
+    # sysex, MTC quarter frames, song select, tune request: nothing to do
     return True
 
 
@@ -202,6 +208,12 @@ class MidiPort:
     def program_change(self, program: int, channel: int = 0) -> None:
         msb, lsb = self.bank[channel]
         self.host.program_change((msb * BANK_SIZE + lsb) * BANK_SIZE + program)
+
+    def midi_realtime(self, byte: int, t: float) -> None:
+        self.host.midi_realtime(byte, t)
+
+    def song_position(self, sixteenths: int) -> None:
+        self.host.song_position(sixteenths)
 
     def held(self) -> tuple[list[tuple[int, int]], list[int]]:
         with self.lock:

@@ -14,6 +14,7 @@ address                    args    effect
 /snapshot/load             i       load snapshot 0..127: its preset, then its values
 /panic                     -       all sound off
 /learn/..., /unlearn/...   -       MIDI learn (see ``instrument.control.midi_learn``)
+/tempo                     f       tempo in BPM (20..300) while no MIDI clock comes
 =========================  ======  ==================================================
 
 Note numbers outside 0..127 are dropped, not clipped: a note is an identity, and note 300
@@ -93,7 +94,7 @@ def _note_number(value) -> int | None:
 
 class OscRouter:
     """Turns OSC messages into host actions. ``host`` provides set_param_norm(index, norm),
-    set_macro(index, norm), note_on(note, velocity), note_off(note), panic(),
+    set_macro(index, norm), note_on(note, velocity), note_off(note), panic(), set_tempo(bpm),
     load_preset(name), snapshot_save(n), snapshot_load(n)."""
 
     def __init__(self, host):
@@ -144,6 +145,12 @@ class OscRouter:
         if address.startswith(("/learn/", "/unlearn/")):
             learn = getattr(self.host, "learn", None)
             return learn is not None and learn.osc(address, args)
+        if address == "/tempo" and len(args) == 1:
+            bpm = _number(args[0])
+            if bpm is None:
+                return False
+            self.host.set_tempo(bpm)  # clipped to 20..300 there; a running MIDI clock wins
+            return True
         if address == "/panic" and not args:
             self.host.panic()
             return True
@@ -160,7 +167,8 @@ class OscRouter:
         return False
 
 
-_FIXED = {"/note/on", "/note/off", "/panic", "/preset/load", "/snapshot/save", "/snapshot/load"}
+_FIXED = {"/note/on", "/note/off", "/panic", "/tempo", "/preset/load", "/snapshot/save",
+          "/snapshot/load"}
 
 
 class OscServer:

@@ -20,7 +20,7 @@ Per client:
 Sent: ``/param/<node>/<param> f`` (normalized), ``/param/<node>/<param>/text s`` (display
 text with unit, "1.20 kHz"), ``/macro/<n> f`` and ``/macro/<name> f``, ``/preset/name s``, and
 once a second ``/status/voices i``, ``/status/load f`` (callback p99.9, % of the deadline),
-``/status/xruns i``.
+``/status/xruns i``, ``/status/tempo f`` (BPM: MIDI clock or /tempo).
 
 Ghosts (soft takeover): while a MIDI knob with ``takeover = "pickup"`` or ``"scale"`` is away
 from its target's value (it has not taken over yet, or something else moved the value since),
@@ -273,7 +273,8 @@ class OscFeedback:
                 status = status or self.state.status_dict()
                 messages += [("/status/voices", [int(status["active_voices"])]),
                              ("/status/load", [float(status["callback_p999_pct"])]),
-                             ("/status/xruns", [int(status["xruns"])])]
+                             ("/status/xruns", [int(status["xruns"])]),
+                             ("/status/tempo", [float(status["tempo_bpm"])])]
             if messages:
                 self.send(client.target, messages)
 

@@ -26,7 +26,7 @@ from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
 from instrument.engine.instance import PlanInstance
 from instrument.engine.layout import (
     E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_MPE_LOWER, E_PRESSURE,
-    E_SUSTAIN, V_CHANNEL, V_KEY_DOWN, V_NOTE, V_SUSTAINED,
+    E_SUSTAIN, E_TEMPO_BPM, V_CHANNEL, V_KEY_DOWN, V_NOTE, V_SUSTAINED,
 )
 from instrument.engine.output_stage import LIM_ENGAGED, LIM_GAIN, finish_block, limiter_state
 from instrument.errors import ParamError
@@ -89,7 +89,7 @@ class Engine:
                     if was is not None and cur.ptarget[was.index] != was.initial_norm:
                         new.ptarget[slot.index] = cur.ptarget[was.index]
                 new.reset()
-            for k in (E_SUSTAIN, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE):
+            for k in (E_SUSTAIN, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE, E_TEMPO_BPM):
                 new.eng[k] = cur.eng[k]
             new.eng[E_MPE_LOWER:] = cur.eng[E_MPE_LOWER:]  # MPE zones and channel expression
             new.held[:] = cur.held

@@ -23,6 +23,10 @@ POLY_PRESSURE       MIDI note 0..127               pressure in [0, 1]
 PROGRAM             program number 0..127          unused
 BEND_RANGE          pitch-bend range, semitones    unused (RPN 0; until the next preset)
 MPE_ZONE            member channel count 0..15     unused (MCM, RPN 6; channel 0 or 15)
+TEMPO               tempo in BPM, 20..300          unused (MIDI clock or /tempo)
+TRANSPORT           song position in beats         unused (the downbeat of a MIDI
+                                                   start or continue: synced LFOs
+                                                   take their phase from it)
 ==================  =============================  ================================
 
 The ``channel`` matters only with an MPE zone on (``engine.expression``): then member channels'
@@ -47,6 +51,8 @@ POLY_PRESSURE = 9
 PROGRAM = 10
 BEND_RANGE = 11
 MPE_ZONE = 12
+TEMPO = 13
+TRANSPORT = 14
 
 EVENT_WIDTH = 5
 FRAME, KIND, CHANNEL, A, B = range(EVENT_WIDTH)
@@ -70,6 +76,8 @@ KIND_NAMES = {
     PROGRAM: "program",
     BEND_RANGE: "bend_range",
     MPE_ZONE: "mpe_zone",
+    TEMPO: "tempo",
+    TRANSPORT: "transport",
 }
 
 

@@ -13,10 +13,11 @@ from instrument.engine.expression import MPE_MEMBER_RANGE_ST
 from instrument.engine.guard import recover_blown
 from instrument.engine.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, E_BEND_COEFF, E_BEND_RANGE_ST, E_GLIDE_COEFF, E_LAST_PITCH,
-    E_MPE_LOWER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST, E_TIMBRE, E_WIDTH,
+    E_MPE_LOWER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH,
     PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, V_WIDTH,
 )
 from instrument.graph.plan import Plan
+from instrument.kernels.tempo import DEFAULT_TEMPO_BPM
 from instrument.modules.layout import CTX_SAMPLE_RATE, CTX_WIDTH, ROW_ONE
 from instrument.params.smoothing import one_pole_coeff
 
@@ -86,8 +87,10 @@ class PlanInstance:
         self.gctx[:] = 0.0
         self.gctx[CTX_SAMPLE_RATE] = sr
         self.gstate[:] = plan.ginit[:, None]
+        tempo_bpm = self.eng[E_TEMPO_BPM] or DEFAULT_TEMPO_BPM  # a reset keeps the tempo
         self.eng[:E_MPE_LOWER] = 0.0  # the MPE zones are configuration: they stay
         self.eng[E_TIMBRE:] = 0.0
+        self.eng[E_TEMPO_BPM] = tempo_bpm
         self.eng[E_BEND_RANGE_ST] = plan.bend_range_st
         self.eng[E_GLIDE_COEFF] = one_pole_coeff(plan.glide_ms, sr) if plan.glide_ms > 0 else 0.0
         self.eng[E_BEND_COEFF] = one_pole_coeff(BEND_SMOOTHING_MS, sr)

@@ -41,12 +41,13 @@ V_WIDTH = 14
 # eng: float64 engine slots (per plan).
 (E_BEND, E_BEND_TARGET, E_BEND_RANGE_ST, E_SUSTAIN, E_MOD_WHEEL, E_PRESSURE, E_AGE,
  E_GLIDE_COEFF, E_BEND_COEFF, E_BAD_EVENTS, E_NOTES_STOLEN, E_ACTIVE_VOICES, E_HELD_STAMP,
- E_LAST_PITCH) = range(14)
+ E_LAST_PITCH, E_TEMPO_BPM, E_TRANSPORT) = range(16)
 # MPE zones (engine.expression): member channel counts of the lower zone (master channel 1,
 # members 2..) and the upper zone (master 16, members 15 down), each zone's member bend range,
 # the timbre (CC74) of non-member channels, and per channel 0..15 the last member-channel bend
 # (-1..1), pressure and timbre (0..1) at E_CH_BEND + ch, E_CH_PRESSURE + ch, E_CH_TIMBRE + ch.
 E_MPE_LOWER, E_MPE_UPPER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST, E_TIMBRE = range(16, 21)
+E_SONG_BEATS = 21  # tempo (E_TEMPO_BPM), start/continue count and song position: events.TEMPO
 E_CH_BEND, E_CH_PRESSURE, E_CH_TIMBRE = 24, 40, 56
 E_WIDTH = 72
 

@@ -7,13 +7,14 @@ from numba import njit
 
 from instrument.engine.layout import (
     CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF,
-    E_BEND_TARGET, E_GLIDE_COEFF, V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH, V_PITCH_TARGET,
-    V_SUSTAINED, V_TRIGGER,
+    E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, V_BEND, V_BEND_TARGET,
+    V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
 from instrument.modules.layout import (
-    CTX_GATE_NOW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH,
+    CTX_GATE_NOW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM,
+    CTX_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH,
     ROW_TRIGGER,
 )
 
@@ -85,6 +86,15 @@ def _sum_voices(vbufs, gbufs, vctx, s0, s1, nl):
         bus_r[i, 0] = acc_r
 
 
+@njit(cache=True, inline="always")
+def _tempo_context(eng, ctx, nl):
+    """Tempo and transport (set by TEMPO and TRANSPORT events) into the lanes' context."""
+    for v in range(nl):
+        ctx[CTX_TEMPO_BPM, v] = eng[E_TEMPO_BPM]
+        ctx[CTX_TRANSPORT, v] = eng[E_TRANSPORT]
+        ctx[CTX_SONG_BEATS, v] = eng[E_SONG_BEATS]
+
+
 # The 0 passed as first op and first sample: typed int64, never Literal[int](0). A literal made
 # Numba compile _render_segment twice and run_ops (with every module kernel it calls) four times
 # per registry, once per mix of literal and int64 (seen in the cache files; a third of the
@@ -105,6 +115,8 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
         bend1 = bend_target
     eng[E_BEND] = bend1
     nl = int(eng[E_ACTIVE_VOICES])
+    _tempo_context(eng, vctx, nl)
+    _tempo_context(eng, gctx, 1)
     if nl > 0:
         _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], bend_c, s0, s1, nl)
         run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,  # noqa: F821

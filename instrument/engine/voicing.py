@@ -11,7 +11,7 @@ from numba import njit
 from instrument.engine.layout import (
     CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS, E_BEND_RANGE_ST,
     E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL, E_NOTES_STOLEN, E_PRESSURE,
-    E_SUSTAIN, MODE_LEGATO, MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
+    E_SONG_BEATS, E_SUSTAIN, E_TEMPO_BPM, E_TRANSPORT, MODE_LEGATO, MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
     PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, SCOPE_VOICE, SILENCE_PEAK, PS_CURRENT, PS_FILLED, PS_REMAINING, PS_STEP, PS_TARGET,
     STEAL_QUIETEST, STEAL_SAME_NOTE, V_ACTIVE, V_AGE, V_KEY_DOWN, V_NOTE, V_PITCH,
     V_CHANNEL, V_PITCH_TARGET, V_QUIET_BLOCKS, V_SUSTAINED, V_TRIGGER,
@@ -19,7 +19,7 @@ from instrument.engine.layout import (
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
     BEND_RANGE, CC_SUSTAIN, CHANNEL_PRESSURE, MPE_ZONE, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND,
-    POLY_PRESSURE,
+    POLY_PRESSURE, TEMPO, TRANSPORT,
 )
 from instrument.engine.expression import (
     BAD, HANDLED, member_event, mpe_on, note_started, set_zone, shared_expression,
@@ -250,6 +250,14 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
     elif kind == MPE_ZONE:
         if not set_zone(ch, a, eng):
             eng[E_BAD_EVENTS] += 1.0
+    elif kind == TEMPO:  # the kernels read it from their context (render_template)
+        if not (a >= 20.0 and a <= 300.0):
+            eng[E_BAD_EVENTS] += 1.0
+            return
+        eng[E_TEMPO_BPM] = a
+    elif kind == TRANSPORT:
+        eng[E_SONG_BEATS] = max(a, 0.0)
+        eng[E_TRANSPORT] += 1.0
     # PROGRAM and unknown kinds are handled on the control side; the engine ignores them.
 
 

@@ -9,6 +9,7 @@ from numba import njit
 from instrument.kernels.effects import (
     GUARD, HALF_PI, TWO_PI, flush_denormal, hermite_read, write_guarded, onepole_a, ramp_step,
 )
+from instrument.kernels.tempo import context_tempo_bpm, sync_beats
 from instrument.modules.layout import CTX_SAMPLE_RATE
 
 # ---- delay ----------------------------------------------------------------------------------
@@ -31,7 +32,9 @@ def delay_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     of the parameter smoothing: no kink at the start of a glide) and is read with Hermite
     interpolation, so a time change bends pitch instead of clicking (a 20 ms step of the raw
     parameter leaves nothing above 3 kHz louder than -60 dB). Mix is equal-power: dry
-    cos(pi/2 mix), wet sin(pi/2 mix), exactly 0 and 1 at the ends.
+    cos(pi/2 mix), wet sin(pi/2 mix), exactly 0 and 1 at the ends. ``sync`` other than Off
+    replaces ``time_ms`` by a note value at the context's tempo (``kernels.tempo``; 1/8 at
+    100 BPM echoes 300 ms later), through the same glide.
     """
     in_l = bufs[io[0]]
     in_r = bufs[io[1]]
@@ -42,11 +45,17 @@ def delay_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     ping_pong = P[pr[2]]
     damping = P[pr[3]]
     mix = P[pr[4]]
+    beats = sync_beats(P[pr[5], s0, 0])
     n = s1 - s0
     for v in range(nl):
         col = st[:, v]
         sr = ctx[CTX_SAMPLE_RATE, v]
         ms = sr * 0.001
+        tmul = 1.0  # delay in samples = time_ms * ms * tmul + tadd
+        tadd = 0.0
+        if beats > 0.0:
+            tmul = 0.0
+            tadd = beats * 60.0 / context_tempo_bpm(ctx, v) * sr
         size = int(col[DL_N])
         base_l = DL_HEADER
         base_r = DL_HEADER + size + GUARD
@@ -55,7 +64,7 @@ def delay_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         d = col[DL_TIME]
         d1 = col[DL_TIME1]
         if d < 0.0:
-            d = min(max(time_ms[s0, v] * ms, 2.0), dmax)
+            d = min(max(time_ms[s0, v] * ms * tmul + tadd, 2.0), dmax)
             d1 = d
         p = col[DL_PP]
         if p < 0.0:
@@ -71,7 +80,7 @@ def delay_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         ddry = ramp_step(dry, math.sin(HALF_PI * (1.0 - mix[s1 - 1, v])), n)
         dwet = ramp_step(wet, math.sin(HALF_PI * mix[s1 - 1, v]), n)
         for i in range(s0, s1):
-            target = min(max(time_ms[i, v] * ms, 2.0), dmax)
+            target = min(max(time_ms[i, v] * ms * tmul + tadd, 2.0), dmax)
             d1 = target + ct * (d1 - target)
             d = d1 + ct * (d - d1)
             rl = hermite_read(col, base_l, size, w, d)

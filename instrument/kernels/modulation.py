@@ -26,7 +26,10 @@ import math
 import numpy as np
 from numba import njit
 
-from instrument.modules.layout import CTX_NOTE, CTX_SAMPLE_RATE, ROW_GATE, ROW_ONE, ROW_TRIGGER
+from instrument.kernels.tempo import context_tempo_bpm, sync_beats
+from instrument.modules.layout import (
+    CTX_NOTE, CTX_SAMPLE_RATE, CTX_SONG_BEATS, CTX_TRANSPORT, ROW_GATE, ROW_ONE, ROW_TRIGGER,
+)
 
 # ---- approximations for the inner loops (no libm there, so the loops across voices vectorize)
 
@@ -52,8 +55,8 @@ def sin_turns(t):
 
 SINE, TRIANGLE, SAW, SQUARE, SAMPLE_HOLD = 0, 1, 2, 3, 4
 FREE, RETRIGGER = 0, 1
-L_PHASE, L_STARTED, L_HELD, L_RNG, L_TPREV = 0, 1, 2, 3, 4
-LFO_STATE = 5
+L_PHASE, L_STARTED, L_HELD, L_RNG, L_TPREV, L_TRANSPORT = 0, 1, 2, 3, 4, 5
+LFO_STATE = 6
 _MASK32 = 0xFFFFFFFF
 
 
@@ -98,7 +101,26 @@ def _lfo_start_lanes(st, ctx, free, nl):
             st[L_PHASE, v] = 0.0
             st[L_RNG, v] = float(lfo_seed(v, ctx[CTX_NOTE, v], st[L_RNG, src] if src >= 0 else 0.0))
             st[L_TPREV, v] = 2.0  # forces a sample-and-hold draw on the first sample
+        st[L_TRANSPORT, v] = ctx[CTX_TRANSPORT, v]  # a downbeat before it started is not news
         st[L_STARTED, v] = 1.0
+
+
+@njit(cache=True)
+def _lfo_sync(st, ctx, beats, nl):
+    """(rate multiplier, added rate in Hz) for the sample loops: (1, 0) free, (0, tempo / 60 /
+    beats) synced. A synced lane that sees a new MIDI start/continue downbeat
+    (``CTX_TRANSPORT``) takes its phase from the song position: a 1/1 LFO restarts with the bar."""
+    for v in range(nl):
+        seen = ctx[CTX_TRANSPORT, v]
+        if st[L_TRANSPORT, v] != seen:
+            st[L_TRANSPORT, v] = seen
+            if beats > 0.0:
+                pos = ctx[CTX_SONG_BEATS, v] / beats
+                st[L_PHASE, v] = pos - math.floor(pos)
+                st[L_TPREV, v] = 2.0
+    if beats <= 0.0:
+        return 1.0, 0.0
+    return 0.0, context_tempo_bpm(ctx, 0) / (60.0 * beats)
 
 
 @njit(cache=True, inline="always")
@@ -122,7 +144,9 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     sample-and-hold a new uniform value in [-1, 1) (xorshift32 per lane) each time ``t`` wraps
     and on retrigger. Retrigger mode resets the running phase on a ``trigger`` sample above 0.5.
     The frequency is exact to the double-precision phase increment (tests: < 0.001% by FFT).
-    Params: shape, rate_hz, depth, mode, phase_deg, unipolar. State rows: L_*.
+    ``sync`` other than Off replaces ``rate_hz``: one cycle per note value at the context's
+    tempo (``kernels.tempo``: 1/4 at 120 BPM is 2 Hz), and a MIDI start restarts the cycle.
+    Params: shape, rate_hz, depth, mode, phase_deg, unipolar, sync. State rows: L_*.
     """
     trig = bufs[io[0]]
     out = bufs[io[1]]
@@ -134,6 +158,7 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     uni = 1.0 if P[pr[5], s0, 0] >= 0.5 else 0.0
     inv_sr = 1.0 / ctx[CTX_SAMPLE_RATE, 0]
     _lfo_start_lanes(st, ctx, int(P[pr[3], s0, 0]) == FREE, nl)
+    rmul, radd = _lfo_sync(st, ctx, sync_beats(P[pr[6], s0, 0]), nl)
     bi = 1.0 - uni
     if shape == SAMPLE_HOLD:
         # Branch-free: the generator steps every sample and the step is kept only on a draw
@@ -143,7 +168,7 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             for v in range(nl):
                 r = retrig * ((trig[i, v] > 0.5) * 1.0)
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
-                                               rate[i, v], inv_sr)
+                                               rate[i, v] * rmul + radd, inv_sr)
                 draw = max(r, (t < st[L_TPREV, v] - 0.5) * 1.0)
                 st[L_TPREV, v] = t
                 x = np.int64(st[L_RNG, v])
@@ -158,14 +183,14 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for i in range(s0, s1):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
-                                               rate[i, v], inv_sr)
+                                               rate[i, v] * rmul + radd, inv_sr)
                 y = sin_turns(t)
                 out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
     elif shape == TRIANGLE:
         for i in range(s0, s1):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
-                                               rate[i, v], inv_sr)
+                                               rate[i, v] * rmul + radd, inv_sr)
                 u = t + 0.25
                 y = 1.0 - 4.0 * abs(u - (u >= 1.0) * 1.0 - 0.5)
                 out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
@@ -173,7 +198,7 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for i in range(s0, s1):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
-                                               rate[i, v], inv_sr)
+                                               rate[i, v] * rmul + radd, inv_sr)
                 w = t + 0.5
                 y = 2.0 * (w - (w >= 1.0) * 1.0) - 1.0
                 out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
@@ -181,7 +206,7 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for i in range(s0, s1):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
-                                               rate[i, v], inv_sr)
+                                               rate[i, v] * rmul + radd, inv_sr)
                 y = 1.0 - 2.0 * ((t >= 0.5) * 1.0)
                 out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
 

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from instrument.kernels import delay as kd, drive_eq as kt, effects as k, reverb as kr
+from instrument.kernels.tempo import SYNC_CHOICES
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec, one_pole_coeff
 
@@ -35,7 +36,9 @@ def _samples(ms: float, sample_rate: float) -> int:
 
 class Delay(Module):
     """Stereo delay: exact echo after ``time_ms``, repeats scaled by ``feedback`` (each one
-    passes the ``damping_hz`` low-pass once more), optional ping-pong, equal-power mix."""
+    passes the ``damping_hz`` low-pass once more), optional ping-pong, equal-power mix.
+    ``sync`` (other than Off) sets the time from the tempo instead: one note value (1/8 at
+    100 BPM: 300 ms; at most 2 s), gliding to the new time when the tempo changes."""
 
     type_name = "delay"
     label = "Delay"
@@ -54,6 +57,9 @@ class Delay(Module):
                   doc="One-pole low-pass in the feedback path: each repeat is darker."),
         ParamSpec("mix", "Mix", "", 0.0, 1.0, 0.3,
                   doc="Dry/wet, equal-power: dry cos(pi/2 mix), wet sin(pi/2 mix)."),
+        ParamSpec.choice("sync", "Sync", SYNC_CHOICES, 0,
+                         doc="Off: time_ms; else one note value at the tempo (MIDI clock or "
+                             "/tempo), at most 2 s."),
     )
     inputs = STEREO_IN
     outputs = STEREO_OUT

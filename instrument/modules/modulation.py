@@ -12,6 +12,7 @@ from instrument.kernels.modulation import (
     ENV_STATE, LFO_STATE, SLEW_STATE, adsr_curve_kernel, ar_kernel, env_reset, lfo_kernel,
     pan_kernel, slew_kernel, slew_reset, width_kernel,
 )
+from instrument.kernels.tempo import SYNC_CHOICES
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec
 
@@ -36,6 +37,10 @@ class Lfo(Module):
     voice joins the phase of those already sounding); retrigger: each note (the ``trigger``
     input) restarts the cycle. In the global graph there is no trigger: it always runs free.
     Sample-and-hold draws a new value (deterministic xorshift32 per voice) at each cycle start.
+    ``sync`` (other than Off) sets the rate from the tempo instead of ``rate_hz``: one cycle
+    per note value (1/4 at 120 BPM: 2 Hz; dotted 1.5x, triplet 2/3 of the value), following
+    MIDI clock or ``/tempo`` as it changes; a MIDI start (or continue) puts the cycle where the
+    song position says (a 1/1 LFO restarts on the bar).
     """
 
     type_name = "lfo"
@@ -55,6 +60,9 @@ class Lfo(Module):
                   doc="Start phase of the cycle, added to the running phase."),
         ParamSpec.toggle("unipolar", "Unipolar", False,
                          doc="Off: -depth..+depth; on: 0..depth."),
+        ParamSpec.choice("sync", "Sync", SYNC_CHOICES, 0,
+                         doc="Off: rate_hz; else one cycle per note value at the tempo "
+                             "(MIDI clock or /tempo)."),
     )
     inputs = (Port("trigger", default="trigger",
                    doc="A sample above 0.5 restarts the cycle (Retrigger mode)."),)

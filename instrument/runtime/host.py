@@ -29,12 +29,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from instrument.control.midi_clock import MidiClock
 from instrument.control.midi_messages import MidiPort, dispatch_midi
 from instrument.control.osc import OscAddressMap, OscRouter, OscServer
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
     CC_SUSTAIN, CC_TIMBRE, CHANNEL_PRESSURE, MPE_ZONE, NOTE_OFF, NOTE_ON, PITCH_BEND,
-    POLY_PRESSURE,
+    POLY_PRESSURE, TEMPO, TRANSPORT,
 )
 from instrument.errors import InstrumentError
 from instrument.presets import compile_file
@@ -129,6 +130,8 @@ class Host:
         self.preset_path: Path | None = None
         self.plan_seq = 0  # last plan sent to the audio process; it acks in S_PLAN_ACK
         self.player = PlayerState()
+        self.clock = MidiClock(lambda bpm, t: self.ring.push(TEMPO, 0, bpm, 0.0, t),  # MIDI
+                               lambda beats, t: self.ring.push(TRANSPORT, 0, beats, 0.0, t))
         self.play_lock = threading.Lock()
         self.outbox: queue.SimpleQueue = queue.SimpleQueue()  # (process, bytes) to its stdin
         self.sender = threading.Thread(target=self._send_loop, name="audio-pipe", daemon=True)
@@ -483,6 +486,15 @@ class Host:
         self._play(MPE_ZONE, channel, float(members), 0.0)
         log.info("MPE: %s", self.player.zones.describe())
 
+    def midi_realtime(self, byte: int, t: float) -> None:
+        self.clock.realtime(byte, t)  # clock, start, continue, stop (control/midi_clock.py)
+
+    def song_position(self, sixteenths: int) -> None:
+        self.clock.song_position(sixteenths)
+
+    def set_tempo(self, bpm: float) -> None:
+        self.clock.set_tempo(bpm)  # /tempo: until a MIDI clock says otherwise
+
     def panic(self) -> None:
         self._play(ALL_SOUND_OFF, 0, 0.0, 0.0)
 
@@ -605,6 +617,7 @@ class Host:
             self.shared.ring[1] = self.shared.ring[0]  # events queued while no one played: drop
             for kind, channel, a, b in self.player.restore_events():  # ...but what is still
                 self.ring.push(kind, channel, a, b)  # held comes back: keys, pedal, bend, wheel
+            self.ring.push(TEMPO, 0, self.clock.tempo_bpm, 0.0)  # and the tempo
         if self.audio is not None:  # the dead predecessor's end of its pipe
             try:
                 self.audio.stdin.close()
@@ -902,6 +915,8 @@ class Host:
             "peak_r": round(float(s[S_PEAK_R]), 4),
             "midi_messages": self.midi_messages,
             "midi_junk": self.midi_junk,
+            "tempo_bpm": round(self.clock.tempo_bpm, 2),
+            "midi_clock": self.clock.status(time.monotonic()),
             "osc_messages": self.osc_router.counts.messages,
             "osc_unknown": self.osc_router.counts.unknown,
             "osc_malformed": self.osc_router.counts.malformed,
