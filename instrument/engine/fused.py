@@ -20,6 +20,7 @@ from types import ModuleType
 
 import numba
 
+from instrument.cache_folder import cache_dir, numba_cache_of
 from instrument.engine.layout import FIRST_MODULE_CODE
 
 log = logging.getLogger(__name__)
@@ -40,16 +41,6 @@ class FusedRenderer:
     codes: dict[str, int]
     source_path: Path
     key: str
-
-
-def cache_dir() -> Path:
-    """Where generated sources (and numba's cache of them) live: $INSTRUMENT_CACHE_DIR, else
-    $XDG_CACHE_HOME/instrument, else ~/.cache/instrument."""
-    explicit = os.environ.get("INSTRUMENT_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "instrument"
 
 
 def _kernel_ref(kernel) -> tuple[str, str]:
@@ -168,5 +159,6 @@ def renderer_for_key(key: str) -> FusedRenderer:
 def is_compiled(renderer: FusedRenderer) -> bool:
     """Whether numba's cache already holds the renderer's machine code (a start without it
     compiles for a minute or more)."""
-    cache = renderer.source_path.parent / "__pycache__"
-    return any(cache.glob(f"{renderer.source_path.stem}.render_block-*.nbi"))
+    pattern = f"{renderer.source_path.stem}.render_block-*.nbi"
+    return any(folder.glob(pattern) for folder in (numba_cache_of(renderer.source_path),
+                                                  renderer.source_path.parent / "__pycache__"))

@@ -1,0 +1,82 @@
+"""Where compiled code is kept: the instrument's cache folder, and numba's cache inside it
+named by the code it was compiled from.
+
+numba's cache index checks only the source file of the function it caches (its mtime and
+size), not the files its constants and callees come from: after ``engine/layout.py`` changed
+a slot number, ``voicing.apply_event``'s cached machine code, compiled with the old number,
+was loaded again (seen during development; the same happens to an installed box whose code is
+upgraded under a warm cache). So numba's cache lives in a folder named by a hash of every
+source numba compiles from (the package's engine, kernels, modules, params and runtime) and
+numba's version: new code gets a new folder, and a folder is never valid for other code.
+
+This module imports no numba: the package's ``__init__`` calls ``use_numba_cache_for_this_code``
+before anything imports numba. Old folders are not removed (a few tens of MB each, one per
+code version that ran).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+COMPILED_FOLDERS = ("engine", "kernels", "modules", "params", "runtime")
+BASE_VARIABLE = "INSTRUMENT_NUMBA_CACHE_BASE"
+
+
+def cache_dir() -> Path:
+    """The instrument's cache: $INSTRUMENT_CACHE_DIR, else $XDG_CACHE_HOME/instrument, else
+    ~/.cache/instrument."""
+    explicit = os.environ.get("INSTRUMENT_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "instrument"
+
+
+def code_fingerprint() -> str:
+    """16 hex digits naming the sources numba compiles from, and numba's version."""
+    h = hashlib.sha256()
+    try:
+        h.update(metadata.version("numba").encode())
+    except metadata.PackageNotFoundError:
+        pass
+    for folder in COMPILED_FOLDERS:
+        for path in sorted((PACKAGE_ROOT / folder).rglob("*.py")):
+            h.update(str(path.relative_to(PACKAGE_ROOT)).encode())
+            try:
+                h.update(path.read_bytes())
+            except OSError:
+                pass
+    return h.hexdigest()[:16]
+
+
+def numba_cache_dir() -> Path:
+    """numba's cache folder for this code: the base folder (``$NUMBA_CACHE_DIR`` as the user
+    or the service set it, else the instrument's cache folder's ``numba``), then the code's
+    fingerprint. The base is remembered in ``$INSTRUMENT_NUMBA_CACHE_BASE`` for child processes,
+    which may run newer code (``--watch``'s check, its restart)."""
+    base = os.environ.get(BASE_VARIABLE) or os.environ.get("NUMBA_CACHE_DIR")
+    return (Path(base) if base else cache_dir() / "numba") / code_fingerprint()
+
+
+def use_numba_cache_for_this_code() -> Path:
+    """Point numba's cache at ``numba_cache_dir()``, for this process and its children."""
+    folder = numba_cache_dir()
+    os.environ[BASE_VARIABLE] = str(folder.parent)
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    config = sys.modules.get("numba.core.config")
+    if config is not None:  # numba was imported first: it read the variable already
+        config.CACHE_DIR = str(folder)
+    return folder
+
+
+def numba_cache_of(source: Path) -> Path:
+    """The folder numba keeps ``source``'s compiled functions in, with ``NUMBA_CACHE_DIR`` set
+    (numba's user-provided cache locator: the source's folder below the cache folder)."""
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir())
+    absolute = Path(source).resolve().parent
+    return folder / absolute.relative_to(absolute.anchor)
