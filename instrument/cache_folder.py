@@ -10,14 +10,18 @@ source numba compiles from (the package's engine, kernels, modules, params and r
 numba's version: new code gets a new folder, and a folder is never valid for other code.
 
 This module imports no numba: the package's ``__init__`` calls ``use_numba_cache_for_this_code``
-before anything imports numba. Old folders are not removed (a few tens of MB each, one per
-code version that ran).
+before anything imports numba. Old folders (tens of MB each, one per code version that ran)
+are removed by ``instrument cache --prune``, which ``deploy/install.sh`` runs
+after an upgrade; never by a running instrument (a restarted audio process of an older
+version may still need its folder).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -80,3 +84,20 @@ def numba_cache_of(source: Path) -> Path:
     folder = Path(os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir())
     absolute = Path(source).resolve().parent
     return folder / absolute.relative_to(absolute.anchor)
+
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+
+
+def prune_other_versions() -> list[Path]:
+    """Remove the cache folders of other code versions beside this one's; returns them."""
+    current = numba_cache_dir()
+    removed = []
+    if not current.parent.is_dir():
+        return removed
+    for folder in sorted(current.parent.iterdir()):
+        if folder != current and folder.is_dir() and _FINGERPRINT.fullmatch(folder.name):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+

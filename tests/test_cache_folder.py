@@ -10,6 +10,7 @@ from live import REPO
 
 
 def _tree(tmp_path):
+    tmp_path.mkdir(exist_ok=True)
     for folder in cf.COMPILED_FOLDERS:
         (tmp_path / folder).mkdir()
     (tmp_path / "engine" / "layout.py").write_text("E_TEMPO = 14\n")
@@ -53,3 +54,24 @@ def test_processes_compile_into_the_fingerprinted_folder():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, timeout=60, check=True).stdout.split()
     assert out == ["True", "True"]
+
+
+def test_prune_removes_only_other_versions(tmp_path, monkeypatch):
+    monkeypatch.setattr(cf, "PACKAGE_ROOT", _tree(tmp_path / "pkg"))
+    base = tmp_path / "numba"
+    monkeypatch.setenv(cf.BASE_VARIABLE, str(base))
+    current = cf.numba_cache_dir()
+    old = base / "0123456789abcdef"
+    keep = base / "notes"
+    for folder in (current, old, keep):
+        folder.mkdir(parents=True)
+        (folder / "x.nbi").write_text("")
+    assert cf.prune_other_versions() == [old]
+    assert current.is_dir() and keep.is_dir() and not old.exists()
+
+
+def test_cache_command_prints_the_folder():
+    out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "cache"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip().endswith(cf.code_fingerprint())
+    assert out.stderr == ""

@@ -106,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--block", type=int, default=64)
     b.add_argument("--voices", type=int, default=None, help="notes held at once (polyphony)")
 
+    cache = sub.add_parser("cache", help="where the compiled DSP code is kept for this code version")
+    cache.add_argument("--prune", action="store_true",
+                       help="remove the compiled code of other versions (deploy/install.sh does)")
+
     doc = sub.add_parser("doctor", help="check this machine for playing live, one line each")
     doc.add_argument("--config", metavar="FILE",
                      help="run configuration whose ports and device to check (default: "
@@ -277,6 +281,16 @@ def _check(args) -> int:
     return 2 if failed else 0
 
 
+def _cache(args) -> int:
+    from instrument.cache_folder import numba_cache_dir, prune_other_versions
+
+    if args.prune:
+        for folder in prune_other_versions():
+            print(f"removed {folder}")
+    print(numba_cache_dir())
+    return 0
+
+
 def _modules(args) -> int:
     from instrument.cli.listing import list_modules
 
@@ -378,6 +392,7 @@ _COMMANDS = {
     "check": _check,
     "modules": _modules,
     "devices": _devices,
+    "cache": _cache,
     "bench": _bench,
     "layout": _layout,
     "doctor": _doctor,
