@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from instrument.control.mapping import (
-    CC_DATA_LSB, CC_DATA_MSB, CC_DECREMENT, CC_INCREMENT, CC_NRPN_LSB, CC_NRPN_MSB,
+    CC_DATA_LSB, CC_DATA_MSB, CC_NRPN_LSB, CC_NRPN_MSB,
     CC_RPN_LSB, CC_RPN_MSB, HIRES_MSB_MAX, PN_CCS,
 )
 
