@@ -46,7 +46,7 @@ from collections.abc import Callable
 from typing import Sequence
 
 from instrument.control.mapping import (
-    CC_DATA_LSB, CC_DATA_MSB, CC_DECREMENT, CC_INCREMENT, CC_NRPN_LSB, CC_NRPN_MSB, CC_RPN_LSB,
+    CC_DATA_LSB, CC_DATA_MSB, CC_INCREMENT, CC_NRPN_LSB, CC_NRPN_MSB, CC_RPN_LSB,
     CC_RPN_MSB, PN_CCS, CcControl, Mapping, MappingError, TargetKind,
 )
 from instrument.graph.plan import MacroSlot, ParamSlot
