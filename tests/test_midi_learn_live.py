@@ -90,6 +90,17 @@ def poll_value(client, address, want, timeout_s=4.0, abs_tol=2e-6) -> float:
     return value
 
 
+def move(client, keys, address, want, gesture):
+    """``gesture(current value)``'s messages until ``address`` reads ``want`` (3 tries)."""
+    value = float("nan")
+    for _ in range(3):
+        send_all(keys, gesture(query(client, address)))
+        value = poll_value(client, address, want)
+        if value == pytest.approx(want, abs=2e-6):
+            return
+    assert value == pytest.approx(want, abs=2e-6), address
+
+
 def learn(client, keys, address, gesture, status):
     """Arm over OSC, make the gesture; once more if a lost MIDI message spoiled it."""
     for attempt in range(2):
@@ -154,28 +165,29 @@ def test_learn_each_kind_then_it_works_after_a_restart(jack_server, tmp_path):
     try:
         assert "MIDI learn: 6 learned controls from" in inst.output()
         keys = JackMidiOut()
-        res = query(client, "/param/filt/resonance")  # 7-bit: pick up, then 100
-        send_all(keys, [cc(0, 21, round(res * 127)), cc(0, 21, 100)])
-        assert poll_value(client, "/param/filt/resonance", 100 / 127) == \
-            pytest.approx(100 / 127, abs=2e-6)
-        sus = query(client, "/param/fenv/sustain")  # 14-bit: pick up, then 12000
-        send_all(keys, hires(1, 5, round(sus * 16383)) + hires(1, 5, 12000))
-        assert poll_value(client, "/param/fenv/sustain", 12000 / 16383) == \
-            pytest.approx(12000 / 16383, abs=2e-6)
-        sus = query(client, "/param/aenv/sustain")  # NRPN: pick up, then 3000
-        send_all(keys, nrpn(2, 148, round(sus * 16383)) + nrpn(2, 148, 3000))
-        assert poll_value(client, "/param/aenv/sustain", 3000 / 16383) == \
-            pytest.approx(3000 / 16383, abs=2e-6)
+        # Each move is tried up to 3 times: the async dummy JACK server loses about 0.3% of
+        # MIDI events (a late client is skipped for a cycle; benchmarks/README.md).
+        move(client, keys, "/param/filt/resonance", 100 / 127,  # 7-bit: pick up, then 100
+             lambda now: [cc(0, 21, round(now * 127)), cc(0, 21, 100)])
+        move(client, keys, "/param/fenv/sustain", 12000 / 16383,  # 14-bit: pick up, then 12000
+             lambda now: hires(1, 5, round(now * 16383)) + hires(1, 5, 12000))
+        move(client, keys, "/param/aenv/sustain", 3000 / 16383,  # NRPN: pick up, then 3000
+             lambda now: nrpn(2, 148, round(now * 16383)) + nrpn(2, 148, 3000))
         # encoders: ticks 40 ms apart (no acceleration); two up, one down = one step of 128
         for address, ticks in (("/param/osc1/level", [cc(0, 30, v) for v in (1, 1, 127)]),
                                ("/param/osc2/level", [cc(0, 31, v) for v in (1, 1, 65)]),
                                ("/param/amp/gain", [cc(3, 33, v) for v in (65, 65, 63)])):
-            start_value = query(client, address)
-            for m in ticks:
-                keys.send(*m)
-                time.sleep(0.04)
-            want = start_value + 1 / 128
-            assert poll_value(client, address, want) == pytest.approx(want, abs=2e-6), address
+            moved = []
+            for _ in range(3):
+                start_value = query(client, address)
+                for m in ticks:
+                    keys.send(*m)
+                    time.sleep(0.04)
+                want = start_value + 1 / 128
+                moved.append(poll_value(client, address, want) - start_value)
+                if moved[-1] == pytest.approx(1 / 128, abs=2e-6):
+                    break
+            assert moved[-1] == pytest.approx(1 / 128, abs=2e-6), (address, moved)
     finally:
         if keys is not None:
             keys.close()
