@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import secrets
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from instrument.control.mapping import (
     DEFAULT_STEPS, PN_CCS, CcControl, Mapping, load_mapping, parse_mapping,
 )
 from instrument.errors import InstrumentError
-from instrument.fsutil import fsync_directory
+from instrument.fsutil import replace_atomically
 
 LEARNED_FILE = "learned.toml"
 BROKEN_FILE = "learned-broken.toml"
@@ -133,25 +131,11 @@ def write_tables(path: Path, tables: list[dict]) -> None:
         if not tables:
             path.unlink(missing_ok=True)
         else:
-            _write_atomic(path, toml_text(tables).encode())
+            replace_atomically(path, toml_text(tables).encode())
     except OSError as exc:
         raise LearnedError(f"cannot write: {exc.strerror or exc}", str(path),
                            "check that the state folder is writable (--state-dir)") from None
-    fsync_directory(path.parent)
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def layered(base: Mapping | None, learned: Mapping | None) -> Mapping | None:

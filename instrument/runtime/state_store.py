@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from instrument.errors import InstrumentError
-from instrument.fsutil import fsync_directory
+from instrument.fsutil import replace_atomically
 
 log = logging.getLogger("instrument.state")
 
@@ -112,22 +111,11 @@ def write_json_atomic(path: Path, data: dict) -> None:
     """Temp file beside ``path``, write, flush, fsync, ``os.replace``, fsync the folder."""
     path = Path(path)
     text = json.dumps(data, indent=1, sort_keys=True).encode()
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        replace_atomically(path, text)
     except OSError as exc:
         raise StateError(f"cannot write: {exc.strerror or exc}", str(path),
                          "check that the state folder is writable (--state-dir)") from None
-    fsync_directory(path.parent)
 
 
 def read_saved(path: Path) -> Saved | None:
