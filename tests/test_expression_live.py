@@ -124,7 +124,7 @@ def test_mpe_per_note_bend_changes_only_its_notes_pitch(inst, jack_server, tmp_p
     """The mapping's ``[mpe] lower = 7`` sets a zone as the port is first seen; the MCM (RPN
     6 = 15 on channel 1) widens it. C4 on channel 2 and G4 on channel 3, then channel 2 bent
     by 341/8192 of its 48-semitone range (2.0 semitones): C4 moves there, G4 does not move
-    (within 0.5 cent)."""
+    (within 1 cent live; offline, test_mpe.py holds it to 0.1 cent)."""
     keys = JackMidiOut()
     try:
         _send_all(keys, (0x91, LOW, 100), (0x92, HIGH, 100))
@@ -141,12 +141,15 @@ def test_mpe_per_note_bend_changes_only_its_notes_pitch(inst, jack_server, tmp_p
         assert _voices(inst, 0).get("active_voices") == 0
     finally:
         keys.close()
+    # Tolerances for a live recording on a loaded machine (dropouts move a 125 ms window's
+    # estimate; 0.73 cent was seen once in a clean-clone suite run): a bend on the wrong note
+    # or channel is 200 cents off. The 0.1-cent figures are measured offline in test_mpe.py.
     bent_st = 341 / 8192 * 48
-    assert abs(cents(_pitch_near(before, sr, LOW), midi_hz(LOW))) < 0.5
-    assert abs(cents(_pitch_near(after, sr, LOW + bent_st), midi_hz(LOW + bent_st))) < 0.5
+    assert abs(cents(_pitch_near(before, sr, LOW), midi_hz(LOW))) < 2.0
+    assert abs(cents(_pitch_near(after, sr, LOW + bent_st), midi_hz(LOW + bent_st))) < 2.0
     high_moved = cents(_pitch_near(after, sr, HIGH), _pitch_near(before, sr, HIGH))
-    assert abs(high_moved) < 0.5
-    assert abs(cents(_pitch_near(after, sr, HIGH), midi_hz(HIGH))) < 0.5
+    assert abs(high_moved) < 1.0
+    assert abs(cents(_pitch_near(after, sr, HIGH), midi_hz(HIGH))) < 2.0
     print(f"MPE live: bent note {cents(_pitch_near(after, sr, LOW + bent_st), midi_hz(LOW)):.2f}"
           f" cents up (asked {bent_st * 100:.2f}), other note moved {high_moved:+.4f} cents")
 
@@ -241,6 +244,6 @@ def test_an_audio_restart_brings_back_each_mpe_notes_own_bend(inst, jack_server,
         assert _voices(inst, 0).get("active_voices") == 0
     finally:
         keys.close()
-    bent = HIGH + 512 / 8192 * 48
-    assert abs(cents(_pitch_near(x, sr, bent), midi_hz(bent))) < 0.5
-    assert abs(cents(_pitch_near(x, sr, LOW), midi_hz(LOW))) < 0.5
+    bent = HIGH + 512 / 8192 * 48  # live tolerances: see the per-note bend test
+    assert abs(cents(_pitch_near(x, sr, bent), midi_hz(bent))) < 2.0
+    assert abs(cents(_pitch_near(x, sr, LOW), midi_hz(LOW))) < 2.0
