@@ -22,7 +22,8 @@ os.environ.setdefault("INSTRUMENT_CACHE_DIR", str(REPO / ".cache-test"))
 os.environ["XDG_STATE_HOME"] = str(REPO / ".cache-test" / "state")
 
 from jack_server import (  # noqa: E402
-    JackServerError, jack_env, portaudio_initialize, portaudio_terminate, start_jack_server,
+    JackServerError, default_realtime_priority, jack_env, portaudio_initialize, portaudio_terminate,
+    start_jack_server,
 )  # noqa: E402
 
 
@@ -32,7 +33,8 @@ def _in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def jack_server():
-    """A running ``jackd -d dummy -r 48000 -p 64`` named ``instrument-test-<pid>``.
+    """A running ``jackd -d dummy -r 48000 -p 64`` named ``instrument-test-<pid>``, with
+    real-time threads where this machine allows them (``jack_server.default_realtime_priority``).
 
     For the session, ``os.environ`` carries ``JACK_DEFAULT_SERVER`` (and
     ``JACK_NO_AUDIO_RESERVATION=1``, ``JACK_NO_START_SERVER=1``), so in-process clients and
@@ -44,7 +46,7 @@ def jack_server():
             pytest.fail(msg + "; CI must run the integration tests", pytrace=False)
         pytest.skip(msg)
     try:
-        server = start_jack_server()
+        server = start_jack_server(realtime_priority=default_realtime_priority())
     except JackServerError as exc:
         pytest.fail(f"could not start a JACK server: {exc}", pytrace=False)
 
