@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from instrument.engine.block_state import new_block_state
 from instrument.engine.fused import renderer_for_key
 from instrument.engine.expression import MPE_MEMBER_RANGE_ST
 from instrument.engine.guard import recover_blown
@@ -58,12 +59,16 @@ class PlanInstance:
         self._no_lim = np.zeros(8)
         self._no_out = np.zeros((0, 2), dtype=np.float32)
         self.reset()
-        self._head = (plan.cfg, plan.ops, plan.io, plan.pr, plan.fa, plan.pmeta, self.pstate,
-                      self.ptarget, self.vP, self.gP, self.PN, self.vbufs, self.gbufs,
-                      self.voices, self.vctx, self.vstate, plan.vinit, self.gctx, self.gstate,
-                      plan.ginit, self.eng, self.held)
-        self._render = _entry_point(renderer_for_key(plan.renderer_key).render_block, self._head + (
-            np.zeros((1, 5)), 0, self.mix, self._no_lim, self._no_out))
+        self.state = new_block_state({
+            "cfg": plan.cfg, "ops": plan.ops, "io": plan.io, "pr": plan.pr, "fa": plan.fa,
+            "pmeta": plan.pmeta, "vinit": plan.vinit, "ginit": plan.ginit,
+            "pstate": self.pstate, "ptarget": self.ptarget, "vP": self.vP, "gP": self.gP,
+            "PN": self.PN, "vbufs": self.vbufs, "gbufs": self.gbufs, "voices": self.voices,
+            "vctx": self.vctx, "vstate": self.vstate, "gctx": self.gctx, "gstate": self.gstate,
+            "eng": self.eng, "held": self.held, "mix": self.mix,
+        })  # addresses only: this instance keeps every array alive and never rebinds one
+        self._render = _entry_point(renderer_for_key(plan.renderer_key).render_block, (
+            self.state, np.zeros((1, 5)), 0, self._no_lim, self._no_out))
         self._guard_args = (self.voices, self.vctx, self.vstate, plan.vlayout, self.gstate,
                             plan.ginit, plan.glayout, self.eng)
         self._recover = _entry_point(recover_blown, self._guard_args)  # compiled now, not
@@ -108,21 +113,21 @@ class PlanInstance:
 
     def render(self, events: np.ndarray, n_events: int) -> None:
         """Render one block into ``self.mix``: one native call."""
-        self._render(*self._head, events, n_events, self.mix, self._no_lim, self._no_out)
+        self._render(self.state, events, n_events, self._no_lim, self._no_out)
 
     def render_out(self, events: np.ndarray, n_events: int, lim: np.ndarray,
                    out: np.ndarray) -> int:
         """Render one block through the output stage into ``out``: the one native call of a
         block without crossfade. Returns the non-finite mask of ``finish_block``."""
-        return self._render(*self._head, events, n_events, self.mix, lim, out)
+        return self._render(self.state, events, n_events, lim, out)
 
 
 def _entry_point(dispatcher, args):
     """The compiled function for exactly these argument types, without the dispatcher.
 
-    Numba's dispatcher matches the types of all 28 arguments on every call (about 0.5 us per
-    block, 4% of poly16's block); the instance's arrays never change type, so it resolves the
-    overload once (compiling it, or loading it from the cache) and calls its entry point.
+    Numba's dispatcher matches the types of every argument on every call; the instance's
+    arrays never change type, so it resolves the overload once (compiling it, or loading it
+    from the cache) and calls its entry point.
     """
     from numba import typeof
 

@@ -53,3 +53,24 @@ E_WIDTH = 72
 
 # A released voice is freed after its output stays below this peak for a whole block (-100 dB).
 SILENCE_PEAK = 1e-5
+
+# The block state (engine.block_state): every array one block renders with, by name, one row
+# each of an int64 (BS_COUNT, BS_WIDTH) directory: address, then the shape (unused dims 0).
+# Plan data first (read-only), then the instance's state, then its output.
+BLOCK_STATE_FIELDS = (
+    # name, dtype, ndim
+    ("cfg", "int64", 1), ("ops", "int64", 2), ("io", "int64", 1), ("pr", "int64", 1),
+    ("fa", "float64", 1), ("pmeta", "float64", 2), ("vinit", "float64", 1),
+    ("ginit", "float64", 1),
+    ("pstate", "float64", 2), ("ptarget", "float64", 1), ("vP", "float64", 3),
+    ("gP", "float64", 3), ("PN", "float64", 2), ("vbufs", "float64", 3),
+    ("gbufs", "float64", 3), ("voices", "float64", 2), ("vctx", "float64", 2),
+    ("vstate", "float64", 2), ("gctx", "float64", 2), ("gstate", "float64", 2),
+    ("eng", "float64", 1), ("held", "float64", 1), ("mix", "float64", 2),
+)
+(BS_CFG, BS_OPS, BS_IO, BS_PR, BS_FA, BS_PMETA, BS_VINIT, BS_GINIT, BS_PSTATE, BS_PTARGET, BS_VP,
+ BS_GP, BS_PN, BS_VBUFS, BS_GBUFS, BS_VOICES, BS_VCTX, BS_VSTATE, BS_GCTX, BS_GSTATE, BS_ENG,
+ BS_HELD, BS_MIX) = range(len(BLOCK_STATE_FIELDS))
+BS_COUNT = len(BLOCK_STATE_FIELDS)
+BS_ADDRESS, BS_DIM0, BS_DIM1, BS_DIM2 = range(4)
+BS_WIDTH = 4

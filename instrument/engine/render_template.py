@@ -5,8 +5,11 @@
 import numpy as np
 from numba import njit
 
+from instrument.engine.block_state import f64_1d, f64_2d, f64_3d, i64_1d, i64_2d
 from instrument.engine.layout import (
-    CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF,
+    BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
+    BS_OPS, BS_PMETA, BS_PN, BS_PR, BS_PSTATE, BS_PTARGET, BS_VBUFS, BS_VCTX, BS_VINIT, BS_VOICES,
+    BS_VP, BS_VSTATE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF,
     E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, V_BEND, V_BEND_TARGET,
     V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
 )
@@ -147,15 +150,37 @@ def _channel(value):
 
 
 @njit(cache=True, error_model="numpy")
-def render_block(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs, gbufs, voices,
-                 vctx, vstate, vinit, gctx, gstate, ginit, eng, held, events, n_events, mix,
-                 lim, out):
-    """Render one block into ``mix`` (2, block_size): events applied at their sample offsets
-    (the block is split there), every voice and the global graph run, silent voices freed.
+def render_block(state, events, n_events, lim, out):
+    """Render one block into the state's ``mix`` (2, block_size): events applied at their
+    sample offsets (the block is split there), every voice and the global graph run, silent
+    voices freed. ``state`` is the instance's block state (``engine.block_state``).
 
     With ``out`` (frames, channels) non-empty, also run the output stage into it (no
     crossfade) and return its non-finite mask; this saves a second native call per block.
     """
+    cfg = i64_1d(state, BS_CFG)
+    ops = i64_2d(state, BS_OPS)
+    io = i64_1d(state, BS_IO)
+    pr = i64_1d(state, BS_PR)
+    fa = f64_1d(state, BS_FA)
+    pmeta = f64_2d(state, BS_PMETA)
+    vinit = f64_1d(state, BS_VINIT)
+    ginit = f64_1d(state, BS_GINIT)
+    pstate = f64_2d(state, BS_PSTATE)
+    ptarget = f64_1d(state, BS_PTARGET)
+    vP = f64_3d(state, BS_VP)
+    gP = f64_3d(state, BS_GP)
+    PN = f64_2d(state, BS_PN)
+    vbufs = f64_3d(state, BS_VBUFS)
+    gbufs = f64_3d(state, BS_GBUFS)
+    voices = f64_2d(state, BS_VOICES)
+    vctx = f64_2d(state, BS_VCTX)
+    vstate = f64_2d(state, BS_VSTATE)
+    gctx = f64_2d(state, BS_GCTX)
+    gstate = f64_2d(state, BS_GSTATE)
+    eng = f64_1d(state, BS_ENG)
+    held = f64_1d(state, BS_HELD)
+    mix = f64_2d(state, BS_MIX)
     block = gbufs.shape[1]
     for v in range(int(eng[E_ACTIVE_VOICES])):
         vctx[CTX_LAST_PEAK, v] = vctx[CTX_PEAK, v]
