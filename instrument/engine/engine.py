@@ -154,7 +154,7 @@ class Engine:
                 self.retired.append(self.old)  # freed by the control side, not here
                 self.old = None
         if bad:
-            self._nonfinite(bad)
+            self.recover_nonfinite(bad)
 
     def _adopt(self) -> None:
         new = self.pending
@@ -191,7 +191,9 @@ class Engine:
         self.merged[n:n + count] = events[:count]
         return self.merged, n + count
 
-    def _nonfinite(self, bad: int) -> None:
+    def recover_nonfinite(self, bad: int) -> None:
+        """After a block whose output was non-finite or ran away (``bad``: bit 0 the current
+        plan, bit 1 the one fading out): count it, reset the limiter, recover the plan(s)."""
         self.nonfinite_resets += 1
         self.lim[LIM_GAIN] = 1.0  # the runaway's last samples drove it down; start afresh
         if bad & 1:

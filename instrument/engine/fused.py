@@ -38,6 +38,7 @@ class FusedRenderer:
     plan itself stays plain data that crosses process boundaries."""
 
     render_block: object
+    live_block: object  # render_block inside the audio callback's whole block (ring, clock, status)
     codes: dict[str, int]
     source_path: Path
     key: str
@@ -94,6 +95,7 @@ def _fingerprint(source: str, module_classes) -> str:
     files = {p for p in (_PACKAGE_ROOT / "engine").glob("*.py")}
     files |= set((_PACKAGE_ROOT / "kernels").glob("*.py"))
     files |= {_PACKAGE_ROOT / "modules" / "layout.py", _PACKAGE_ROOT / "params" / "curves.py"}
+    files |= {_PACKAGE_ROOT / "runtime" / name for name in ("ring.py", "shared.py", "status.py")}
     from instrument.modules.registry import package_sources
 
     for cls in module_classes:
@@ -123,7 +125,8 @@ def build_renderer(module_classes) -> FusedRenderer:
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(source)
         os.replace(tmp, path)
-    renderer = FusedRenderer(_import_generated(path).render_block, codes, path, key)
+    module = _import_generated(path)
+    renderer = FusedRenderer(module.render_block, module.live_block, codes, path, key)
     _loaded[key] = renderer
     return renderer
 
@@ -151,7 +154,8 @@ def renderer_for_key(key: str) -> FusedRenderer:
     if not path.exists():
         raise LookupError(f"no renderer {key} in {path.parent} (the plan was compiled by a "
                           "process with another cache folder or module set)")
-    renderer = FusedRenderer(_import_generated(path).render_block, {}, path, key)
+    module = _import_generated(path)
+    renderer = FusedRenderer(module.render_block, module.live_block, {}, path, key)
     _bound[key] = renderer
     return renderer
 

@@ -69,6 +69,7 @@ class PlanInstance:
         })  # addresses only: this instance keeps every array alive and never rebinds one
         self._render = _entry_point(renderer_for_key(plan.renderer_key).render_block, (
             self.state, np.zeros((1, 5)), 0, self._no_lim, self._no_out))
+        self.live = None  # the audio callback's entry point, once bound (bind_live)
         self._guard_args = (self.voices, self.vctx, self.vstate, plan.vlayout, self.gstate,
                             plan.ginit, plan.glayout, self.eng)
         self._recover = _entry_point(recover_blown, self._guard_args)  # compiled now, not
@@ -114,6 +115,15 @@ class PlanInstance:
     def render(self, events: np.ndarray, n_events: int) -> None:
         """Render one block into ``self.mix``: one native call."""
         self._render(self.state, events, n_events, self._no_lim, self._no_out)
+
+    def bind_live(self, ring: np.ndarray, events: np.ndarray, clock: np.ndarray,
+                  status: np.ndarray, lim: np.ndarray, out: np.ndarray) -> None:
+        """Compile (or load) the renderer's ``live_block`` for the audio callback's arrays and
+        set ``self.live`` to its entry point, called as ``live(self.state, ring, events,
+        clock, status, lim, out, xrun_flags, sample_rate, deadline_ns)`` (control side)."""
+        live_block = renderer_for_key(self.plan.renderer_key).live_block
+        self.live = _entry_point(live_block, (self.state, ring, events, clock, status, lim, out,
+                                              0, 1.0, 1.0))
 
     def render_out(self, events: np.ndarray, n_events: int, lim: np.ndarray,
                    out: np.ndarray) -> int:

@@ -5,6 +5,7 @@
 import numpy as np
 from numba import njit
 
+from instrument.engine.clock import monotonic_ns
 from instrument.engine.block_state import f64_1d, f64_2d, f64_3d, i64_1d, i64_2d
 from instrument.engine.layout import (
     BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
@@ -15,6 +16,9 @@ from instrument.engine.layout import (
 )
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
+from instrument.runtime.ring import drain_ring
+from instrument.runtime.shared import S_FIRST_AUDIO_T, S_XRUNS
+from instrument.runtime.status import record_block
 from instrument.modules.layout import (
     CTX_GATE_NOW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM,
     CTX_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH,
@@ -205,3 +209,28 @@ def render_block(state, events, n_events, lim, out):
     if out.shape[0] == 0:
         return 0
     return finish_block(mix, mix, 0, 0, lim, out)
+
+
+@njit(cache=True, error_model="numpy")
+def live_block(state, ring, events, clock, status, lim, out, xrun_flags, sample_rate,
+               deadline_ns):
+    """The audio callback's one native call while no plan swap is under way: count an xrun
+    (PortAudio's ``xrun_flags`` non-zero), stamp the block (CLOCK_MONOTONIC seconds in
+    ``clock[0]``; the first one also in the status block), move the ring's events in at their
+    offsets, render through the output stage into ``out`` and record the callback's duration
+    and the gap since the previous one. Returns ``render_block``'s non-finite mask: the
+    caller recovers in Python when it is not 0."""
+    t0_ns = monotonic_ns()
+    if xrun_flags != 0:
+        status[S_XRUNS] += 1.0
+    now = t0_ns * 1e-9
+    if clock[1] == 0.0:
+        clock[0] = now
+        clock[1] = 1.0
+        status[S_FIRST_AUDIO_T] = now
+    n = drain_ring(ring, events, clock[0], now, sample_rate, out.shape[0])
+    gap_s = now - clock[0]
+    clock[0] = now
+    bad = render_block(state, events, n, lim, out)
+    record_block(status, f64_1d(state, BS_ENG), lim, monotonic_ns() - t0_ns, deadline_ns, gap_s)
+    return bad

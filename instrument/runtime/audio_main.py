@@ -19,8 +19,10 @@ held chord, 3 rounds): the longest time between callback starts was 2.0-5.2 ms w
 jitter on this VM); callback duration max 14% and 13-19% of the deadline.
 
 Real-time contract of the callback: no allocation beyond the float objects CPython makes for
-arithmetic, no lock, no logging, no exception: it drains the event ring, renders one block
-through ``Engine.process_block`` and records its duration in the status block.
+arithmetic, no lock, no logging, no exception. While no plan swap is under way it makes one
+native call (the renderer's ``live_block``): drain the event ring, render one block, record
+its duration in the status block. During a swap (a crossfade of a few blocks) the same steps
+run from Python through ``Engine.process_block``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class AudioProcess:
         self.block = int(args.block)
         self.engine = Engine(self.sample_rate, self.block, max_events=MAX_EVENTS_PER_BLOCK)
         self.events = np.zeros((MAX_EVENTS_PER_BLOCK, EVENT_WIDTH))
+        self.ring = self.shared.ring
         self.clock = np.zeros(2)  # previous callback time, first-callback flag
         self.deadline_ns = self.block / self.sample_rate * 1e9
         self.stream = None
@@ -76,9 +79,10 @@ class AudioProcess:
         ptarget = self.shared.tables[table]
         engine = self.engine
         if first:
-            engine.load(plan, ptarget=ptarget, init_targets=False)
+            self.bind_live(engine.load(plan, ptarget=ptarget, init_targets=False))
         else:
-            engine.swap(plan, carry_params=False, ptarget=ptarget, init_targets=False)
+            self.bind_live(engine.swap(plan, carry_params=False, ptarget=ptarget,
+                                       init_targets=False))
             end = time.monotonic() + ADOPT_TIMEOUT_S
             while (engine.pending is not None or engine.old is not None) and \
                     time.monotonic() < end:
@@ -92,14 +96,36 @@ class AudioProcess:
         and the restrike path: left out, the first preset switch loaded them inside the
         callback, 265% of the deadline), and the ring and status helpers."""
         scratch = exercise_engine(self.engine.current.plan, self.sample_rate, self.block)
-        ring = np.zeros_like(self.shared.ring)
+        ring = np.zeros_like(self.ring)
         drain_ring(ring, self.events, 0.0, 0.0, self.sample_rate, self.block)
-        record_block(np.zeros_like(self.status), scratch.current.eng, scratch.lim, 1.0, 2.0, 0.0)
+        status = np.zeros_like(self.status)
+        record_block(status, scratch.current.eng, scratch.lim, 1.0, 2.0, 0.0)
+        scratch.current.bind_live(ring, self.events, np.zeros(2), status, scratch.lim,
+                                  np.zeros((self.block, 2), dtype=np.float32))
+        scratch.current.live(scratch.current.state, ring, self.events, np.zeros(2), status,
+                             scratch.lim, np.zeros((self.block, 2), dtype=np.float32), 0,
+                             self.sample_rate, self.deadline_ns)
 
     # ---- the callback ------------------------------------------------------------------------
     def callback(self, outdata, frames, time_info, flags):
+        """PortAudio's callback. While no plan swap is under way, one native call
+        (``live_block``: ring, clock, render, status); otherwise ``_callback_in_python``."""
+        engine = self.engine
+        cur = engine.current
+        live = cur.live
+        if live is not None and engine.pending is None and engine.old is None \
+                and engine.n_restrike == 0:
+            bad = live(cur.state, self.ring, self.events, self.clock, self.status, engine.lim,
+                       outdata, flags._flags, self.sample_rate, self.deadline_ns)
+            if bad:
+                self._recover(bad)
+            return
+        self._callback_in_python(outdata, flags)
+
+    def _callback_in_python(self, outdata, flags):
+        """The same steps from Python (a few more calls): swaps, crossfades, restrikes."""
         t0 = time.perf_counter_ns()
-        if flags:
+        if flags._flags:
             self.status[S_XRUNS] += 1.0
         now = time.monotonic()
         clock = self.clock
@@ -107,7 +133,8 @@ class AudioProcess:
             clock[0] = now
             clock[1] = 1.0
             self.status[S_FIRST_AUDIO_T] = now
-        n = drain_ring(self.shared.ring, self.events, clock[0], now, self.sample_rate, frames)
+        n = drain_ring(self.ring, self.events, clock[0], now, self.sample_rate,
+                       outdata.shape[0])
         gap_s = now - clock[0]
         clock[0] = now
         engine = self.engine
@@ -116,6 +143,19 @@ class AudioProcess:
         self.status[S_MODULES_RESET] = engine.modules_reset
         record_block(self.status, engine.current.eng, engine.lim,
                      time.perf_counter_ns() - t0, self.deadline_ns, gap_s)
+
+    def _recover(self, bad: int) -> None:
+        """After a non-finite block from ``live_block`` (rare): the engine's recovery."""
+        engine = self.engine
+        engine.recover_nonfinite(bad)
+        self.status[S_NONFINITE] = engine.nonfinite_resets
+        self.status[S_MODULES_RESET] = engine.modules_reset
+
+    def bind_live(self, instance) -> None:
+        """Give ``instance`` its entry point for ``live_block`` (control side, before the
+        callback may use it; compiles or loads from the cache)."""
+        instance.bind_live(self.ring, self.events, self.clock, self.status, self.engine.lim,
+                           np.zeros((self.block, 2), dtype=np.float32))
 
     # ---- outputs ---------------------------------------------------------------------------
     def open_output(self) -> None:
@@ -157,7 +197,7 @@ class AudioProcess:
         period = self.block / self.sample_rate
         next_t = time.monotonic()
         while self.running:
-            self.callback(out, self.block, None, 0)
+            self.callback(out, self.block, None, NO_FLAGS)
             if self.wav is not None:
                 self.wav.write(out)
             next_t += period
@@ -289,6 +329,16 @@ def exercise_engine(plan, sample_rate: float, block: int) -> Engine:
         scratch.process_block(ev, 2 if i == 0 else 0, out)
     scratch.release_retired()
     return scratch
+
+
+class _NoFlags:
+    """PortAudio's callback flags for the null output: none (``sounddevice.CallbackFlags``
+    keeps them in ``_flags``, which the callback reads without a Python call)."""
+
+    _flags = 0
+
+
+NO_FLAGS = _NoFlags()
 
 
 class _Stop(Exception):
