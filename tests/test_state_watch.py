@@ -60,6 +60,14 @@ class Instance:
     def matching(self, text):
         return [(t, line) for t, line in self.lines if text in line]
 
+    def wait_matching(self, text, count=1, timeout_s=2.0):
+        """``matching(text)`` once it has ``count`` lines (the output is read by a thread, a
+        moment after the instrument acted), or whatever it has after ``timeout_s``."""
+        end = time.monotonic() + timeout_s
+        while len(self.matching(text)) < count and time.monotonic() < end:
+            time.sleep(0.02)
+        return self.matching(text)
+
     def send(self, address, *args):
         self.sock.sendto(osc_dgram(address, *args), ("127.0.0.1", self.port))
 
@@ -329,7 +337,7 @@ def test_watch_reloads_the_preset_keeping_what_was_moved(tmp_path):
     preset.write_text(edited.read_text())
     inst.wait_value(CUTOFF, expected, timeout_s=3.0)
     heard_at = time.monotonic()
-    loaded = inst.matching("preset reloaded")
+    loaded = inst.wait_matching("preset reloaded")
     assert loaded, inst.output()
     print(f"\n--watch: file saved -> reload logged {loaded[0][0] - saved_at:.3f} s, -> new value "
           f"answered by /q {heard_at - saved_at:.3f} s (polls every 0.25 s)")
@@ -349,7 +357,7 @@ def test_watch_reloads_the_preset_keeping_what_was_moved(tmp_path):
     preset.write_text(_set_cutoff(original, 2000))
     inst.wait_value(CUTOFF, norm(compile_file(preset, 48000, 64), "filt.cutoff_hz", 2000))
     assert abs(inst.query(RESONANCE) - 0.9) < 1e-6
-    assert len(inst.matching("preset reloaded")) == 2
+    assert len(inst.wait_matching("preset reloaded", 2)) == 2
     inst.stop()
 
 
