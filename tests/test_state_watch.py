@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 
 from instrument.control.osc_datagram import decode_datagram
 from instrument.presets import compile_file
@@ -26,6 +27,20 @@ from live import REPO, free_udp_port, osc_dgram, status_json, wait_status
 
 CUTOFF = "/param/filt/cutoff_hz"
 RESONANCE = "/param/filt/resonance"
+
+
+_RUNNING: list["Instance"] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_instance_outlives_its_test():
+    """A test that fails half-way must not leave its ``instrument run`` playing."""
+    yield
+    while _RUNNING:
+        inst = _RUNNING.pop()
+        if inst.proc.poll() is None:
+            inst.proc.kill()
+            inst.proc.wait(timeout=10)
 
 
 class Instance:
@@ -39,6 +54,7 @@ class Instance:
              "--osc-port", str(self.port), "--osc-bind", "127.0.0.1", "--no-zeroconf",
              "--oscquery-port", "0", "--state-dir", str(state_dir)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _RUNNING.append(self)
         self.lines: list[tuple[float, str]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
