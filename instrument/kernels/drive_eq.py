@@ -1,12 +1,13 @@
 """Drive (level-compensated tanh saturation) and 3-band EQ (RBJ shelves and peak) kernels.
-Contract and shared helpers: ``instrument.kernels.effects``."""
+The global effects' contract: ``instrument.kernels.delay_lines``."""
 
 import math
 
 from numba import njit
 
 from instrument.kernels.approx import exp_approx
-from instrument.kernels.effects import flush_denormal, ramp_step
+from instrument.kernels.coefficients import ramp_step
+from instrument.kernels.denormals import flush_denormal
 from instrument.kernels.filters2 import DC_BLOCK_MAX_HZ, dc_block_coeff  # noqa: F401
 from instrument.modules.layout import CTX_SAMPLE_RATE
 

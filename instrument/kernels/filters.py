@@ -8,13 +8,9 @@ under audio-rate cutoff modulation.
 from numba import njit
 
 from instrument.kernels.approx import tan_pi
+from instrument.kernels.coefficients import COEFF_STEP
+from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.modules.layout import CTX_SAMPLE_RATE
-
-# Coefficients are exact every COEFF_STEP samples and ramp linearly in between: one tan per
-# 8 samples instead of one per sample, no division per sample, exact whenever the cutoff is
-# steady.
-COEFF_STEP = 8
-DENORMAL_FLOOR = 1e-30
 
 
 @njit(cache=True, inline="always")

@@ -31,7 +31,8 @@ import math
 from numba import njit
 
 from instrument.kernels.approx import exp_approx, tan_pi
-from instrument.kernels.filters import COEFF_STEP, DENORMAL_FLOOR
+from instrument.kernels.coefficients import COEFF_STEP
+from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.modules.layout import CTX_SAMPLE_RATE
 
 C4_HZ = 261.6255653005986  # MIDI note 60

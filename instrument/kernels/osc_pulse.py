@@ -5,10 +5,10 @@ import math
 
 from numba import njit
 
+from instrument.kernels.coefficients import pitch_increments
 from instrument.kernels.osc_shapes import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, RAMP_TABLE, STEP_DELAY, STEP_TABLE, clear_rows,
-    flush_events, phase_pass, push_event, shift_corrections, wrapped_phase, pitch_increments,
-    sin_2pi,
+    flush_events, phase_pass, push_event, shift_corrections, wrapped_phase, sin_2pi,
 )
 from instrument.modules.layout import ROW_ONE, ROW_SINK
 

@@ -52,7 +52,8 @@ import math
 import numpy as np
 from numba import njit
 
-from instrument.modules.layout import CTX_SAMPLE_RATE, ROW_ONE, ROW_SINK, ROW_ZERO
+from instrument.kernels.coefficients import pitch_increments
+from instrument.modules.layout import ROW_ONE, ROW_SINK, ROW_ZERO
 
 N_TAPS = 24
 OVERSAMPLE = 64
@@ -153,20 +154,6 @@ def flush_events(st, ev, ne, corr, v, table):
         x = st[ev + 2 * e, v]
         k = int(x)
         _add_residual(st, corr + k, v, st[ev + 2 * e + 1, v], x - k, table)
-
-
-@njit(cache=True, error_model="numpy")
-def pitch_increments(P, pr, st, row, ctx, s0, s1, nl, scale):
-    """Phase increment per Hz of pitch at s0 (``st[row]``) and its change per sample
-    (``st[row + 1]``) from transpose (``P[pr[0]]``) and detune (``P[pr[1]]``), times
-    ``scale``: two exp2 per voice per segment, exact when the parameters are steady."""
-    inv_sr = scale / ctx[CTX_SAMPLE_RATE, 0]
-    n = s1 - s0
-    for v in range(nl):
-        r0 = 2.0 ** ((P[pr[0], s0, v] + 0.01 * P[pr[1], s0, v]) / 12.0)
-        r1 = 2.0 ** ((P[pr[0], s1 - 1, v] + 0.01 * P[pr[1], s1 - 1, v]) / 12.0)
-        st[row, v] = r0 * inv_sr
-        st[row + 1, v] = (r1 - r0) * inv_sr / n if n > 1 else 0.0
 
 
 @njit(cache=True, inline="always")

@@ -6,9 +6,10 @@ import math
 from numba import njit
 
 from instrument.kernels.approx import exp_approx
+from instrument.kernels.coefficients import pitch_increments
 from instrument.kernels.osc_shapes import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, STEP_DELAY, STEP_TABLE, flush_events, phase_pass,
-    push_event, shift_corrections, wrapped_phase, pitch_increments, sin_2pi,
+    push_event, shift_corrections, wrapped_phase, sin_2pi,
 )
 from instrument.modules.layout import CTX_SAMPLE_RATE
 

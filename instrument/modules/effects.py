@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from instrument.kernels import delay as kd, drive_eq as kt, effects as k, reverb as kr
+from instrument.kernels import delay as kd, delay_lines as k, drive_eq as kt, reverb as kr
 from instrument.kernels.tempo import SYNC_CHOICES
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec, one_pole_coeff
