@@ -13,9 +13,11 @@ from scipy.signal import butter, get_window, sosfilt, sosfiltfilt
 import naive_effects as naive
 from helpers import compile_toml, make_engine, note_off, note_on, render, rms, simple_toml
 from instrument.kernels import drive_eq as kt, reverb as kr
-from instrument.modules.effects import Chorus, Delay, Drive, Eq, Reverb
+from instrument.modules.delay import Chorus, Delay
+from instrument.modules.drive_eq import Drive, Eq
 from instrument.modules.layout import CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
 from instrument.modules.registry import Registry, check_module, default_registry
+from instrument.modules.reverb import Reverb
 
 SR = 48000.0
 BLOCK = 64
