@@ -6,13 +6,13 @@ import pytest
 
 import naive
 from instrument.kernels.envelopes import ADSR_STATE, adsr_kernel
-from instrument.kernels.filters import svf_lowpass_kernel
 from instrument.kernels.oscillators import STATE_SIZE as OSC_STATE
 from instrument.kernels.oscillators import saw_kernel
-from instrument.modules.filters import SvfLowpass
+from instrument.kernels.svf import svf_lowpass_kernel
 from instrument.modules.layout import (
     CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_TRIGGER,
 )
+from instrument.modules.svf import SvfLowpass
 
 SR = 48000.0
 BLOCK = 64

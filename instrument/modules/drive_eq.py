@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from instrument.kernels import drive_eq as kt
+from instrument.kernels.onepole import DC_BLOCK_MAX_HZ
 from instrument.modules.base import STEREO_IN, STEREO_OUT, Module
 from instrument.params import Curve, ParamSpec
 
@@ -31,7 +32,7 @@ class Drive(Module):
                   doc="Dry/wet, linear (dry and wet are correlated)."),
         ParamSpec("output_db", "Output", "dB", -24.0, 12.0, 0.0, curve=Curve.DB,
                   doc="Output trim after the mix."),
-        ParamSpec("dc_block_hz", "DC block", "Hz", 0.0, kt.DC_BLOCK_MAX_HZ, 0.0,
+        ParamSpec("dc_block_hz", "DC block", "Hz", 0.0, DC_BLOCK_MAX_HZ, 0.0,
                   doc="Corner of a one-pole high-pass on the saturated (wet) signal that "
                       "removes the DC saturation gives an asymmetric waveform; 0 is off."),
     )
