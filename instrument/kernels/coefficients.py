@@ -6,7 +6,7 @@ Two shapes, both exact whenever the parameter rests:
 * per segment (``ramp_step``): a gain or coefficient taken at a segment's first and last
   sample, linear between (delay and reverb mixes, drive gains, a filter's damping, the VCA's
   velocity factor);
-* per chunk: a filter's coefficients, exact every ``COEFF_STEP`` samples and
+* per chunk (``chunk_ramp``): a filter's coefficients, exact every ``COEFF_STEP`` samples and
   ramped linearly in between: one tan per 8 samples instead of one per sample, no division per
   sample. The ramp is written to state rows first, for all voices, then the recursive loop
   only reads it; with the coefficients read-only there, LLVM vectorizes that loop across
@@ -32,6 +32,23 @@ COEFF_STEP = 8  # samples between exact filter coefficients
 def ramp_step(x0, x1, n):
     """Per-sample step from x0 (first sample) to x1 (last sample) over n samples."""
     return (x1 - x0) / (n - 1) if n > 1 else 0.0
+
+
+@njit(cache=True, inline="always")
+def chunk_ramp(st, cur, step, ramp, width, n, nl):
+    """Write the per-sample ramp of ``width`` coefficients over the ``n`` samples of a chunk
+    (n <= COEFF_STEP): ``st[ramp + width * j + w] = st[cur + w] + st[step + w] * (j + 1)``
+    for every lane, then move ``st[cur + w]`` to the chunk's last value (the next chunk's
+    start). The caller writes the steps, (exact value at the chunk's end - current) / n."""
+    for j in range(n):
+        c = ramp + width * j
+        for w in range(width):
+            for v in range(nl):
+                st[c + w, v] = st[cur + w, v] + st[step + w, v] * (j + 1)
+    last = ramp + width * (n - 1)
+    for w in range(width):
+        for v in range(nl):
+            st[cur + w, v] = st[last + w, v]
 
 
 @njit(cache=True, inline="always")

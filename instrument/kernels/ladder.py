@@ -8,7 +8,7 @@ import math
 from numba import njit
 
 from instrument.kernels.approx import TANH_PADE_CLIP, tanh_pade_den, tanh_pade_num
-from instrument.kernels.coefficients import COEFF_STEP
+from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp, ramp_step
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
 from instrument.kernels.onepole import dc_block_coeff
@@ -74,8 +74,8 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             og1 = 1.0 / math.sqrt(gd1)
             st[_GD0, v] = gd0
             st[_OG0, v] = og0
-            st[_DGD, v] = (gd1 - gd0) / (n - 1) if n > 1 else 0.0
-            st[_DOG, v] = (og1 - og0) / (n - 1) if n > 1 else 0.0
+            st[_DGD, v] = ramp_step(gd0, gd1, n)
+            st[_DOG, v] = ramp_step(og0, og1, n)
             st[_DRV, v] = d1 if d0 == d1 else -1.0
         else:
             st[_DGD, v] = 0.0
@@ -92,13 +92,7 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for v in range(nl):
             g = st[_LAD_GT, v]
             st[_DG, v] = (g / (1.0 + g) - st[_G, v]) * inv
-        for j in range(end - i):
-            c = _LAD_RAMP + j
-            for v in range(nl):
-                st[c, v] = st[_G, v] + st[_DG, v] * (j + 1)
-        last = _LAD_RAMP + (end - i - 1)
-        for v in range(nl):
-            st[_G, v] = st[last, v]
+        chunk_ramp(st, _G, _DG, _LAD_RAMP, 1, end - i, nl)
         for j in range(i, end):
             c = _LAD_RAMP + (j - i)
             t = j - s0

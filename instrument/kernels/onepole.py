@@ -6,7 +6,7 @@ tracking, denormals, measured costs): ``instrument.kernels.filters``.
 from numba import njit
 
 from instrument.kernels.approx import tan_pi
-from instrument.kernels.coefficients import COEFF_STEP
+from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
 from instrument.modules.layout import CTX_SAMPLE_RATE
@@ -62,13 +62,7 @@ def onepole_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for v in range(nl):
             g = st[_OP_GT, v]
             st[_ODG, v] = (g / (1.0 + g) - st[_OG, v]) * inv
-        for j in range(end - i):
-            c = _OP_RAMP + j
-            for v in range(nl):
-                st[c, v] = st[_OG, v] + st[_ODG, v] * (j + 1)
-        last = _OP_RAMP + (end - i - 1)
-        for v in range(nl):
-            st[_OG, v] = st[last, v]
+        chunk_ramp(st, _OG, _ODG, _OP_RAMP, 1, end - i, nl)
         for j in range(i, end):
             c = _OP_RAMP + (j - i)
             for v in range(nl):

@@ -3,9 +3,7 @@ their measured claims: ``instrument.kernels.svf``."""
 
 import numpy as np
 
-from instrument.kernels.svf import (
-    SVF_LOWPASS_STATE, SVF_STATE, SVF_UNSET, svf_kernel, svf_lowpass_kernel,
-)
+from instrument.kernels.svf import SVF_STATE, SVF_UNSET, svf_kernel, svf_lowpass_kernel
 from instrument.modules.base import Module, Port
 from instrument.modules.filters import CUTOFF, FILTER_INPUTS, KEY_TRACK
 from instrument.params import Curve, ParamSpec
@@ -42,7 +40,9 @@ class Svf(Module):
 
 class SvfLowpass(Module):
     """12 dB/oct state-variable low-pass: -3 dB at ``cutoff_hz`` with ``resonance`` 0.075
-    (Q = 0.707); Q = 0.5 * 100**resonance, so the peak at ``resonance`` 1 is about +34 dB."""
+    (Q = 0.707); Q = 0.5 * 100**resonance, so the peak at ``resonance`` 1 is about +34 dB.
+    It is ``svf`` in low-pass mode without key tracking (the same kernel code and state), kept
+    under its own name and parameters for the presets that use it."""
 
     type_name = "svf_lowpass"
     label = "SVF low-pass"
@@ -56,10 +56,10 @@ class SvfLowpass(Module):
     )
     inputs = (Port("in"),)
     outputs = ("out",)
-    state_size = SVF_LOWPASS_STATE
+    state_size = SVF_STATE
     kernel = svf_lowpass_kernel
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         state[:] = 0.0
-        state[2] = -1.0  # a1 < 0: coefficients unset: computed from the first sample's parameters
+        state[SVF_UNSET] = -1.0  # coefficients computed from the first sample's parameters
