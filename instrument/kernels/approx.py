@@ -82,3 +82,18 @@ def tanh_pade_num(x2):
 def tanh_pade_den(x2):
     """Denominator of the [9/8] Pade approximant of tanh(x) / x, in x**2."""
     return 34459425.0 + x2 * (16216200.0 + x2 * (945945.0 + x2 * (13860.0 + 45.0 * x2)))
+
+
+@njit(cache=True, inline="always")
+def sin_2pi(x):
+    """sin(2 pi x) for any finite x without libm: the phase folded into a triangle z in
+    [-1, 1] (sin(2 pi x) = sin(pi/2 z) exactly), then a degree-15 odd Taylor polynomial;
+    absolute error below 1e-11."""
+    u = x + 0.25
+    u = u - math.floor(u)
+    z = 1.0 - 4.0 * abs(u - 0.5)
+    a = 1.5707963267948966 * z
+    a2 = a * a
+    return a * (1.0 + a2 * (-1.0 / 6 + a2 * (1.0 / 120 + a2 * (-1.0 / 5040 + a2 * (
+        1.0 / 362880 + a2 * (-1.0 / 39916800 + a2 * (1.0 / 6227020800 + a2 * (
+            -1.0 / 1307674368000))))))))

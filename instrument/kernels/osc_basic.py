@@ -1,4 +1,5 @@
-"""Oscillator kernels, voice lanes. Contract: ``instrument.modules.layout``.
+"""The plain oscillator kernels, voice lanes: the PolyBLEP saw of ``saw_fast`` and the sine.
+Contract: ``instrument.modules.layout``. The band-limited shapes: ``kernels.minblep``.
 
 Phase is kept in [0, 1). The frequency ratio from transpose and detune is computed at the
 segment's first and last sample and interpolated linearly: exact when the parameters are
@@ -10,8 +11,8 @@ import math
 
 from numba import njit
 
+from instrument.kernels.approx import sin_2pi
 from instrument.kernels.coefficients import pitch_increments
-from instrument.kernels.osc_shapes import sin_2pi
 
 STATE_SIZE = 3
 
@@ -29,7 +30,7 @@ def poly_blep(t, dt):
 
 
 @njit(cache=True, error_model="numpy")
-def saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+def saw_fast_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited (PolyBLEP) rising sawtooth; peak amplitude ``level``."""
     pitch = bufs[io[0]]
     out = bufs[io[1]]
