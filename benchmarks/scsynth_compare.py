@@ -108,7 +108,7 @@ class Patch:
 
     @property
     def rq(self) -> float:
-        """1/Q: svf_lowpass has Q = 0.5 * 100**resonance (instrument.kernels.filters.svf_k)."""
+        """1/Q: svf_lowpass has Q = 0.5 * 100**resonance (instrument.kernels.svf.svf_damping)."""
         return 2.0 * 100.0 ** (-self.resonance)
 
     @property

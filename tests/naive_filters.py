@@ -1,7 +1,7 @@
-"""Slow, obvious references for the filters2 kernels: one voice, one sample at a time, plain
-Python and math, coefficients exact at every sample (math.tan, math.tanh, math.pow), no
-approximations. Also the analytic responses the kernels are measured against: the digital
-transfer functions of the bilinear-transformed (prewarped) analog prototypes."""
+"""Slow, obvious references for the svf, ladder and onepole kernels: one voice, one sample at
+a time, plain Python and math, coefficients exact at every sample (math.tan, math.tanh,
+math.pow), no approximations. Also the analytic responses the kernels are measured against:
+the digital transfer functions of the bilinear-transformed (prewarped) analog prototypes."""
 
 import cmath
 import math

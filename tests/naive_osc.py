@@ -2,12 +2,12 @@
 at a time, plain Python and math. The band-limited ones keep a list of every discontinuity
 found so far (its sample, how far before that sample it happened, its height) and add each
 one's residual, read from the kernel module's tables (the tables are data: what they are is
-tested on their own in test_osc_shapes.py), for the N_TAPS samples after it."""
+tested on their own in test_oscillators.py), for the N_TAPS samples after it."""
 
 import math
 
 from instrument.kernels import noise as nz
-from instrument.kernels import osc_pulse as kp, osc_shapes as k
+from instrument.kernels import minblep as k, osc_pulse as kp
 
 MIN_INC, MAX_INC = k.MIN_INC, k.MAX_INC
 

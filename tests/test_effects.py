@@ -12,10 +12,13 @@ from scipy.signal import butter, get_window, sosfilt, sosfiltfilt
 
 import naive_effects as naive
 from helpers import compile_toml, make_engine, note_off, note_on, render, rms, simple_toml
-from instrument.kernels import drive_eq as kt, reverb as kr
-from instrument.modules.effects import Chorus, Delay, Drive, Eq, Reverb
+from instrument.kernels import reverb as kr
+from instrument.kernels.approx import tanh_approx
+from instrument.modules.delay import Chorus, Delay
+from instrument.modules.drive_eq import Drive, Eq
 from instrument.modules.layout import CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
 from instrument.modules.registry import Registry, check_module, default_registry
+from instrument.modules.reverb import Reverb
 
 SR = 48000.0
 BLOCK = 64
@@ -392,7 +395,7 @@ def test_tanh_approx_error_below_1e_12_odd_and_monotonic():
     def apply(xs):
         out = np.empty_like(xs)
         for i in range(xs.shape[0]):
-            out[i] = kt.tanh_approx(xs[i])
+            out[i] = tanh_approx(xs[i])
         return out
 
     y = apply(x)

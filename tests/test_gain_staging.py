@@ -25,11 +25,11 @@ import naive_effects
 import naive_filters as nf
 from helpers import compile_toml, make_engine, note_off, note_on, render, simple_toml
 from instrument.modules.amp import Vca
-from instrument.modules.effects import Drive
-from instrument.modules.filters2 import Ladder
+from instrument.modules.drive_eq import Drive
+from instrument.modules.ladder import Ladder
 from instrument.modules.layout import CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS
 from test_effects import run_fx
-from test_filters2 import run
+from test_filters import run
 
 SR = 48000
 REPO = Path(__file__).resolve().parents[1]

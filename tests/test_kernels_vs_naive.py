@@ -6,13 +6,13 @@ import pytest
 
 import naive
 from instrument.kernels.envelopes import ADSR_STATE, adsr_kernel
-from instrument.kernels.filters import svf_lowpass_kernel
-from instrument.kernels.oscillators import STATE_SIZE as OSC_STATE
-from instrument.kernels.oscillators import saw_kernel
-from instrument.modules.filters import SvfLowpass
+from instrument.kernels.osc_basic import STATE_SIZE as OSC_STATE
+from instrument.kernels.osc_basic import saw_fast_kernel
+from instrument.kernels.svf import svf_lowpass_kernel
 from instrument.modules.layout import (
     CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_TRIGGER,
 )
+from instrument.modules.svf import SvfLowpass
 
 SR = 48000.0
 BLOCK = 64
@@ -143,7 +143,7 @@ def test_svf_with_swept_cutoff_stays_within_a_hair_of_exact_reference():
 def test_saw_matches_reference_across_lanes_and_segments():
     lanes = 3
     freqs = np.array([110.0, 1000.0, 5000.0])
-    out = _run(saw_kernel, 30, lanes, OSC_STATE,
+    out = _run(saw_fast_kernel, 30, lanes, OSC_STATE,
                [lambda b: np.broadcast_to(freqs, (BLOCK, lanes))],
                [lambda b: np.zeros((BLOCK, lanes)), lambda b: np.zeros((BLOCK, lanes)),
                 lambda b: np.ones((BLOCK, lanes))],

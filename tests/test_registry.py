@@ -136,7 +136,7 @@ def test_builtins_are_discovered_through_the_entry_point_group():
 
 def test_discover_uses_only_the_entry_points_it_is_given():
     """No hidden list of built-ins: with two entry points, two modules."""
-    registry = discover([entry_point("saw", "instrument.modules.osc_shapes:Saw"),
+    registry = discover([entry_point("saw", "instrument.modules.osc_saw:Saw"),
                          entry_point("vca", "instrument.modules.amp:Vca")])
     assert sorted(registry.modules) == ["saw", "vca"]
     assert registry.skipped == []
@@ -307,7 +307,7 @@ def test_discover_with_validate_false_skips_only_declaration_problems(brokenplug
 def test_plugin_type_name_clash_in_process(brokenplug):
     registry = discover(builtin_entry_points()
                         + [entry_point(n, r) for n, r in SAW_CLASH.items()])
-    from instrument.modules.osc_shapes import Saw
+    from instrument.modules.osc_saw import Saw
 
     assert registry.modules["saw"] is Saw, "a plugin replaced the built-in saw"
     assert any("aaa_fake_saw" in s and "'saw'" in s for s in registry.skipped), registry.skipped

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from instrument.errors import ParamError
-from instrument.params import Curve, Kind, ParamSpec, SmoothedValue, Smoothing
-from instrument.params.smoothing import (
-    linear_ramp_samples, one_pole_coeff, smooth_linear_step, smooth_one_pole_fill,
-    smooth_one_pole_step,
+from naive_smoothing import (
+    SmoothedValue, smooth_linear_step, smooth_one_pole_fill, smooth_one_pole_step,
 )
+from instrument.errors import ParamError
+from instrument.params import Curve, Kind, ParamSpec, Smoothing
+from instrument.params.smoothing import linear_ramp_samples, one_pole_coeff
 
 RATES = [44100.0, 48000.0, 96000.0]
 TIMES_MS = [1.0, 5.0, 20.0, 100.0, 500.0]

@@ -16,7 +16,7 @@ from instrument.control.midi_clock import (
 from instrument.control.midi_messages import MidiPort, dispatch_midi
 from instrument.engine.events import TEMPO, TRANSPORT
 from instrument.kernels.tempo import SYNC_BEATS, SYNC_CHOICES
-from instrument.modules.effects import Delay
+from instrument.modules.delay import Delay
 from instrument.modules.modulation import Lfo
 
 SR = 48000

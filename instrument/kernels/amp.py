@@ -3,6 +3,7 @@
 from numba import njit
 
 from instrument.kernels.approx import exp_approx
+from instrument.kernels.coefficients import ramp_step
 from instrument.modules.layout import (
     CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_TIMBRE, CTX_VELOCITY, ROW_SINK,
 )
@@ -40,7 +41,7 @@ def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         f0 = velocity_db_factor(range_db[s0, v], vel[v])
         f1 = velocity_db_factor(range_db[s1 - 1, v], vel[v])
         st[VCA_F0, v] = f0
-        st[VCA_DF, v] = (f1 - f0) / (n - 1) if n > 1 else 0.0
+        st[VCA_DF, v] = ramp_step(f0, f1, n)
     for i in range(s0, s1):
         k = i - s0
         for v in range(nl):

@@ -1,14 +1,14 @@
 """Stereo delay (feedback, ping-pong, damping, gliding time) and chorus kernels; global
-effects on delay lines in the node's state column. Contract and shared helpers:
-``instrument.kernels.effects``."""
+effects on delay lines in the node's state column. Contract and delay-line helpers:
+``instrument.kernels.delay_lines``."""
 
 import math
 
 from numba import njit
 
-from instrument.kernels.effects import (
-    GUARD, HALF_PI, TWO_PI, flush_denormal, hermite_read, write_guarded, onepole_a, ramp_step,
-)
+from instrument.kernels.coefficients import HALF_PI, TWO_PI, onepole_a, ramp_step
+from instrument.kernels.delay_lines import GUARD, hermite_read, write_guarded
+from instrument.kernels.denormals import flush_denormal
 from instrument.kernels.tempo import context_tempo_bpm, sync_beats
 from instrument.modules.layout import CTX_SAMPLE_RATE
 

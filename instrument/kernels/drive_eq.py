@@ -1,30 +1,21 @@
 """Drive (level-compensated tanh saturation) and 3-band EQ (RBJ shelves and peak) kernels.
-Contract and shared helpers: ``instrument.kernels.effects``."""
+The global effects' contract: ``instrument.kernels.delay_lines``."""
 
 import math
 
 from numba import njit
 
-from instrument.kernels.approx import exp_approx
-from instrument.kernels.effects import flush_denormal, ramp_step
-from instrument.kernels.filters2 import DC_BLOCK_MAX_HZ, dc_block_coeff  # noqa: F401
+from instrument.kernels.approx import tanh_approx
+from instrument.kernels.coefficients import ramp_step
+from instrument.kernels.denormals import flush_denormal
+from instrument.kernels.onepole import dc_block_coeff
 from instrument.modules.layout import CTX_SAMPLE_RATE
 
 # ---- drive ----------------------------------------------------------------------------------
 
 DRIVE_REF = 0.5  # level compensation: a sine of this peak keeps its peak at any drive
-_TANH_CLIP = 20.0  # tanh(20) = 1 - 8e-18: beyond, +-1
 DRIVE_DC_L, DRIVE_DC_R = 0, 1  # state: the DC blocker's memory per side
 DRIVE_STATE = 2
-
-
-@njit(cache=True, inline="always")
-def tanh_approx(x):
-    """tanh(x) as sign(x) (1 - e) / (1 + e), e = exp_approx(-2 |x|): odd by construction,
-    monotonic, no libm call; absolute error below 1e-12 (tests/test_effects.py measures it
-    against numpy on a dense grid)."""
-    e = exp_approx(-2.0 * min(abs(x), _TANH_CLIP))
-    return math.copysign((1.0 - e) / (1.0 + e), x)
 
 
 @njit(cache=True, inline="always")

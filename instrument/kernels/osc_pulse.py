@@ -1,14 +1,15 @@
 """Pulse with PWM, sub-oscillator and triangle kernels, band-limited by the minBLEP of
-``instrument.kernels.osc_shapes`` (its docstring: method, measured alias levels and costs)."""
+``instrument.kernels.minblep`` (its docstring: method, measured alias levels and costs)."""
 
 import math
 
 from numba import njit
 
-from instrument.kernels.osc_shapes import (
+from instrument.kernels.approx import sin_2pi
+from instrument.kernels.coefficients import pitch_increments
+from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, RAMP_TABLE, STEP_DELAY, STEP_TABLE, clear_rows,
-    flush_events, phase_pass, push_event, shift_corrections, wrapped_phase, pitch_increments,
-    sin_2pi,
+    flush_events, phase_pass, push_event, shift_corrections, wrapped_phase,
 )
 from instrument.modules.layout import ROW_ONE, ROW_SINK
 

@@ -1,14 +1,15 @@
 """Unison (up to 7 detuned minBLEP saws, stereo spread) and 2-operator FM kernels; the
-minBLEP machinery is ``instrument.kernels.osc_shapes``."""
+minBLEP machinery is ``instrument.kernels.minblep``."""
 
 import math
 
 from numba import njit
 
-from instrument.kernels.approx import exp_approx
-from instrument.kernels.osc_shapes import (
+from instrument.kernels.approx import exp_approx, sin_2pi
+from instrument.kernels.coefficients import pitch_increments
+from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, STEP_DELAY, STEP_TABLE, flush_events, phase_pass,
-    push_event, shift_corrections, wrapped_phase, pitch_increments, sin_2pi,
+    push_event, shift_corrections, wrapped_phase,
 )
 from instrument.modules.layout import CTX_SAMPLE_RATE
 

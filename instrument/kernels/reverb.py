@@ -1,15 +1,15 @@
 """FDN reverb kernel: stereo predelay, Schroeder allpasses and an 8-line feedback delay
-network with damping, RT60 set in seconds. Contract and shared helpers:
-``instrument.kernels.effects``."""
+network with damping, RT60 set in seconds. Contract and delay-line helpers:
+``instrument.kernels.delay_lines``."""
 
 import math
 
 from numba import njit
 
 from instrument.kernels.approx import exp_approx
-from instrument.kernels.effects import (
-    GUARD, HALF_PI, TWO_PI, wrap, flush_denormal, write_line, linear_read, ramp_step,
-)
+from instrument.kernels.coefficients import HALF_PI, TWO_PI, ramp_step
+from instrument.kernels.delay_lines import GUARD, linear_read, wrap, write_line
+from instrument.kernels.denormals import flush_denormal
 from instrument.modules.layout import CTX_SAMPLE_RATE
 
 _LN_1000 = 6.907755278982137  # ln(10**3): RT60 is a 60 dB (1000x amplitude) decay

@@ -7,6 +7,7 @@ block renderer. The kernel contract is in ``instrument.modules.layout``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -89,3 +90,15 @@ class Module:
         if cls.kernel is None or not hasattr(cls.kernel, "py_func"):
             found.append("kernel is not a numba @njit function")
         return found
+
+
+# The ports of a global stereo effect (delay, chorus, reverb, drive, eq). An input and an output
+# cannot share a name, so a chain reads "voices.left -> dly.left", "dly.out_left -> rev.left",
+# "rev.out_left -> main.left".
+STEREO_IN = (Port("left", doc="Left input."), Port("right", doc="Right input."))
+STEREO_OUT = ("out_left", "out_right")
+
+
+def ceil_samples(ms: float, sample_rate: float) -> int:
+    """Whole samples that hold ``ms`` milliseconds at ``sample_rate`` (rounded up)."""
+    return math.ceil(ms * 0.001 * sample_rate)

@@ -1,10 +1,14 @@
-"""Oscillator modules (voice scope: they follow the voice pitch unless ``pitch`` is patched)."""
+"""What the oscillator modules share: pitch parameters, the pitch input and the base class of
+the minBLEP shapes. Voice scope: they follow the voice pitch unless ``pitch`` is patched.
+The oscillators: ``modules.osc_saw`` (saw, sync_saw), ``modules.osc_pulse`` (pulse,
+triangle, sub), ``modules.osc_stack`` (unison, fm2), ``modules.osc_basic`` (saw_fast, sine);
+kernels and their measured claims: ``instrument.kernels.minblep`` and the files it names."""
 
-from instrument.kernels.oscillators import STATE_SIZE, saw_kernel, sine_kernel
+from instrument.kernels.minblep import state_rows
 from instrument.modules.base import Module, Port
 from instrument.params import Kind, ParamSpec
 
-_PITCH_PARAMS = (
+PITCH_PARAMS = (
     ParamSpec("transpose_st", "Transpose", "st", -48, 48, 0, kind=Kind.INTEGER,
               doc="Whole semitones added to the voice pitch."),
     ParamSpec("detune_cents", "Detune", "cents", -100.0, 100.0, 0.0,
@@ -12,36 +16,21 @@ _PITCH_PARAMS = (
     ParamSpec("level", "Level", "", 0.0, 1.0, 0.5, smoothing_ms=20.0,
               doc="Peak amplitude of the output."),
 )
-_PITCH_IN = (Port("pitch", default="pitch", doc="Frequency in Hz; the voice pitch by default."),)
+# The minBLEP shapes: level is the amplitude of the waveform; band-limited edges overshoot it.
+BLEP_PARAMS = PITCH_PARAMS[:2] + (
+    ParamSpec("level", "Level", "", 0.0, 1.0, 0.5, smoothing_ms=20.0,
+              doc="Amplitude of the waveform (-level..level); the band-limited jumps "
+                  "overshoot to about 1.4 x level."),
+)
+PITCH_IN = Port("pitch", default="pitch", doc="Frequency in Hz; the voice pitch by default.")
 
 
-class SawFast(Module):
-    """Sawtooth band-limited by a 2-point PolyBLEP at the voice pitch; the output's peak is
-    ``level``. A third of the cost of ``saw`` (38 against 105 ns per voice per 64-sample
-    block), for large polyphony on small machines; the price is aliasing: its strongest alias
-    near a 2 kHz fundamental is about -30 dB (``saw``: below -80 dB)."""
+class Blep(Module):
+    """A minBLEP oscillator: fixed state rows plus correction buffers sized by the block."""
 
-    type_name = "saw_fast"
-    label = "Saw oscillator (fast)"
-    doc = "Rising sawtooth, PolyBLEP: cheap, aliases about -30 dB at 2 kHz; prefer saw."
-    scope = "voice"
-    params = _PITCH_PARAMS
-    inputs = _PITCH_IN
-    outputs = ("out",)
-    state_size = STATE_SIZE
-    kernel = saw_kernel
+    fixed_rows = 0
+    buffers = 1
 
-
-class Sine(Module):
-    """Sine at the voice pitch; the output's peak is ``level``."""
-
-    type_name = "sine"
-    label = "Sine oscillator"
-    doc = "Pure sine wave."
-    scope = "voice"
-    params = _PITCH_PARAMS
-    inputs = _PITCH_IN
-    outputs = ("out",)
-    state_size = STATE_SIZE
-    kernel = sine_kernel
-
+    @classmethod
+    def prepare(cls, sample_rate: float, block_size: int) -> int:
+        return state_rows(cls.fixed_rows, block_size, cls.buffers)

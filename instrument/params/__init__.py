@@ -6,12 +6,10 @@ per-sample coefficients at any sample rate.
 """
 
 from instrument.params.curves import Curve, Kind, norm_to_value, value_to_norm
-from instrument.params.smoothing import (
-    SmoothedValue, Smoothing, linear_ramp_samples, one_pole_coeff,
-)
+from instrument.params.smoothing import Smoothing, linear_ramp_samples, one_pole_coeff
 from instrument.params.spec import ParamSpec
 
 __all__ = [
-    "ParamSpec", "Curve", "Kind", "Smoothing", "SmoothedValue", "one_pole_coeff",
+    "ParamSpec", "Curve", "Kind", "Smoothing", "one_pole_coeff",
     "linear_ramp_samples", "norm_to_value", "value_to_norm",
 ]

@@ -1,49 +1,37 @@
-"""Global effect kernels, their common contract and shared delay-line helpers. The kernels:
-``kernels.delay`` (stereo delay, chorus), ``kernels.reverb`` (FDN reverb), ``kernels.drive_eq``
-(drive, 3-band EQ). Contract: ``instrument.modules.layout``.
+"""Delay lines in a node's state column, shared by the global effects (``kernels.delay``:
+stereo delay and chorus; ``kernels.reverb``). Contract: ``instrument.modules.layout``.
 
-Each kernel has inputs ``left``, ``right`` and outputs ``out_left``, ``out_right``. They run in
-the global graph (one lane) but process any number of lanes, each on its own state column
-(``col = st[:, v]``, lane-outer, the state in locals through the sample loop): the work per
-sample is recursive (delay lines, filters), so nothing vectorizes across one lane except
+The global effects have inputs ``left``, ``right`` and outputs ``out_left``, ``out_right``.
+They run in the global graph (one lane) but process any number of lanes, each on its own state
+column (``col = st[:, v]``, lane-outer, the state in locals through the sample loop): the work
+per sample is recursive (delay lines, filters), so nothing vectorizes across one lane except
 drive's element-wise loop; what matters is no libm call per sample. Coefficients that need
 exp, sin, cos or pow are taken once per segment (a block at most): interpolated linearly
 between the segment's ends where a parameter moves smoothly (delay damping, mixes, drive
-gains), held for the segment (reverb line gains) or for EQ_STEP samples (EQ); all exact while
-the parameter rests.
+gains; ``coefficients.ramp_step``), held for the segment (reverb line gains) or for EQ_STEP
+samples (EQ); all exact while the parameter rests.
 
-Delay lines live in the node's state column, sized by ``Module.prepare`` from the maximum time;
+The lines live in the node's state column, sized by ``Module.prepare`` from the maximum time;
 header rows at the top of the column hold the line sizes and the constants ``reset_state``
 computes from the sample rate, so the kernels allocate nothing. Every value written into a
-line or left in a recursive filter is flushed to 0 below ``DENORMAL_FLOOR``: a tail decays to
-exact zeros, never through denormals (tests/test_effects.py times every second of a tail
-against a sounding block).
+line or left in a recursive filter is flushed to 0 below ``denormals.DENORMAL_FLOOR``: a tail
+decays to exact zeros, never through denormals (tests/test_effects.py times every second of a
+tail against a sounding block).
 """
 
 import math
 
 from numba import njit
 
-DENORMAL_FLOOR = 1e-30
-HALF_PI = 0.5 * math.pi
-TWO_PI = 2.0 * math.pi
+from instrument.kernels.denormals import flush_denormal
 
+GUARD = 3  # slots after a line mirroring its first ones: a Hermite read never wraps inside
 
-# ---- shared helpers -------------------------------------------------------------------------
 
 @njit(cache=True, inline="always")
 def wrap(j, n):
     """j in [-n, 2n) -> [0, n) without a branch."""
     return j + n * (j < 0) - n * (j >= n)
-
-
-@njit(cache=True, inline="always")
-def flush_denormal(x):
-    """x, or 0.0 when |x| < DENORMAL_FLOOR (a select, no branch)."""
-    return x * (abs(x) >= DENORMAL_FLOOR)
-
-
-GUARD = 3  # slots after a line mirroring its first ones: a Hermite read never wraps inside
 
 
 @njit(cache=True, inline="always")
@@ -93,17 +81,3 @@ def linear_read(col, base, n, w, d):
     j1 = wrap(j + 1, n)
     y0 = col[base + j]
     return y0 + t * (col[base + j1] - y0)
-
-
-@njit(cache=True, inline="always")
-def onepole_a(cutoff_hz, sample_rate):
-    """Gain ``a`` of the one-pole low-pass ``y += a * (x - y)`` (impulse-invariant: the pole
-    at exp(-2 pi fc / fs)); unity gain at DC."""
-    fc = min(max(cutoff_hz, 1.0), 0.49 * sample_rate)
-    return 1.0 - math.exp(-TWO_PI * fc / sample_rate)
-
-
-@njit(cache=True, inline="always")
-def ramp_step(x0, x1, n):
-    """Per-sample step from x0 (first sample) to x1 (last sample) over n samples."""
-    return (x1 - x0) / (n - 1) if n > 1 else 0.0

@@ -17,12 +17,14 @@ from numba import njit
 import naive_filters as nf
 from helpers import fft_pitch, make_engine, note_off, note_on, render, rms, spectral_centroid
 from instrument.graph.compile import compile_preset
-from instrument.kernels.filters2 import (
-    KEY_RATIO_MAX, KEY_RATIO_MIN, LADDER_K_MAX, LADDER_OSC_RESONANCE, LADDER_RECURSIVE,
-    ONEPOLE_RECURSIVE, SVF2_RECURSIVE, key_cutoff, ln_approx, tanh_approx,
-)
-from instrument.modules.filters import SvfLowpass
-from instrument.modules.filters2 import Ladder, OnePole, Svf
+from instrument.kernels.approx import TANH_PADE_CLIP, ln_approx, tanh_pade_den, tanh_pade_num
+from instrument.kernels.filters import KEY_RATIO_MAX, KEY_RATIO_MIN, key_cutoff
+from instrument.kernels.ladder import LADDER_K_MAX, LADDER_OSC_RESONANCE, LADDER_RECURSIVE
+from instrument.kernels.onepole import ONEPOLE_RECURSIVE
+from instrument.kernels.svf import SVF_RECURSIVE
+from instrument.modules.ladder import Ladder
+from instrument.modules.onepole import OnePole
+from instrument.modules.svf import Svf, SvfLowpass
 from instrument.modules.layout import (
     CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE,
 )
@@ -101,6 +103,14 @@ def rel_db(err, ref):
 
 # ---- approximations -------------------------------------------------------------------------
 
+@njit(cache=True, inline="always")
+def _tanh_pade(x):
+    """tanh by the Pade approximant the ladder uses, on x clamped to +-TANH_PADE_CLIP."""
+    xc = min(max(x, -TANH_PADE_CLIP), TANH_PADE_CLIP)
+    x2 = xc * xc
+    return xc * tanh_pade_num(x2) / tanh_pade_den(x2)
+
+
 @njit(cache=True)
 def _map(f_code, xs):
     out = np.empty_like(xs)
@@ -108,7 +118,7 @@ def _map(f_code, xs):
         if f_code == 0:
             out[i] = ln_approx(xs[i])
         else:
-            out[i] = tanh_approx(xs[i])
+            out[i] = _tanh_pade(xs[i])
     return out
 
 
@@ -127,11 +137,11 @@ def test_ln_approx_error_below_1e_10_over_its_range():
     assert err < 1e-10
 
 
-def test_tanh_approx_error_below_6e_6_odd_monotone_bounded():
+def test_tanh_pade_error_below_6e_6_odd_monotone_bounded():
     xs = np.linspace(-60.0, 60.0, 1200001)
     y = _map(1, xs)
     err = np.abs(y - np.tanh(xs)).max()
-    print(f"\ntanh_approx max abs error over [-60, 60]: {err:.2e}")
+    print(f"\ntanh Pade max abs error over [-60, 60]: {err:.2e}")
     assert err < 6e-6
     assert np.all(np.diff(y) >= 0.0)
     assert np.all(np.abs(y) < 1.0)
@@ -537,8 +547,8 @@ def _cost_per_block_us(cls, params, xin, repeats=9, window=250):
 
 
 @pytest.mark.parametrize("cls,params,tail_s,memory", [
-    (Svf, dict(mode=0, cutoff_hz=2000.0, resonance=1.0), 6.5, SVF2_RECURSIVE),
-    (Svf, dict(mode=2, cutoff_hz=2000.0, resonance=1.0), 6.5, SVF2_RECURSIVE),
+    (Svf, dict(mode=0, cutoff_hz=2000.0, resonance=1.0), 6.5, SVF_RECURSIVE),
+    (Svf, dict(mode=2, cutoff_hz=2000.0, resonance=1.0), 6.5, SVF_RECURSIVE),
     (Ladder, dict(cutoff_hz=2000.0, resonance=0.8), 4.0, LADDER_RECURSIVE),
     (OnePole, dict(mode=0, cutoff_hz=20.0), 6.5, ONEPOLE_RECURSIVE),
 ])
@@ -657,7 +667,7 @@ type = "output"
 """
     return f"""
 format = 1
-name = "filters2"
+name = "filters"
 [voice]
 polyphony = 4
 connect = ["osc.out -> filt.in", "filt.out -> amp.in", "amp.out -> out.in"]

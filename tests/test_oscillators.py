@@ -23,18 +23,23 @@ import naive_osc as ref
 from helpers import (
     RATES, cents, compile_toml, fft_pitch, make_engine, note_on, render, rms, simple_toml,
 )
+from instrument.kernels import minblep as k
 from instrument.kernels import noise as nz
-from instrument.kernels import osc_shapes as k
-from instrument.kernels.oscillators import saw_kernel
-from instrument.modules import osc_shapes as m
+from instrument.kernels.approx import sin_2pi
+from instrument.kernels.osc_basic import saw_fast_kernel
+from instrument.kernels.osc_saw import saw_minblep_kernel
 from instrument.modules.layout import (
     CTX_NOTE, CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE, ROW_SINK,
 )
+from instrument.modules.noise import Noise
+from instrument.modules.osc_pulse import Pulse, Sub, Triangle
+from instrument.modules.osc_saw import Saw, SyncSaw
+from instrument.modules.osc_stack import Fm2, Unison
 from instrument.modules.registry import Registry, check_module, default_registry
 
 SR = 48000
 BLOCK = 64
-MODULES = (m.Saw, m.Pulse, m.Triangle, m.SyncSaw, m.Sub, m.Unison, m.Fm2, m.Noise)
+MODULES = (Saw, Pulse, Triangle, SyncSaw, Sub, Unison, Fm2, Noise)
 NEAR_2K = (1975.53, 2017.0, 2093.0)
 
 
@@ -138,7 +143,7 @@ def test_kernel_is_flat_to_18_khz_and_its_delay_is_its_centroid():
 
 def test_step_overshoots_by_a_fifth_of_the_jump_so_saw_and_square_peak_near_1_4():
     assert 0.19 < k.STEP_TABLE.max() < 0.22
-    for cls in (m.Saw, m.Pulse):
+    for cls in (Saw, Pulse):
         peak = np.abs(drive(cls, SR // 4, [100.0], level=1.0)[0]).max()
         assert 1.3 < peak < 1.45, cls.type_name
 
@@ -158,7 +163,7 @@ def test_kernel_is_minimum_phase_its_energy_comes_first():
 
 def test_sin_2pi_is_within_1e_11_of_sin():
     x = np.linspace(-20.0, 20.0, 400001)
-    got = np.array([k.sin_2pi.py_func(v) for v in x[::97]])
+    got = np.array([sin_2pi.py_func(v) for v in x[::97]])
     assert np.max(np.abs(got - np.sin(2 * np.pi * x[::97]))) < 1e-11
 
 
@@ -180,14 +185,14 @@ def _freqs():
 
 
 def test_saw_and_its_sync_output_match_reference():
-    out = drive(m.Saw, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0)
+    out = drive(Saw, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0)
     _compare(out[0], [ref.saw([f] * REF_N, SR) for f in REF_FREQS])
     _compare(out[1], [ref.saw_sync_output([f] * REF_N, SR) for f in REF_FREQS])
 
 
 def test_pulse_with_audio_rate_pwm_matches_reference():
     width = 0.5 + 0.44 * np.sin(2 * np.pi * 300.0 * np.arange(REF_N) / SR)
-    out = drive(m.Pulse, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0,
+    out = drive(Pulse, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0,
                 width=width)
     refs = [ref.pulse([f] * REF_N, width, SR) for f in REF_FREQS]
     _compare(out[0], [r[0] for r in refs])
@@ -197,20 +202,20 @@ def test_pulse_with_audio_rate_pwm_matches_reference():
 def test_pulse_with_width_jumping_inside_blocks_matches_reference():
     rng = np.random.default_rng(5)
     width = np.repeat(rng.uniform(0.0, 1.0, REF_N // 16), 16)  # clamped to 0.05..0.95
-    out = drive(m.Pulse, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0,
+    out = drive(Pulse, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0,
                 width=width)
     _compare(out[0], [ref.pulse([f] * REF_N, width, SR)[0] for f in REF_FREQS])
 
 
 def test_triangle_matches_reference():
-    out = drive(m.Triangle, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0)
+    out = drive(Triangle, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0)
     _compare(out[0], [ref.triangle([f] * REF_N, SR) for f in REF_FREQS])
 
 
 @pytest.mark.parametrize("octave", [0, 1])
 @pytest.mark.parametrize("shape", [0, 1])
 def test_sub_matches_reference(octave, shape):
-    out = drive(m.Sub, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0,
+    out = drive(Sub, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0,
                 octave=octave, shape=shape)
     _compare(out[0], [ref.sub([f] * REF_N, SR, octave, shape) for f in REF_FREQS])
 
@@ -220,7 +225,7 @@ def test_sync_saw_matches_reference_with_a_master_at_another_pitch():
     gate = np.zeros(REF_N)
     gate[700:1500] = 1.0  # a gate as sync: one restart at its rising edge
     for sync in (master, gate):
-        out = drive(m.SyncSaw, REF_N, [_freqs(), sync], REF_LANES, segments=SEGMENTS,
+        out = drive(SyncSaw, REF_N, [_freqs(), sync], REF_LANES, segments=SEGMENTS,
                     level=1.0, ratio=2.37)
         _compare(out[0], [ref.saw([f] * REF_N, SR, ratio=2.37, sync=sync) for f in REF_FREQS])
 
@@ -229,7 +234,7 @@ def test_sync_saw_matches_reference_with_a_master_at_another_pitch():
 def test_unison_matches_the_sum_of_reference_saws(voices, stereo):
     n = 16 * BLOCK
     f = np.broadcast_to(REF_FREQS, (n, REF_LANES))
-    out = drive(m.Unison, n, [f], REF_LANES, segments=SEGMENTS, level=1.0, voices=voices,
+    out = drive(Unison, n, [f], REF_LANES, segments=SEGMENTS, level=1.0, voices=voices,
                 spread_cents=20.0, stereo=stereo)
     refs = [ref.unison([fv] * n, SR, voices, 20.0, stereo) for fv in REF_FREQS]
     _compare(out[0], [r[0] for r in refs], 1e-7)  # detune through exp_approx: 1e-10 relative
@@ -238,14 +243,14 @@ def test_unison_matches_the_sum_of_reference_saws(voices, stereo):
 
 def test_fm2_matches_reference_with_index_modulated_at_audio_rate():
     index = 2.0 + 1.5 * np.sin(2 * np.pi * 97.0 * np.arange(REF_N) / SR)
-    out = drive(m.Fm2, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0, ratio=1.5,
+    out = drive(Fm2, REF_N, [_freqs()], REF_LANES, segments=SEGMENTS, level=1.0, ratio=1.5,
                 index=index, feedback=0.8)
     _compare(out[0], [ref.fm2([f] * REF_N, SR, 1.5, index, 0.8) for f in REF_FREQS], 1e-8)
 
 
 @pytest.mark.parametrize("color", [0, 1])
 def test_noise_matches_reference_per_lane(color):
-    out = drive(m.Noise, REF_N, (), REF_LANES, segments=SEGMENTS, notes=[60.0, 60.0, 72.0],
+    out = drive(Noise, REF_N, (), REF_LANES, segments=SEGMENTS, notes=[60.0, 60.0, 72.0],
                 color=color, level=1.0, seed=3)
     refs = [ref.noise_white(REF_N, v, note, 3) for v, note in enumerate((60, 60, 72))]
     if color:
@@ -261,22 +266,22 @@ def _alias(cls, f0, **params):
 
 @pytest.mark.parametrize("f0", NEAR_2K)
 def test_saw_aliases_stay_below_minus_80_db_near_2_khz(f0):
-    assert _alias(m.Saw, f0) < -80.0
+    assert _alias(Saw, f0) < -80.0
 
 
 @pytest.mark.parametrize("f0", NEAR_2K)
 def test_square_aliases_stay_below_minus_80_db_near_2_khz(f0):
-    assert _alias(m.Pulse, f0, width=0.5) < -80.0
+    assert _alias(Pulse, f0, width=0.5) < -80.0
 
 
 @pytest.mark.parametrize("f0", NEAR_2K)
 def test_narrow_pulse_aliases_stay_below_minus_75_db_near_2_khz(f0):
-    assert _alias(m.Pulse, f0, width=0.1) < -75.0
+    assert _alias(Pulse, f0, width=0.1) < -75.0
 
 
 @pytest.mark.parametrize("f0", NEAR_2K)
 def test_triangle_aliases_stay_below_minus_85_db_near_2_khz(f0):
-    assert _alias(m.Triangle, f0) < -85.0
+    assert _alias(Triangle, f0) < -85.0
 
 
 @pytest.mark.parametrize("f0", NEAR_2K)
@@ -292,7 +297,7 @@ def test_polyblep_saw_aliases_are_about_30_db_down_for_comparison(f0):
     st = np.zeros((3, 1))
     ctx = np.zeros((CTX_WIDTH, 1))
     ctx[CTX_SAMPLE_RATE] = SR
-    saw_kernel(bufs, io, P, np.arange(3), st, ctx, 0, n, 1)
+    saw_fast_kernel(bufs, io, P, np.arange(3), st, ctx, 0, n, 1)
     assert -35.0 < alias_db(bufs[io[1], :, 0], SR, f0) < -25.0
 
 
@@ -301,7 +306,7 @@ def test_square_with_fast_pwm_has_no_aliases_above_minus_70_db():
     component off the 440 Hz grid is an alias (or a click)."""
     t = np.arange(SR) / SR
     width = 0.5 + 0.4 * np.sin(2 * np.pi * 440.0 * t)
-    out = drive(m.Pulse, SR, [1760.0], level=0.5, width=width)[0, :, 0]
+    out = drive(Pulse, SR, [1760.0], level=0.5, width=width)[0, :, 0]
     assert alias_db(out, SR, 440.0) < -70.0
 
 
@@ -309,8 +314,8 @@ def test_square_with_fast_pwm_has_no_aliases_above_minus_70_db():
 def test_hard_sync_has_no_aliases_above_minus_70_db(f_master):
     """A slave at 2.37 times a master saw, restarted by the master's sync output: periodic at
     the master's frequency, so components off its harmonics are aliases."""
-    sync = drive(m.Saw, SR, [f_master])[1]
-    out = drive(m.SyncSaw, SR, [f_master, sync], level=0.5, ratio=2.37)[0, :, 0]
+    sync = drive(Saw, SR, [f_master])[1]
+    out = drive(SyncSaw, SR, [f_master, sync], level=0.5, ratio=2.37)[0, :, 0]
     assert alias_db(out, SR, f_master) < -70.0
 
 
@@ -318,7 +323,7 @@ def test_hard_sync_has_no_aliases_above_minus_70_db(f_master):
 
 def test_sync_output_marks_each_wrap_with_its_sub_sample_position():
     f0 = 1234.5
-    sync = drive(m.Saw, SR, [f0])[1, :, 0]
+    sync = drive(Saw, SR, [f0])[1, :, 0]
     marks = np.nonzero(sync)[0]
     assert len(marks) == int(SR * f0 / SR)
     exact = np.arange(1, len(marks) + 1) * SR / f0 - 1.0  # wrap times (phase starts at dt)
@@ -327,7 +332,7 @@ def test_sync_output_marks_each_wrap_with_its_sub_sample_position():
 
 def test_pulse_has_no_dc_at_any_width():
     for width in (0.1, 0.3, 0.5, 0.9):
-        out = drive(m.Pulse, SR, [440.0], level=1.0, width=width)[0, :, 0]
+        out = drive(Pulse, SR, [440.0], level=1.0, width=width)[0, :, 0]
         assert abs(out.mean()) < 1e-3, width
 
 
@@ -335,8 +340,8 @@ def test_sub_stays_phase_locked_to_an_oscillator_at_the_pitch_through_a_glide():
     n = SR // 2
     pitch = 200.0 * 2 ** (2 * np.arange(n) / n)  # two octaves up in 0.5 s
     saw_phase, sub_phase = [], []
-    drive(m.Saw, n, [pitch], state_log=lambda b, st: saw_phase.append(st[0, 0]))
-    drive(m.Sub, n, [pitch], state_log=lambda b, st: sub_phase.append(st[0, 0]))
+    drive(Saw, n, [pitch], state_log=lambda b, st: saw_phase.append(st[0, 0]))
+    drive(Sub, n, [pitch], state_log=lambda b, st: sub_phase.append(st[0, 0]))
     diff = (2 * np.array(sub_phase) - np.array(saw_phase)) % 1.0
     assert np.max(np.minimum(diff, 1.0 - diff)) < 1e-9
 
@@ -346,14 +351,14 @@ def test_unison_rms_does_not_depend_on_the_voice_count():
     with 25 cents they still swing +-0.4 dB)."""
     levels = {}
     for voices in (1, 2, 3, 5, 7):
-        out = drive(m.Unison, 4 * SR, [220.0], level=0.5, voices=voices, spread_cents=50.0)
+        out = drive(Unison, 4 * SR, [220.0], level=0.5, voices=voices, spread_cents=50.0)
         levels[voices] = 20 * math.log10(rms(out[0, :, 0]))
     assert max(levels.values()) - min(levels.values()) < 0.25, levels
 
 
 def test_unison_stereo_spreads_the_stack_with_equal_power():
-    mono = drive(m.Unison, 4 * SR, [220.0], level=0.5, voices=7, spread_cents=50.0)
-    wide = drive(m.Unison, 4 * SR, [220.0], level=0.5, voices=7, spread_cents=50.0, stereo=1.0)
+    mono = drive(Unison, 4 * SR, [220.0], level=0.5, voices=7, spread_cents=50.0)
+    wide = drive(Unison, 4 * SR, [220.0], level=0.5, voices=7, spread_cents=50.0, stereo=1.0)
     assert np.array_equal(mono[0], mono[1])
     assert rms(wide[0, :, 0] - wide[1, :, 0]) > 0.3 * rms(wide[0, :, 0])
     p_mono = np.mean(mono[0] ** 2)
@@ -365,7 +370,7 @@ def test_fm2_sidebands_follow_bessel_functions():
     """ratio 3: carrier f and modulator 3f give lines at |1 + 3n| f with amplitudes
     |J_n(index)|: f: J0, 2f: J1, 4f: J1, 5f: J2, 7f: J2."""
     f0, beta = 500.0, 1.7
-    out = drive(m.Fm2, SR, [f0], level=1.0, ratio=3.0, index=beta)[0, :, 0]
+    out = drive(Fm2, SR, [f0], level=1.0, ratio=3.0, index=beta)[0, :, 0]
     w = get_window("blackmanharris", SR, fftbins=False)
     mag = np.abs(np.fft.rfft(out * w)) / w.sum() * 2
     for harmonic, order in ((1, 0), (2, 1), (4, 1), (5, 2), (7, 2)):
@@ -374,15 +379,15 @@ def test_fm2_sidebands_follow_bessel_functions():
 
 
 def test_fm2_feedback_adds_harmonics_to_the_modulator():
-    plain = drive(m.Fm2, SR // 4, [220.0], level=1.0, ratio=1.0, index=1.0)[0, :, 0]
-    fed = drive(m.Fm2, SR // 4, [220.0], level=1.0, ratio=1.0, index=1.0, feedback=1.2)[0, :, 0]
+    plain = drive(Fm2, SR // 4, [220.0], level=1.0, ratio=1.0, index=1.0)[0, :, 0]
+    fed = drive(Fm2, SR // 4, [220.0], level=1.0, ratio=1.0, index=1.0, feedback=1.2)[0, :, 0]
     centroid = [np.sum(np.arange(len(s)) * s) / s.sum()
                 for s in (np.abs(np.fft.rfft(x * np.hanning(len(x)))) for x in (plain, fed))]
     assert centroid[1] > 1.3 * centroid[0]
 
 
 def test_fm2_with_index_0_is_a_pure_sine():
-    out = drive(m.Fm2, SR, [440.0], level=1.0, index=0.0)[0, :, 0]
+    out = drive(Fm2, SR, [440.0], level=1.0, index=0.0)[0, :, 0]
     t = np.arange(SR) / SR
     assert np.max(np.abs(out - np.sin(2 * np.pi * 440.0 * t))) < 1e-9
 
@@ -390,7 +395,7 @@ def test_fm2_with_index_0_is_a_pure_sine():
 # ---- noise ----------------------------------------------------------------------------------
 
 def _noise(color, n=SR, lanes=1, sr=SR, level=1.0, seed=0):
-    return drive(m.Noise, n, (), lanes, sr=sr, color=color, level=level, seed=seed)[0]
+    return drive(Noise, n, (), lanes, sr=sr, color=color, level=level, seed=seed)[0]
 
 
 def test_white_noise_is_uniform_within_level_and_flat():
@@ -543,10 +548,10 @@ def test_unread_outputs_go_to_the_sink_row_and_cost_nothing():
     bufs[ROW_SINK] = 7.0
     io = np.array([N_RESERVED_ROWS, ROW_SINK, ROW_SINK])
     P = np.zeros((3, BLOCK, 1))
-    st = np.zeros((m.Saw.prepare(SR, BLOCK), 1))
+    st = np.zeros((Saw.prepare(SR, BLOCK), 1))
     ctx = np.zeros((CTX_WIDTH, 1))
     ctx[CTX_SAMPLE_RATE] = SR
-    k.saw_minblep_kernel(bufs, io, P, np.arange(3), st, ctx, 0, BLOCK, 1)
+    saw_minblep_kernel(bufs, io, P, np.arange(3), st, ctx, 0, BLOCK, 1)
     assert np.all(bufs[ROW_SINK] == 7.0) and np.all(st == 0.0)
 
 
@@ -565,7 +570,7 @@ def test_a_non_finite_pitch_is_survived_and_forgotten(module):
     assert np.all(np.isfinite(out[:, :3 * BLOCK]))
 
 
-@pytest.mark.parametrize("module", [m.Saw, m.Pulse], ids=lambda c: c.type_name)
+@pytest.mark.parametrize("module", [Saw, Pulse], ids=lambda c: c.type_name)
 def test_unread_sync_output_changes_nothing_else(module):
     """With ``sync`` bound to the sink row the kernel skips it; ``out`` is the same."""
     n = 8 * BLOCK
@@ -593,12 +598,12 @@ def test_more_discontinuities_per_block_than_event_slots_match_reference():
     event list fills and is emptied several times within one segment."""
     block, n = 512, 4 * 512
     f = np.broadcast_to(np.array([3000.0, 7100.0]), (n, 2))
-    saw = drive(m.Saw, n, [f], 2, block=block, segments=(0, 300), level=1.0)
+    saw = drive(Saw, n, [f], 2, block=block, segments=(0, 300), level=1.0)
     _compare(saw[0], [ref.saw([fv] * n, SR) for fv in (3000.0, 7100.0)])
     master = np.array(ref.saw_sync_output([2900.0] * n, SR))
-    synced = drive(m.SyncSaw, n, [f, master], 2, block=block, level=1.0, ratio=1.7)
+    synced = drive(SyncSaw, n, [f, master], 2, block=block, level=1.0, ratio=1.7)
     _compare(synced[0], [ref.saw([fv] * n, SR, ratio=1.7, sync=master) for fv in (3000.0, 7100.0)])
-    uni = drive(m.Unison, n, [f], 2, block=block, level=1.0, voices=3, spread_cents=30.0,
+    uni = drive(Unison, n, [f], 2, block=block, level=1.0, voices=3, spread_cents=30.0,
                 stereo=0.5)
     refs = [ref.unison([fv] * n, SR, 3, 30.0, 0.5) for fv in (3000.0, 7100.0)]
     _compare(uni[0], [r[0] for r in refs], 1e-7)

@@ -1,13 +1,13 @@
-"""Band-limited oscillators by minBLEP: the machinery, the saw and the hard-synced saw; voice
-lanes. Pulse, sub and triangle: ``kernels.osc_pulse``; unison and 2-operator FM:
-``kernels.osc_stack``. Contract: ``instrument.modules.layout``.
+"""The minBLEP machinery of the band-limited oscillators, voice lanes: saw and hard-synced saw
+(``kernels.osc_saw``), pulse, sub and triangle (``kernels.osc_pulse``), unison (and the
+2-operator FM beside it, ``kernels.osc_stack``). Contract: ``instrument.modules.layout``.
 
 Band-limiting: every discontinuity of a naive waveform (a step in value, or a corner: a step in
 slope) is replaced by the step (or ramp) response of one minimum-phase low-pass kernel, spread
 over ``N_TAPS`` samples after it (Brandt, "Hard sync without aliasing", ICMC 2001). The kernel
 is a Kaiser-windowed sinc (``N_TAPS`` samples, cutoff ``CUTOFF`` x sample rate, beta ``BETA``)
 made minimum-phase through its real cepstrum, tabulated at ``OVERSAMPLE`` phases per sample and
-interpolated linearly. Measured (tests/test_osc_shapes.py): the strongest alias of a saw or a
+interpolated linearly. Measured (tests/test_oscillators.py): the strongest alias of a saw or a
 square between 1.5 and 2.5 kHz at 48 kHz is below -80 dB re the fundamental (the 2-point
 PolyBLEP ``saw_fast``, measured the same way: about -30 dB); the kernel's response is -0.7 dB at
 0.375 x sample rate (18 kHz at 48 kHz) and -64 dB at Nyquist. Its step overshoots by 20 % of
@@ -51,8 +51,6 @@ import math
 
 import numpy as np
 from numba import njit
-
-from instrument.modules.layout import CTX_SAMPLE_RATE, ROW_ONE, ROW_SINK, ROW_ZERO
 
 N_TAPS = 24
 OVERSAMPLE = 64
@@ -156,35 +154,6 @@ def flush_events(st, ev, ne, corr, v, table):
 
 
 @njit(cache=True, error_model="numpy")
-def pitch_increments(P, pr, st, row, ctx, s0, s1, nl, scale):
-    """Phase increment per Hz of pitch at s0 (``st[row]``) and its change per sample
-    (``st[row + 1]``) from transpose (``P[pr[0]]``) and detune (``P[pr[1]]``), times
-    ``scale``: two exp2 per voice per segment, exact when the parameters are steady."""
-    inv_sr = scale / ctx[CTX_SAMPLE_RATE, 0]
-    n = s1 - s0
-    for v in range(nl):
-        r0 = 2.0 ** ((P[pr[0], s0, v] + 0.01 * P[pr[1], s0, v]) / 12.0)
-        r1 = 2.0 ** ((P[pr[0], s1 - 1, v] + 0.01 * P[pr[1], s1 - 1, v]) / 12.0)
-        st[row, v] = r0 * inv_sr
-        st[row + 1, v] = (r1 - r0) * inv_sr / n if n > 1 else 0.0
-
-
-@njit(cache=True, inline="always")
-def sin_2pi(x):
-    """sin(2 pi x) for any finite x without libm: the phase folded into a triangle z in
-    [-1, 1] (sin(2 pi x) = sin(pi/2 z) exactly), then a degree-15 odd Taylor polynomial;
-    absolute error below 1e-11."""
-    u = x + 0.25
-    u = u - math.floor(u)
-    z = 1.0 - 4.0 * abs(u - 0.5)
-    a = 1.5707963267948966 * z
-    a2 = a * a
-    return a * (1.0 + a2 * (-1.0 / 6 + a2 * (1.0 / 120 + a2 * (-1.0 / 5040 + a2 * (
-        1.0 / 362880 + a2 * (-1.0 / 39916800 + a2 * (1.0 / 6227020800 + a2 * (
-            -1.0 / 1307674368000))))))))
-
-
-@njit(cache=True, error_model="numpy")
 def phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
     """Pass A: the phase of each sample into ``out``. ``last`` runs unwrapped through the
     segment (at most 1 + 64 x 0.5, so it keeps 47 bits of phase), its integer part counting
@@ -221,144 +190,3 @@ def shift_corrections(st, row, n, nl):
     for j in range(N_TAPS, N_TAPS + n):
         for v in range(nl):
             st[row + j, v] = 0.0
-
-
-# ---- saw and hard-synced saw ---------------------------------------------------------------
-# State rows: phase of the last sample (unwrapped during pass A), the phase before the segment
-# (pass B), increment per Hz at s0 and its slope, the sync input before the segment; then the
-# correction buffer.
-_S_LAST, _S_PREV, _S_INC, _S_DINC, _S_SYNC_PREV = range(5)
-SAW_EVENTS = 5  # EVENT_SLOTS x (position, height)
-SAW_FIXED = SAW_EVENTS + 2 * EVENT_SLOTS
-
-
-@njit(cache=True, error_model="numpy")
-def _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl):
-    """Pass A of the synced saw: like ``phase_pass`` at ``ratio`` times the pitch, and a
-    rising edge of ``sync`` (above 0 after at most 0) restarts the phase where it is d = 1 -
-    min(sync, 1) samples after the restart, adding 1 to the wrap count."""
-    last, inc, dinc, sprev = st[_S_LAST], st[_S_INC], st[_S_DINC], st[_S_SYNC_PREV]
-    for i in range(s0, s1):
-        for v in range(nl):  # the effective pitch first: fewer arrays in the next loop
-            out[i, v] = pitch[i, v] * ratio[i, v]
-    for i in range(s0, s1):
-        k = i - s0
-        before = sync[i - 1] if i > s0 else sprev
-        for v in range(nl):
-            dt = min(max(out[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            s = sync[i, v]
-            u = last[v] + dt
-            restart = math.floor(last[v]) + 1.0 + dt * (1.0 - min(s, 1.0))
-            u = restart if (s > 0.0) & (before[v] <= 0.0) else u
-            last[v] = u
-            out[i, v] = u - math.floor(u)
-
-
-@njit(cache=True, error_model="numpy")
-def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, out, st, s0, s1, nl):
-    """Pass B: residuals of the wraps (a step of -2, d = t / dt samples before the sample) and
-    of the restarts (a step of -2 q from the phase q a restart interrupted), per voice."""
-    last, prev, inc, dinc = st[_S_LAST], st[_S_PREV], st[_S_INC], st[_S_DINC]
-    sprev = st[_S_SYNC_PREV]
-    ev = SAW_EVENTS
-    for v in range(nl):
-        if last[v] >= 1.0:
-            tp = prev[v]
-            sp = sprev[v]
-            ne = 0
-            for i in range(s0, s1):
-                t = out[i, v]
-                s = sync[i, v]
-                if s > 0.0 and sp <= 0.0:
-                    if ne > EVENT_SLOTS - 2:
-                        flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
-                        ne = 0
-                    k = i - s0
-                    dt = min(max(pitch[i, v] * ratio[i, v] * (inc[v] + dinc[v] * k), MIN_INC),
-                             MAX_INC)
-                    d = 1.0 - min(s, 1.0)
-                    q = tp + dt * (1.0 - d)
-                    if q >= 1.0:  # wrapped on its own before the restart
-                        ne = push_event(st, ev, ne, v, k, 1.0 - (1.0 - tp) / dt, -2.0)
-                        q -= 1.0
-                    ne = push_event(st, ev, ne, v, k, d, -2.0 * q)
-                elif t < tp:
-                    if ne > EVENT_SLOTS - 1:
-                        flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
-                        ne = 0
-                    d = t / (t + 1.0 - tp)
-                    ne = push_event(st, ev, ne, v, i - s0, d, -2.0)
-                    if write_sync:
-                        sync_out[i, v] = 1.0 - d
-                tp = t
-                sp = s
-            flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
-        last[v] = wrapped_phase(last[v])
-        prev[v] = last[v]
-        sprev[v] = sync[s1 - 1, v]
-
-
-@njit(cache=True, error_model="numpy")
-def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
-    """Pass C: level * (naive ramp lowered by the kernel's delay + corrections). ``pitch``
-    times the increment rows is the phase increment (the caller's effective pitch)."""
-    inc, dinc = st[_S_INC], st[_S_DINC]
-    for i in range(s0, s1):
-        k = i - s0
-        corr = st[SAW_FIXED + k]
-        for v in range(nl):
-            dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            out[i, v] = level[i, v] * (2.0 * out[i, v] - 1.0 - 2.0 * STEP_DELAY * dt + corr[v])
-    shift_corrections(st, SAW_FIXED, s1 - s0, nl)
-
-
-@njit(cache=True, error_model="numpy")
-def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Rising sawtooth from -level to +level, band-limited by the minBLEP above; its peaks
-    reach about 1.4 x ``level`` below 1 kHz (the minimum-phase step overshoots by 20 % of the
-    jump of 2). Second output ``sync``: 1 - d on a sample whose phase wrapped d samples
-    (0 <= d < 1) before it, else 0 (to hard-sync ``sync_saw``)."""
-    if io[1] == io[2]:  # both outputs unread (the sink row): nothing to do
-        return
-    pitch = bufs[io[0]]
-    out = bufs[io[1]]
-    sync_out = bufs[io[2]]
-    write_sync = io[2] != ROW_SINK
-    pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
-    if write_sync:
-        clear_rows(sync_out, s0, s1, nl)
-    phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
-    if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
-        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, True, out, st, s0, s1, nl)
-    else:
-        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, False, out, st, s0, s1, nl)
-    _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
-
-
-@njit(cache=True, error_model="numpy")
-def _scaled_pitch_pass_c(pitch, ratio, level, out, st, s0, s1, nl):
-    """Pass C of the synced saw (``_saw_pass_c`` at ``ratio`` times the pitch)."""
-    inc, dinc = st[_S_INC], st[_S_DINC]
-    for i in range(s0, s1):
-        k = i - s0
-        corr = st[SAW_FIXED + k]
-        for v in range(nl):
-            dt = min(max(pitch[i, v] * ratio[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            out[i, v] = level[i, v] * (2.0 * out[i, v] - 1.0 - 2.0 * STEP_DELAY * dt + corr[v])
-    shift_corrections(st, SAW_FIXED, s1 - s0, nl)
-
-
-@njit(cache=True, error_model="numpy")
-def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Band-limited saw at ``ratio`` times the pitch whose phase restarts on each rising edge
-    of ``sync`` (hard sync); a ``sync`` value s in (0, 1] places the restart 1 - s samples
-    before the sample (the sync output of ``saw`` and ``pulse``), so the restart is a
-    band-limited step at its exact position, like every wrap."""
-    pitch = bufs[io[0]]
-    sync = bufs[io[1]]
-    out = bufs[io[2]]
-    ratio = P[pr[3]]
-    pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
-    _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl)
-    _saw_pass_b(pitch, ratio, sync, out, False, out, st, s0, s1, nl)
-    _scaled_pitch_pass_c(pitch, ratio, P[pr[2]], out, st, s0, s1, nl)

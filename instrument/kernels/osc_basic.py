@@ -1,4 +1,5 @@
-"""Oscillator kernels, voice lanes. Contract: ``instrument.modules.layout``.
+"""The plain oscillator kernels, voice lanes: the PolyBLEP saw of ``saw_fast`` and the sine.
+Contract: ``instrument.modules.layout``. The band-limited shapes: ``kernels.minblep``.
 
 Phase is kept in [0, 1). The frequency ratio from transpose and detune is computed at the
 segment's first and last sample and interpolated linearly: exact when the parameters are
@@ -10,8 +11,8 @@ import math
 
 from numba import njit
 
-from instrument.kernels.osc_shapes import sin_2pi
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.kernels.approx import sin_2pi
+from instrument.kernels.coefficients import pitch_increments
 
 STATE_SIZE = 3
 
@@ -28,29 +29,13 @@ def poly_blep(t, dt):
     return 0.0
 
 
-@njit(cache=True, inline="always")
-def _ratio(P, pr, i, v):
-    return 2.0 ** ((P[pr[0], i, v] + 0.01 * P[pr[1], i, v]) / 12.0)
-
-
 @njit(cache=True, error_model="numpy")
-def _prepare_increments(P, pr, st, ctx, s0, s1, nl):
-    inv_sr = 1.0 / ctx[CTX_SAMPLE_RATE, 0]
-    n = s1 - s0
-    for v in range(nl):
-        r0 = _ratio(P, pr, s0, v)
-        r1 = _ratio(P, pr, s1 - 1, v)
-        st[1, v] = r0 * inv_sr
-        st[2, v] = (r1 - r0) * inv_sr / n if n > 1 else 0.0
-
-
-@njit(cache=True, error_model="numpy")
-def saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+def saw_fast_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited (PolyBLEP) rising sawtooth; peak amplitude ``level``."""
     pitch = bufs[io[0]]
     out = bufs[io[1]]
     level = P[pr[2]]
-    _prepare_increments(P, pr, st, ctx, s0, s1, nl)
+    pitch_increments(P, pr, st, 1, ctx, s0, s1, nl, 1.0)
     for i in range(s0, s1):
         k = i - s0
         for v in range(nl):
@@ -68,7 +53,7 @@ def sine_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     pitch = bufs[io[0]]
     out = bufs[io[1]]
     level = P[pr[2]]
-    _prepare_increments(P, pr, st, ctx, s0, s1, nl)
+    pitch_increments(P, pr, st, 1, ctx, s0, s1, nl, 1.0)
     for i in range(s0, s1):
         k = i - s0
         for v in range(nl):

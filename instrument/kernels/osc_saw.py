@@ -1,0 +1,153 @@
+"""Saw and hard-synced saw kernels, band-limited by the minBLEP of ``instrument.kernels.minblep``
+(its docstring: method, passes, measured alias levels and costs); voice lanes."""
+
+import math
+
+from numba import njit
+
+from instrument.kernels.coefficients import pitch_increments
+from instrument.kernels.minblep import (
+    EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
+    phase_pass, push_event, shift_corrections, wrapped_phase,
+)
+from instrument.modules.layout import ROW_ONE, ROW_SINK, ROW_ZERO
+
+# ---- saw and hard-synced saw ---------------------------------------------------------------
+# State rows: phase of the last sample (unwrapped during pass A), the phase before the segment
+# (pass B), increment per Hz at s0 and its slope, the sync input before the segment; then the
+# correction buffer.
+_S_LAST, _S_PREV, _S_INC, _S_DINC, _S_SYNC_PREV = range(5)
+SAW_EVENTS = 5  # EVENT_SLOTS x (position, height)
+SAW_FIXED = SAW_EVENTS + 2 * EVENT_SLOTS
+
+
+@njit(cache=True, error_model="numpy")
+def _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl):
+    """Pass A of the synced saw: like ``phase_pass`` at ``ratio`` times the pitch, and a
+    rising edge of ``sync`` (above 0 after at most 0) restarts the phase where it is d = 1 -
+    min(sync, 1) samples after the restart, adding 1 to the wrap count."""
+    last, inc, dinc, sprev = st[_S_LAST], st[_S_INC], st[_S_DINC], st[_S_SYNC_PREV]
+    for i in range(s0, s1):
+        for v in range(nl):  # the effective pitch first: fewer arrays in the next loop
+            out[i, v] = pitch[i, v] * ratio[i, v]
+    for i in range(s0, s1):
+        k = i - s0
+        before = sync[i - 1] if i > s0 else sprev
+        for v in range(nl):
+            dt = min(max(out[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
+            s = sync[i, v]
+            u = last[v] + dt
+            restart = math.floor(last[v]) + 1.0 + dt * (1.0 - min(s, 1.0))
+            u = restart if (s > 0.0) & (before[v] <= 0.0) else u
+            last[v] = u
+            out[i, v] = u - math.floor(u)
+
+
+@njit(cache=True, error_model="numpy")
+def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, out, st, s0, s1, nl):
+    """Pass B: residuals of the wraps (a step of -2, d = t / dt samples before the sample) and
+    of the restarts (a step of -2 q from the phase q a restart interrupted), per voice."""
+    last, prev, inc, dinc = st[_S_LAST], st[_S_PREV], st[_S_INC], st[_S_DINC]
+    sprev = st[_S_SYNC_PREV]
+    ev = SAW_EVENTS
+    for v in range(nl):
+        if last[v] >= 1.0:
+            tp = prev[v]
+            sp = sprev[v]
+            ne = 0
+            for i in range(s0, s1):
+                t = out[i, v]
+                s = sync[i, v]
+                if s > 0.0 and sp <= 0.0:
+                    if ne > EVENT_SLOTS - 2:
+                        flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+                        ne = 0
+                    k = i - s0
+                    dt = min(max(pitch[i, v] * ratio[i, v] * (inc[v] + dinc[v] * k), MIN_INC),
+                             MAX_INC)
+                    d = 1.0 - min(s, 1.0)
+                    q = tp + dt * (1.0 - d)
+                    if q >= 1.0:  # wrapped on its own before the restart
+                        ne = push_event(st, ev, ne, v, k, 1.0 - (1.0 - tp) / dt, -2.0)
+                        q -= 1.0
+                    ne = push_event(st, ev, ne, v, k, d, -2.0 * q)
+                elif t < tp:
+                    if ne > EVENT_SLOTS - 1:
+                        flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+                        ne = 0
+                    d = t / (t + 1.0 - tp)
+                    ne = push_event(st, ev, ne, v, i - s0, d, -2.0)
+                    if write_sync:
+                        sync_out[i, v] = 1.0 - d
+                tp = t
+                sp = s
+            flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+        last[v] = wrapped_phase(last[v])
+        prev[v] = last[v]
+        sprev[v] = sync[s1 - 1, v]
+
+
+@njit(cache=True, error_model="numpy")
+def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
+    """Pass C: level * (naive ramp lowered by the kernel's delay + corrections). ``pitch``
+    times the increment rows is the phase increment (the caller's effective pitch)."""
+    inc, dinc = st[_S_INC], st[_S_DINC]
+    for i in range(s0, s1):
+        k = i - s0
+        corr = st[SAW_FIXED + k]
+        for v in range(nl):
+            dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
+            out[i, v] = level[i, v] * (2.0 * out[i, v] - 1.0 - 2.0 * STEP_DELAY * dt + corr[v])
+    shift_corrections(st, SAW_FIXED, s1 - s0, nl)
+
+
+@njit(cache=True, error_model="numpy")
+def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """Rising sawtooth from -level to +level, band-limited by the minBLEP above; its peaks
+    reach about 1.4 x ``level`` below 1 kHz (the minimum-phase step overshoots by 20 % of the
+    jump of 2). Second output ``sync``: 1 - d on a sample whose phase wrapped d samples
+    (0 <= d < 1) before it, else 0 (to hard-sync ``sync_saw``)."""
+    if io[1] == io[2]:  # both outputs unread (the sink row): nothing to do
+        return
+    pitch = bufs[io[0]]
+    out = bufs[io[1]]
+    sync_out = bufs[io[2]]
+    write_sync = io[2] != ROW_SINK
+    pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
+    if write_sync:
+        clear_rows(sync_out, s0, s1, nl)
+    phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
+    if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
+        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, True, out, st, s0, s1, nl)
+    else:
+        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, False, out, st, s0, s1, nl)
+    _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
+
+
+@njit(cache=True, error_model="numpy")
+def _scaled_pitch_pass_c(pitch, ratio, level, out, st, s0, s1, nl):
+    """Pass C of the synced saw (``_saw_pass_c`` at ``ratio`` times the pitch)."""
+    inc, dinc = st[_S_INC], st[_S_DINC]
+    for i in range(s0, s1):
+        k = i - s0
+        corr = st[SAW_FIXED + k]
+        for v in range(nl):
+            dt = min(max(pitch[i, v] * ratio[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
+            out[i, v] = level[i, v] * (2.0 * out[i, v] - 1.0 - 2.0 * STEP_DELAY * dt + corr[v])
+    shift_corrections(st, SAW_FIXED, s1 - s0, nl)
+
+
+@njit(cache=True, error_model="numpy")
+def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """Band-limited saw at ``ratio`` times the pitch whose phase restarts on each rising edge
+    of ``sync`` (hard sync); a ``sync`` value s in (0, 1] places the restart 1 - s samples
+    before the sample (the sync output of ``saw`` and ``pulse``), so the restart is a
+    band-limited step at its exact position, like every wrap."""
+    pitch = bufs[io[0]]
+    sync = bufs[io[1]]
+    out = bufs[io[2]]
+    ratio = P[pr[3]]
+    pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
+    _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl)
+    _saw_pass_b(pitch, ratio, sync, out, False, out, st, s0, s1, nl)
+    _scaled_pitch_pass_c(pitch, ratio, P[pr[2]], out, st, s0, s1, nl)
