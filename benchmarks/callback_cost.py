@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
+from instrument.bench import calls_made_by
 from instrument.engine.events import NOTE_ON
 from instrument.presets import compile_file
 from instrument.runtime.audio_main import NO_FLAGS, AudioProcess
@@ -26,23 +26,6 @@ from instrument.runtime.shared import SharedState
 
 ROOT = Path(__file__).resolve().parents[1]
 SR, BLOCK = 48000, 64
-
-
-def _calls(fn, out, blocks=50) -> float:
-    count = 0
-
-    def profiler(frame, event, arg):
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profiler)
-    try:
-        for _ in range(blocks):
-            fn(out)
-    finally:
-        sys.setprofile(None)
-    return (count - 1) / blocks - 2  # less setprofile(None), the lambda and the callback
 
 
 def main() -> None:
@@ -79,9 +62,10 @@ def main() -> None:
                         times[b] = clock() - t0
                     results[name].append(times)
             for name, fn in paths.items():
+                calls = calls_made_by(lambda: fn(out)) - 2  # less the path's lambda, the callback
                 all_times = np.concatenate(results[name]) / 1000
                 print(f"{notes:2d} notes, {name:15s}: median {np.median(all_times):5.2f} us, "
-                      f"mean {all_times.mean():5.2f} us, calls per block {_calls(fn, out):.0f}")
+                      f"mean {all_times.mean():5.2f} us, calls per block {calls:.0f}")
         proc.shared.close()
     finally:
         shared.close()

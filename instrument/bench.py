@@ -100,8 +100,9 @@ def bench_plan(plan: Plan, seconds: float, voices: int) -> BenchResult:
     return BenchResult(plan.name, n_blocks * block / sr, sr, block, voices, times, calls)
 
 
-def _count_python_calls(engine: Engine, out: np.ndarray, blocks: int = 50) -> float:
-    """Python-level and C-level calls made per ``process_block`` (sys.setprofile count)."""
+def calls_made_by(call, times: int = 50) -> float:
+    """Python-level and C-level calls that ``call()`` makes, per call (``sys.setprofile``
+    count; ``call`` itself is not counted)."""
     count = 0
 
     def profiler(frame, event, arg):
@@ -109,14 +110,19 @@ def _count_python_calls(engine: Engine, out: np.ndarray, blocks: int = 50) -> fl
         if event in ("call", "c_call"):
             count += 1
 
-    ev = np.zeros((0, EVENT_WIDTH))
     sys.setprofile(profiler)
     try:
-        for _ in range(blocks):
-            engine.process_block(ev, 0, out)
+        for _ in range(times):
+            call()
     finally:
         sys.setprofile(None)
-    return (count - 1) / blocks  # the setprofile(None) call itself is counted once
+    return (count - 1) / times - 1  # less setprofile(None), counted once, and call itself
+
+
+def _count_python_calls(engine: Engine, out: np.ndarray, blocks: int = 50) -> float:
+    """Calls made per ``process_block``, counting the method itself."""
+    ev = np.zeros((0, EVENT_WIDTH))
+    return calls_made_by(lambda: engine.process_block(ev, 0, out), blocks)
 
 
 def run_bench(preset, seconds: float, sample_rate: int, block_size: int,

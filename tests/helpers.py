@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 from scipy.signal import get_window
 
+from instrument.bench import calls_made_by
 from instrument.engine.engine import Engine
 from instrument.engine.events import (
     CC, EVENT_WIDTH, NOTE_OFF, NOTE_ON, PARAM, PITCH_BEND,
@@ -206,22 +207,9 @@ def spectral_centroid(x: np.ndarray, sample_rate: float) -> float:
 
 def count_python_calls(engine: Engine, events: np.ndarray, n_events: int, out: np.ndarray,
                        blocks: int = 50) -> float:
-    """Python-level and C-level calls per ``process_block`` (``sys.setprofile`` count), the
-    way ``instrument.bench._count_python_calls`` counts them, with the given events."""
-    count = 0
-
-    def profiler(frame, event, arg):
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profiler)
-    try:
-        for _ in range(blocks):
-            engine.process_block(events, n_events, out)
-    finally:
-        sys.setprofile(None)
-    return (count - 1) / blocks  # the setprofile(None) call itself is counted once
+    """Python-level and C-level calls per ``process_block``, the method itself included, the
+    way ``instrument bench`` counts them, with the given events."""
+    return calls_made_by(lambda: engine.process_block(events, n_events, out), blocks)
 
 
 # ---- test-only modules ----------------------------------------------------------------------

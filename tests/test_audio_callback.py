@@ -5,13 +5,13 @@ renders; a block that blows up is recovered from that path too."""
 
 import gc
 import os
-import sys
 import threading
 import tracemalloc
 from types import SimpleNamespace
 
 import numpy as np
 
+from instrument.bench import calls_made_by
 from instrument.engine.events import NOTE_OFF, NOTE_ON
 from instrument.runtime import realtime
 from instrument.runtime.audio_main import NO_FLAGS, AudioProcess
@@ -27,17 +27,7 @@ def test_callback_allocates_nothing_and_gc_never_runs_over_10000_blocks():
 
     host_side = SharedState(f"instrument-test-{os.getpid()}", create=True)
     try:
-        preset = REPO / "presets" / "poly16.toml"
-        from instrument.presets import compile_file
-
-        plan = compile_file(preset, 48000, 64)
-        for slot in plan.params:
-            host_side.tables[0][slot.index] = slot.initial_norm
-        args = SimpleNamespace(shm=host_side.name, rate=48000, block=64, device=None,
-                               latency="low", null_fallback=True, record=None)
-        proc = AudioProcess(args)
-        proc.load(0, plan, first=True)
-        proc.warm_up()
+        proc = _audio_process(host_side, _poly16())
         ring = RingWriter(host_side.ring, host_side.status)
         out = np.zeros((64, 2), dtype=np.float32)
         stop = threading.Event()
@@ -108,23 +98,6 @@ def _poly16():
     return compile_file(REPO / "presets" / "poly16.toml", 48000, 64)
 
 
-def _calls_per_block(proc, out, blocks=50):
-    count = 0
-
-    def profiler(frame, event, arg):
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profiler)
-    try:
-        for _ in range(blocks):
-            proc.callback(out, 64, None, NO_FLAGS)
-    finally:
-        sys.setprofile(None)
-    return (count - 1) / blocks - 1  # less setprofile(None) and the callback itself
-
-
 def test_outside_a_swap_the_callback_makes_one_call_and_renders_what_the_python_path_does():
     plan = _poly16()
     rendered = []
@@ -147,7 +120,8 @@ def test_outside_a_swap_the_callback_makes_one_call_and_renders_what_the_python_
                 blocks.append(out.copy())
             rendered.append(np.concatenate(blocks))
             if fast:
-                assert _calls_per_block(proc, out) == 1.0
+                # the callback itself and the one call it makes
+                assert calls_made_by(lambda: proc.callback(out, 64, None, NO_FLAGS)) == 2.0
             assert host_side.status[S_CALLBACKS] >= 200
             proc.shared.close()
         finally:
