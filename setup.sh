@@ -107,6 +107,6 @@ if [ "$want_test" != 1 ]; then
     # do it now, once, so the instrument starts in under a second afterwards.
     say "preparing the DSP code (cached; the first time takes a minute or more)"
     .venv/bin/instrument check presets/*.toml >/dev/null
-    .venv/bin/instrument bench presets/poly16.toml --seconds 0.2 >/dev/null
+    .venv/bin/instrument cache --warm presets/*.toml >/dev/null
 fi
 say "ready: .venv/bin/instrument"

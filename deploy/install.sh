@@ -407,7 +407,7 @@ run_sh "$PREFIX" "env $env_cache ./setup.sh"
 # The DSP code for this machine, compiled now into the folder the service uses: the first boot
 # starts in about a second instead of compiling for minutes (a no-op when setup.sh just did it).
 run_sh "$PREFIX" "env $env_cache .venv/bin/instrument check presets/*.toml"
-run_sh "$PREFIX" "env $env_cache .venv/bin/instrument bench presets/poly16.toml --seconds 0.2"
+run_sh "$PREFIX" "env $env_cache .venv/bin/instrument cache --warm presets/*.toml"
 # numba's cache is kept per code version (instrument/cache_folder.py): drop the old versions'.
 run_sh "$PREFIX" "env $env_cache .venv/bin/instrument cache --prune"
 owned "$CACHE"

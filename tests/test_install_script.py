@@ -86,7 +86,7 @@ def test_dry_run_names_every_file_and_command_and_changes_nothing(tmp_path, repo
     assert "would copy: " in out and "-> /opt/instrument/" in out
     assert f"would run: cd /opt/instrument && env {WARM}" in out
     assert "instrument cache --prune" in out  # old code versions' numba caches
-    assert ".venv/bin/instrument bench presets/poly16.toml --seconds" in out
+    assert ".venv/bin/instrument cache --warm presets/*.toml" in out  # the live path too
     assert "./setup.sh" in out and "useradd --system" in out and "--groups audio" in out
     assert "--home-dir /var/lib/instrument" in out and "/usr/sbin/nologin" in out
     assert "would run: systemctl enable --now instrument.service" in out

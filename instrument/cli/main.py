@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     cache = sub.add_parser("cache", help="where the compiled DSP code is kept for this code version")
     cache.add_argument("--prune", action="store_true",
                        help="remove the compiled code of other versions (deploy/install.sh does)")
+    cache.add_argument("--warm", nargs="+", metavar="PRESET", default=[],
+                       help="compile everything playing these presets runs, now (setup.sh and "
+                            "deploy/install.sh do: the first start then takes about a second)")
 
     doc = sub.add_parser("doctor", help="check this machine for playing live, one line each")
     doc.add_argument("--config", metavar="FILE",
@@ -287,6 +290,13 @@ def _cache(args) -> int:
     if args.prune:
         for folder in prune_other_versions():
             print(f"removed {folder}")
+    if args.warm:
+        from instrument.presets import compile_file
+        from instrument.runtime.audio_main import exercise_engine
+
+        for path in args.warm:
+            exercise_engine(compile_file(Path(path), 48000, 64), 48000.0, 64)
+            print(f"warm: {path}")
     print(numba_cache_dir())
     return 0
 

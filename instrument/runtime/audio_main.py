@@ -44,7 +44,7 @@ from instrument.runtime.ring import drain_ring
 from instrument.runtime.shared import (
     S_AUDIO_PID, S_BLOCK, S_FIRST_AUDIO_T, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT,
     S_PLAN_ACK, S_SAMPLE_RATE, S_STATE, S_TABLE, S_XRUNS, STATE_RUNNING, STATE_STOPPED,
-    SharedState,
+    SharedState, shared_size,
 )
 from instrument.runtime.status import record_block
 
@@ -91,20 +91,9 @@ class AudioProcess:
         self.status[S_TABLE] = table
 
     def warm_up(self) -> None:
-        """Run every native function once on a scratch engine (numba loads or compiles): a
-        block with events, a held note through a plan swap (the crossfade's ``finish_block``
-        and the restrike path: left out, the first preset switch loaded them inside the
-        callback, 265% of the deadline), and the ring and status helpers."""
-        scratch = exercise_engine(self.engine.current.plan, self.sample_rate, self.block)
-        ring = np.zeros_like(self.ring)
-        drain_ring(ring, self.events, 0.0, 0.0, self.sample_rate, self.block)
-        status = np.zeros_like(self.status)
-        record_block(status, scratch.current.eng, scratch.lim, 1.0, 2.0, 0.0)
-        scratch.current.bind_live(ring, self.events, np.zeros(2), status, scratch.lim,
-                                  np.zeros((self.block, 2), dtype=np.float32))
-        scratch.current.live(scratch.current.state, ring, self.events, np.zeros(2), status,
-                             scratch.lim, np.zeros((self.block, 2), dtype=np.float32), 0,
-                             self.sample_rate, self.deadline_ns)
+        """Run every native function the callback can reach once, on a scratch engine
+        (``exercise_engine``: numba loads them from its cache, or compiles them)."""
+        exercise_engine(self.engine.current.plan, self.sample_rate, self.block)
 
     # ---- the callback ------------------------------------------------------------------------
     def callback(self, outdata, frames, time_info, flags):
@@ -310,9 +299,12 @@ def main(argv=None) -> int:
 def exercise_engine(plan, sample_rate: float, block: int) -> Engine:
     """Run every native function the callback can reach, on a scratch engine playing ``plan``
     (numba loads them from its cache, or compiles them): a block with notes, a held note
-    through a plan swap (the crossfade's ``finish_block`` and the restrike path), the release.
-    Returns the scratch engine. Also used by ``runtime.code_check`` to compile new code off the
-    audio path."""
+    through a plan swap (the crossfade's ``finish_block`` and the restrike path: left out, the
+    first preset switch loaded them inside the callback, 265% of the deadline), the release,
+    the ring and status helpers and the one-call path (``live_block``, about 10 s to compile
+    here). Returns the scratch engine. Used by the audio process before it opens the stream,
+    by ``runtime.code_check`` to compile new code off the audio path, and by ``instrument
+    cache --warm`` (setup, install)."""
     scratch = Engine(sample_rate, block, max_events=MAX_EVENTS_PER_BLOCK)
     scratch.load(plan)
     out = np.zeros((block, 2), dtype=np.float32)
@@ -328,6 +320,16 @@ def exercise_engine(plan, sample_rate: float, block: int) -> Engine:
     for i in range(4):
         scratch.process_block(ev, 2 if i == 0 else 0, out)
     scratch.release_retired()
+    # The shared blocks' types (1-d float64) on scratch arrays: the same compiled code.
+    ring = np.zeros(shared_size("ring"))
+    status = np.zeros(shared_size("status"))
+    clock = np.zeros(2)
+    drain_ring(ring, ev, 0.0, 0.0, sample_rate, block)
+    record_block(status, scratch.current.eng, scratch.lim, 1.0, 2.0, 0.0)
+    cur = scratch.current
+    cur.bind_live(ring, ev, clock, status, scratch.lim, out)
+    cur.live(cur.state, ring, ev, clock, status, scratch.lim, out, 0, float(sample_rate),
+             block / sample_rate * 1e9)
     return scratch
 
 

@@ -43,6 +43,11 @@ _SIZES = {
 }
 
 
+def shared_size(block: str) -> int:
+    """Number of float64 values in the shared block ``block`` ("params", "ring", "status")."""
+    return _SIZES[block]
+
+
 _CREATED_HERE: set[str] = set()  # blocks this process created (and its tracker watches)
 
 
