@@ -152,3 +152,12 @@ def test_a_block_that_blows_up_in_the_one_native_call_is_recovered():
         proc.shared.close()
     finally:
         host_side.close()
+
+
+def test_portaudio_callback_flags_keep_their_bits_where_the_callback_reads_them():
+    """The one-call path reads ``flags._flags`` (no Python call); a sounddevice release that
+    moved it would fail here, not in the audio thread."""
+    import sounddevice as sd
+
+    assert sd.CallbackFlags(2)._flags == 2
+    assert NO_FLAGS._flags == 0
