@@ -8,7 +8,7 @@ from numba import njit
 
 from instrument.kernels.approx import exp_approx
 from instrument.kernels.coefficients import HALF_PI, TWO_PI, ramp_step
-from instrument.kernels.delay_lines import GUARD, linear_read, wrap, write_line
+from instrument.kernels.delay_lines import GUARD, hermite_read, linear_read, wrap, write_line
 from instrument.kernels.denormals import flush_denormal
 from instrument.modules.layout import CTX_SAMPLE_RATE
 
@@ -214,18 +214,8 @@ def reverb_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                                         + w1 * col[q + j + 2] + w2 * col[q + j + 3])
                 else:
                     for j in range(c):
-                        pos = wf + j - length * col[RV_SC + j]
-                        fl = math.floor(pos)
-                        t = pos - fl
-                        q = base + wrap(int(fl) - 1, nf)
-                        ym1 = col[q]
-                        y0 = col[q + 1]
-                        y1 = col[q + 2]
-                        y2 = col[q + 3]
-                        c1 = 0.5 * (y1 - ym1)
-                        c2 = ym1 - 2.5 * y0 + 2.0 * y1 - 0.5 * y2
-                        c3 = 0.5 * (y2 - ym1) + 1.5 * (y0 - y1)
-                        col[out + j] = ((c3 * t + c2) * t + c1) * t + y0
+                        col[out + j] = hermite_read(col, base, nf, wf + j,
+                                                    length * col[RV_SC + j])
             # 3. Damping, gains, Householder mix, input, write; outputs. Written out line by
             # line with the state in locals and the Hadamard signs as code (with loops over
             # the lines and per-line rows in the column: 2.9 us per block, against 2.5 us).
