@@ -156,6 +156,29 @@ class Engine:
         if bad:
             self.recover_nonfinite(bad)
 
+    def process_blocks(self, events: np.ndarray, n_events: int, out: np.ndarray) -> None:
+        """Render ``len(out) // block_size`` blocks into ``out`` in one native call (offline
+        rendering): the same samples as ``process_block`` block after block, without the
+        Python call per block. ``events[:n_events]`` offsets count from ``out``'s first frame.
+        A non-finite block is recovered as ``process_block`` does, and rendering goes on from
+        the next block. Not for a plan swap under way (offline plays one plan)."""
+        if self.pending is not None or self.old is not None or self.n_restrike:
+            raise RuntimeError("process_blocks cannot render a plan crossfade; use process_block")
+        block = self.block_size
+        while True:
+            result = self.current.render_out(events, n_events, self.lim, out)
+            if result == 0:
+                return
+            self.recover_nonfinite(result & 3)
+            start = (result // 4 + 1) * block
+            if start >= out.shape[0]:
+                return
+            first = int(np.searchsorted(events[:n_events, 0], start, side="left"))
+            events = events[first:n_events].copy()
+            events[:, 0] -= start
+            n_events = events.shape[0]
+            out = out[start:]
+
     def _adopt(self) -> None:
         new = self.pending
         self.pending = None

@@ -21,6 +21,7 @@ import math
 
 from numba import njit
 
+from instrument.engine.lanes import move_lane
 from instrument.engine.layout import E_ACTIVE_VOICES
 from instrument.engine.output_stage import RUNAWAY
 from instrument.modules.layout import CTX_PEAK
@@ -59,9 +60,7 @@ def recover_blown(voices, vctx, vstate, vlayout, gstate, ginit, glayout, eng):
         # Free the voice the way free_silent_voices does: the last active voice moves in.
         last = n - 1
         if v != last:
-            voices[v, :] = voices[last, :]
-            vctx[:, v] = vctx[:, last]
-            vstate[:, v] = vstate[:, last]
+            move_lane(voices, vctx, vstate, v, last)
         voices[last, :] = 0.0
         vctx[CTX_PEAK, last] = 0.0
         n -= 1

@@ -102,11 +102,13 @@ def _tempo_context(eng, ctx, nl):
         ctx[CTX_SONG_BEATS, v] = eng[E_SONG_BEATS]
 
 
-# The 0 passed as first op and first sample: typed int64, never Literal[int](0). A literal made
-# Numba compile _render_segment twice and run_ops (with every module kernel it calls) four times
-# per registry, once per mix of literal and int64 (seen in the cache files; a third of the
-# test suite's time went to it).
+# The 0 passed as first op and first sample and the global graph's one lane: typed int64, never
+# Literal[int](0) or Literal[int](1). A literal made Numba compile _render_segment twice and
+# run_ops (with every module kernel it calls) once more per mix of literal and int64 (seen in
+# the cache files: a third of the test suite's time went to it; the global graph's literal 1
+# lane alone cost 55 of the 150 s a cold ``instrument cache --warm`` took).
 ZERO = np.int64(0)
+ONE = np.int64(1)
 
 
 @njit(cache=True, error_model="numpy")
@@ -123,7 +125,7 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
     eng[E_BEND] = bend1
     nl = int(eng[E_ACTIVE_VOICES])
     _tempo_context(eng, vctx, nl)
-    _tempo_context(eng, gctx, 1)
+    _tempo_context(eng, gctx, ONE)
     if nl > 0:
         _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], bend_c, s0, s1, nl)
         run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,  # noqa: F821
@@ -132,7 +134,7 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
             vctx[CTX_RESET, v] = 0.0
     _sum_voices(vbufs, gbufs, vctx, s0, s1, nl)
     run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,  # noqa: F821
-            gctx, s0, s1, 1)
+            gctx, s0, s1, ONE)
 
 
 @njit(cache=True, inline="always")
@@ -153,6 +155,14 @@ def _channel(value):
     return 0
 
 
+@njit(cache=True, inline="always")
+def _in_block(frame, base, block, last):
+    """Whether an event at ``frame`` (counted from the first block of the call) plays in the
+    block that starts at ``base``: the frames of that block, and everything left over in the
+    call's last block (late or out-of-range offsets are clamped there; NaN counts as 0)."""
+    return last or not (frame - base >= block)
+
+
 @njit(cache=True, error_model="numpy")
 def render_block(state, events, n_events, lim, out):
     """Render one block into the state's ``mix`` (2, block_size): events applied at their
@@ -161,6 +171,12 @@ def render_block(state, events, n_events, lim, out):
 
     With ``out`` (frames, channels) non-empty, also run the output stage into it (no
     crossfade) and return its non-finite mask; this saves a second native call per block.
+    ``out`` may hold several blocks (offline rendering: one native call for many blocks);
+    event offsets then count from its first frame, and the blocks are rendered one after
+    another exactly as separate calls would. A block that turns out non-finite ends the call:
+    the return value is then its mask (bits 0-1) plus 4 x the block's index in ``out``, so the
+    caller recovers and goes on from the next block (0 when every block was fine; for one
+    block, the mask alone).
     """
     cfg = i64_1d(state, BS_CFG)
     ops = i64_2d(state, BS_OPS)
@@ -186,29 +202,38 @@ def render_block(state, events, n_events, lim, out):
     held = f64_1d(state, BS_HELD)
     mix = f64_2d(state, BS_MIX)
     block = gbufs.shape[1]
-    for v in range(int(eng[E_ACTIVE_VOICES])):
-        vctx[CTX_LAST_PEAK, v] = vctx[CTX_PEAK, v]
-        vctx[CTX_PEAK, v] = 0.0
-    s0 = ZERO
+    n_blocks = max(1, out.shape[0] // block)
     e = 0
-    while s0 < block:
-        while e < n_events and _offset(events[e, 0], block) <= s0:
-            apply_event(int(events[e, 1]), events[e, 3], events[e, 4], cfg, voices, vctx, vstate,
-                        vinit, gstate, ginit, eng, held, ptarget, _channel(events[e, 2]))
-            e += 1
-        s1 = block
-        if e < n_events:
-            s1 = _offset(events[e, 0], block)
-        _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs, gbufs,
-                        voices, vctx, vstate, gctx, gstate, eng, s0, s1, s0 == 0)
-        s0 = s1
-    free_silent_voices(voices, vctx, vstate, eng)
-    for i in range(block):
-        mix[0, i] = gbufs[ROW_OUT_L, i, 0]
-        mix[1, i] = gbufs[ROW_OUT_R, i, 0]
-    if out.shape[0] == 0:
-        return 0
-    return finish_block(mix, mix, 0, 0, lim, out)
+    for b in range(n_blocks):
+        base = b * block
+        last = b == n_blocks - 1
+        for v in range(int(eng[E_ACTIVE_VOICES])):
+            vctx[CTX_LAST_PEAK, v] = vctx[CTX_PEAK, v]
+            vctx[CTX_PEAK, v] = 0.0
+        s0 = ZERO
+        while s0 < block:
+            while (e < n_events and _in_block(events[e, 0], base, block, last)
+                   and _offset(events[e, 0] - base, block) <= s0):
+                apply_event(int(events[e, 1]), events[e, 3], events[e, 4], cfg, voices, vctx,
+                            vstate, vinit, gstate, ginit, eng, held, ptarget,
+                            _channel(events[e, 2]))
+                e += 1
+            s1 = block
+            if e < n_events and _in_block(events[e, 0], base, block, last):
+                s1 = _offset(events[e, 0] - base, block)
+            _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs,
+                            gbufs, voices, vctx, vstate, gctx, gstate, eng, s0, s1, s0 == 0)
+            s0 = s1
+        free_silent_voices(voices, vctx, vstate, eng)
+        for i in range(block):
+            mix[0, i] = gbufs[ROW_OUT_L, i, 0]
+            mix[1, i] = gbufs[ROW_OUT_R, i, 0]
+        if out.shape[0] == 0:
+            return 0
+        bad = finish_block(mix, mix, ZERO, ZERO, lim, out[base:base + block])
+        if bad != 0:
+            return bad + 4 * b
+    return 0
 
 
 @njit(cache=True, error_model="numpy")

@@ -8,6 +8,7 @@ import math
 
 from numba import njit
 
+from instrument.engine.lanes import move_lane, set_column
 from instrument.engine.layout import (
     CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS, E_BEND_RANGE_ST,
     E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL, E_NOTES_STOLEN, E_PRESSURE,
@@ -38,7 +39,7 @@ def _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng
     """(Re)start voice ``v`` on ``note``. A voice that was silent gets fresh state."""
     fresh = voices[v, V_ACTIVE] == 0.0
     if fresh:
-        vstate[:, v] = vinit
+        set_column(vstate, v, vinit)
         vctx[CTX_RESET, v] = 1.0
         vctx[CTX_PEAK, v] = 0.0
         vctx[CTX_LAST_PEAK, v] = 0.0
@@ -170,7 +171,7 @@ def release_all(cfg, voices, eng, held, hard, vstate, vinit):
         voices[v, V_SUSTAINED] = 0.0
         if hard:
             voices[v, V_ACTIVE] = 0.0
-            vstate[:, v] = vinit
+            set_column(vstate, v, vinit)
     if hard:
         eng[E_ACTIVE_VOICES] = 0
 
@@ -227,12 +228,12 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
             release_all(cfg, voices, eng, held, False, vstate, vinit)
         elif cc == CC_ALL_SOUND_OFF:
             release_all(cfg, voices, eng, held, True, vstate, vinit)
-            gstate[:, 0] = ginit
+            set_column(gstate, 0, ginit)
     elif kind == ALL_NOTES_OFF:
         release_all(cfg, voices, eng, held, False, vstate, vinit)
     elif kind == ALL_SOUND_OFF:
         release_all(cfg, voices, eng, held, True, vstate, vinit)
-        gstate[:, 0] = ginit
+        set_column(gstate, 0, ginit)
     elif kind == CHANNEL_PRESSURE:  # every voice but those following an MPE member channel
         eng[E_PRESSURE] = a
         shared_expression(kind, a, b, cfg[CFG_N_VOICES], voices, vctx, eng)
@@ -363,9 +364,7 @@ def free_silent_voices(voices, vctx, vstate, eng):
         if voices[v, V_QUIET_BLOCKS] >= 2.0:
             last = n - 1
             if v != last:
-                voices[v, :] = voices[last, :]
-                vctx[:, v] = vctx[:, last]
-                vstate[:, v] = vstate[:, last]
+                move_lane(voices, vctx, vstate, v, last)
             voices[last, :] = 0.0
             n -= 1
             continue  # look at the voice that moved in

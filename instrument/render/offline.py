@@ -56,20 +56,20 @@ def render_file(preset_path, midi_path, out_path, sample_rate: int = 48000, bloc
     frames = 0
     t0 = time.perf_counter()
     with WavWriter(out_path, sample_rate, 2, sample_format=sample_format) as wav:
+        # The song: a chunk of CHUNK_BLOCKS blocks per native call (events offset from the
+        # chunk's first frame), then one write to the file.
+        song_frames = n_song_blocks * block_size
+        chunk_frames = chunk.shape[0]
+        for index, events in enumerate(iter_blocks(midi.events, chunk_frames, song_frames)):
+            view = chunk[:min(chunk_frames, song_frames - index * chunk_frames)]
+            engine.process_blocks(events, len(events), view)
+            peak = max(peak, float(np.abs(view).max()))
+            wav.write(view)
+            frames += view.shape[0]
+            if bar:
+                bar.update(frames // block_size)
+        # The tails: block by block, to stop at the first two silent blocks.
         filled = 0
-        block_index = 0
-        for block_index, events in enumerate(iter_blocks(midi.events, block_size,
-                                                         n_song_blocks * block_size)):
-            view = chunk[filled * block_size:(filled + 1) * block_size]
-            engine.process_block(events, len(events), view)
-            filled += 1
-            if filled == CHUNK_BLOCKS:
-                peak = max(peak, float(np.abs(chunk).max()))
-                wav.write(chunk)
-                frames += chunk.shape[0]
-                filled = 0
-                if bar:
-                    bar.update(block_index + 1)
         silent_blocks = 0
         for t in range(tail_blocks):
             view = chunk[filled * block_size:(filled + 1) * block_size]

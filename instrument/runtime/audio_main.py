@@ -320,12 +320,15 @@ def exercise_engine(plan, sample_rate: float, block: int) -> Engine:
     for i in range(4):
         scratch.process_block(ev, 2 if i == 0 else 0, out)
     scratch.release_retired()
-    # The shared blocks' types (1-d float64) on scratch arrays: the same compiled code.
+    # The shared blocks' types (1-d float64) on scratch arrays, and the argument types the
+    # callback's Python path passes (float rate, int64 duration in ns): the same compiled code.
+    # Another type here compiled a second version for nothing and left the callback's own to
+    # be loaded from disk inside the callback at the first plan swap.
     ring = np.zeros(shared_size("ring"))
     status = np.zeros(shared_size("status"))
     clock = np.zeros(2)
-    drain_ring(ring, ev, 0.0, 0.0, sample_rate, block)
-    record_block(status, scratch.current.eng, scratch.lim, 1.0, 2.0, 0.0)
+    drain_ring(ring, ev, 0.0, 0.0, float(sample_rate), block)
+    record_block(status, scratch.current.eng, scratch.lim, 1, block / sample_rate * 1e9, 0.0)
     cur = scratch.current
     cur.bind_live(ring, ev, clock, status, scratch.lim, out)
     cur.live(cur.state, ring, ev, clock, status, scratch.lim, out, 0, float(sample_rate),
