@@ -425,7 +425,7 @@ def instrument_voice_check(midi: Path) -> tuple[int, int]:
     """(notes stolen, most voices active) when instrument plays ``midi``: run in-process."""
     from instrument.control.midifile import iter_blocks, read_midi_events
     from instrument.engine.engine import Engine
-    from instrument.engine.layout import E_NOTES_STOLEN
+    from instrument.layout import E_NOTES_STOLEN
     from instrument.presets import compile_file
 
     plan = compile_file(PRESET, SAMPLE_RATE, BLOCK)

@@ -2,12 +2,13 @@
 named by the code it was compiled from.
 
 numba's cache index checks only the source file of the function it caches (its mtime and
-size), not the files its constants and callees come from: after ``engine/layout.py`` changed
+size), not the files its constants and callees come from: after ``layout.py`` changed
 a slot number, ``voicing.apply_event``'s cached machine code, compiled with the old number,
 was loaded again (seen during development; the same happens to an installed box whose code is
 upgraded under a warm cache). So numba's cache lives in a folder named by a hash of every
-source numba compiles from (the package's engine, kernels, modules, params and runtime) and
-numba's version: new code gets a new folder, and a folder is never valid for other code.
+source numba compiles from (the package's layout, engine, kernels, modules, params and
+runtime) and numba's version: new code gets a new folder, and a folder is never valid for
+other code.
 
 This module imports no numba: the package's ``__init__`` calls ``use_numba_cache_for_this_code``
 before anything imports numba. Old folders (tens of MB each, one per code version that ran)
@@ -28,6 +29,7 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 COMPILED_FOLDERS = ("engine", "kernels", "modules", "params", "runtime")
+COMPILED_FILES = ("layout.py",)  # top-level modules numba compiles constants from
 BASE_VARIABLE = "INSTRUMENT_NUMBA_CACHE_BASE"
 
 
@@ -48,13 +50,15 @@ def code_fingerprint() -> str:
         h.update(metadata.version("numba").encode())
     except metadata.PackageNotFoundError:
         pass
+    paths = [PACKAGE_ROOT / name for name in COMPILED_FILES]
     for folder in COMPILED_FOLDERS:
-        for path in sorted((PACKAGE_ROOT / folder).rglob("*.py")):
-            h.update(str(path.relative_to(PACKAGE_ROOT)).encode())
-            try:
-                h.update(path.read_bytes())
-            except OSError:
-                pass
+        paths += sorted((PACKAGE_ROOT / folder).rglob("*.py"))
+    for path in paths:
+        h.update(str(path.relative_to(PACKAGE_ROOT)).encode())
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            pass
     return h.hexdigest()[:16]
 
 

@@ -8,7 +8,7 @@ from numba import njit
 from instrument.engine.block_state import (
     BlockStateError, f64_1d, f64_2d, f64_3d, i64_1d, i64_2d, new_block_state,
 )
-from instrument.engine.layout import BLOCK_STATE_FIELDS, BS_ENG, BS_OPS, BS_VBUFS
+from instrument.layout import BLOCK_STATE_FIELDS, BS_ENG, BS_OPS, BS_VBUFS
 
 SHAPE = (3, 5, 7)
 

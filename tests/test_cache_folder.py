@@ -13,7 +13,8 @@ def _tree(tmp_path):
     tmp_path.mkdir(exist_ok=True)
     for folder in cf.COMPILED_FOLDERS:
         (tmp_path / folder).mkdir()
-    (tmp_path / "engine" / "layout.py").write_text("E_TEMPO = 14\n")
+    (tmp_path / "engine" / "voicing.py").write_text("E_TEMPO = 14\n")
+    (tmp_path / "layout.py").write_text("ROW_ONE = 1\n")
     (tmp_path / "cli").mkdir()
     (tmp_path / "cli" / "main.py").write_text("x = 1\n")
     return tmp_path
@@ -25,8 +26,11 @@ def test_fingerprint_follows_compiled_sources_only(tmp_path, monkeypatch):
     (tmp_path / "cli" / "main.py").write_text("x = 2\n")  # not compiled by numba
     (tmp_path / "probe.py").write_text("y = 1\n")
     assert cf.code_fingerprint() == first
-    (tmp_path / "engine" / "layout.py").write_text("E_TEMPO = 15\n")
-    assert cf.code_fingerprint() != first
+    (tmp_path / "engine" / "voicing.py").write_text("E_TEMPO = 15\n")
+    second = cf.code_fingerprint()
+    assert second != first
+    (tmp_path / "layout.py").write_text("ROW_ONE = 2\n")  # the one top-level compiled file
+    assert cf.code_fingerprint() != second
 
 
 def test_folder_is_base_then_fingerprint_and_children_keep_the_base(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ from instrument.kernels import reverb as kr
 from instrument.kernels.approx import tanh_approx
 from instrument.modules.delay import Chorus, Delay
 from instrument.modules.drive_eq import Drive, Eq
-from instrument.modules.layout import CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
+from instrument.layout import CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
 from instrument.modules.registry import Registry, check_module, default_registry
 from instrument.modules.reverb import Reverb
 

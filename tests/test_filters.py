@@ -25,7 +25,7 @@ from instrument.kernels.svf import SVF_RECURSIVE
 from instrument.modules.ladder import Ladder
 from instrument.modules.onepole import OnePole
 from instrument.modules.svf import Svf, SvfLowpass
-from instrument.modules.layout import (
+from instrument.layout import (
     CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE,
 )
 from instrument.modules.registry import Registry, _exercise, default_registry

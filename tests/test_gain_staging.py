@@ -27,7 +27,7 @@ from helpers import compile_toml, make_engine, note_off, note_on, render, simple
 from instrument.modules.amp import Vca
 from instrument.modules.drive_eq import Drive
 from instrument.modules.ladder import Ladder
-from instrument.modules.layout import CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS
+from instrument.layout import CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS
 from test_effects import run_fx
 from test_filters import run
 

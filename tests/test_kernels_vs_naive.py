@@ -9,7 +9,7 @@ from instrument.kernels.envelopes import ADSR_STATE, adsr_kernel
 from instrument.kernels.osc_basic import STATE_SIZE as OSC_STATE
 from instrument.kernels.osc_basic import saw_fast_kernel
 from instrument.kernels.svf import svf_lowpass_kernel
-from instrument.modules.layout import (
+from instrument.layout import (
     CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_TRIGGER,
 )
 from instrument.modules.svf import SvfLowpass

@@ -295,7 +295,7 @@ def test_bend_range_event_rescales_the_held_bend():
     import numpy as np
 
     from instrument.engine.events import BEND_RANGE, PITCH_BEND
-    from instrument.engine.layout import E_BAD_EVENTS, E_BEND_RANGE_ST, E_BEND_TARGET
+    from instrument.layout import E_BAD_EVENTS, E_BEND_RANGE_ST, E_BEND_TARGET
     from instrument.engine.voicing import apply_event
 
     eng = np.zeros(64)

@@ -17,7 +17,7 @@ from instrument.kernels.modulation import (
     LFO_STATE, SLEW_STATE, adsr_curve_kernel, ar_kernel, env_reset, lfo_kernel,
     lfo_seed, pan_kernel, sin_turns, slew_kernel, slew_reset, width_kernel,
 )
-from instrument.modules.layout import (
+from instrument.layout import (
     CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_TRIGGER,
 )
 from instrument.modules.modulation import AdsrCurve, Ar, Lfo, Pan, Slew, Width

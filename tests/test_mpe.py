@@ -11,10 +11,10 @@ from helpers import (
     simple_toml, spectral_centroid,
 )
 from instrument.engine.events import BEND_RANGE, CHANNEL_PRESSURE, MPE_ZONE, POLY_PRESSURE
-from instrument.engine.layout import (
-    E_BAD_EVENTS, E_MPE_LOWER, E_MPE_UPPER, V_CHANNEL, V_KEY_DOWN, V_NOTE,
+from instrument.layout import (
+    CTX_PRESSURE, CTX_TIMBRE, E_BAD_EVENTS, E_MPE_LOWER, E_MPE_UPPER, ROW_PITCH, V_CHANNEL,
+    V_KEY_DOWN, V_NOTE,
 )
-from instrument.modules.layout import CTX_PRESSURE, CTX_TIMBRE, ROW_PITCH
 
 SR = 48000
 BLOCK = 64

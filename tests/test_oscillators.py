@@ -28,7 +28,7 @@ from instrument.kernels import noise as nz
 from instrument.kernels.approx import sin_2pi
 from instrument.kernels.osc_basic import saw_fast_kernel
 from instrument.kernels.osc_saw import saw_minblep_kernel
-from instrument.modules.layout import (
+from instrument.layout import (
     CTX_NOTE, CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE, ROW_SINK,
 )
 from instrument.modules.noise import Noise

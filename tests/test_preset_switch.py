@@ -21,7 +21,7 @@ import pytest
 
 from helpers import compile_toml, make_engine, note_on, render, simple_toml
 from instrument.engine.engine import DEFAULT_CROSSFADE_MS
-from instrument.engine.layout import V_KEY_DOWN, V_NOTE
+from instrument.layout import V_KEY_DOWN, V_NOTE
 from instrument.presets import compile_file
 
 SR = 48000

@@ -2,7 +2,7 @@
 sustain pedal, all-notes-off / all-sound-off, mono and legato with glide, last-note priority.
 
 Which notes sound is read two ways: from the lane table (``engine.current.voices``, columns in
-``instrument.engine.layout``) and from the spectrum of the output.
+``instrument.layout``) and from the spectrum of the output.
 """
 
 import numpy as np
@@ -15,7 +15,7 @@ from helpers import (
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_SUSTAIN,
 )
-from instrument.engine.layout import V_KEY_DOWN, V_NOTE, V_SUSTAINED
+from instrument.layout import V_KEY_DOWN, V_NOTE, V_SUSTAINED
 from instrument.params.smoothing import one_pole_coeff
 
 SR = 48000
@@ -55,7 +55,7 @@ def test_one_note_more_than_the_polyphony_keeps_polyphony_voices(polyphony):
     render(engine, 20 * BLOCK, [note_on(10 * k, n) for k, n in enumerate(notes)])
     assert engine.active_voices == polyphony
     assert len(_sounding_notes(engine)) == polyphony
-    from instrument.engine.layout import E_NOTES_STOLEN
+    from instrument.layout import E_NOTES_STOLEN
     assert engine.current.eng[E_NOTES_STOLEN] == 1
 
 

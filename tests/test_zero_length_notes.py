@@ -16,7 +16,7 @@ from helpers import cc, compile_toml, make_engine, note_off, note_on, render, rm
 from instrument.audio.wav import read_wav
 from instrument.engine.engine import Engine
 from instrument.engine.events import ALL_NOTES_OFF, CC_ALL_NOTES_OFF
-from instrument.engine.layout import V_KEY_DOWN, V_NOTE
+from instrument.layout import V_KEY_DOWN, V_NOTE
 from instrument.presets import compile_file
 from instrument.render.offline import render_file
 
@@ -177,7 +177,7 @@ def _engine_like_rows(total, lanes, rng):
 
 
 def _drive_kernel(kernel, state, params, gate, trig, segments, patched):
-    from instrument.modules.layout import (
+    from instrument.layout import (
         CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_TRIGGER,
     )
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import tomllib
 from instrument.errors import InstrumentError
+from instrument.settings import DEFAULTS
 
-CHECK_RATE = 48000
-CHECK_BLOCK = 64
+CHECK_RATE = DEFAULTS.sample_rate_hz
+CHECK_BLOCK = DEFAULTS.block_frames
 
 
 def check_file(path) -> str:

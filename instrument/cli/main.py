@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from instrument.errors import InstrumentError
+from instrument.settings import DEFAULTS
 
 log = logging.getLogger("instrument")
 
@@ -39,9 +40,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="read the run options from this TOML file (deploy/instrument.toml); "
                            "options given here win")
     live.add_argument("--device", help="audio output device (number or part of its name)")
-    live.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (48000)")
-    live.add_argument("--block", type=int, default=64, help="block size in frames (64)")
-    live.add_argument("--latency", default="low", help="PortAudio latency: low, high or seconds")
+    live.add_argument("--rate", type=int, default=DEFAULTS.sample_rate_hz,
+                      help=f"sample rate in Hz ({DEFAULTS.sample_rate_hz})")
+    live.add_argument("--block", type=int, default=DEFAULTS.block_frames,
+                      help=f"block size in frames ({DEFAULTS.block_frames})")
+    live.add_argument("--latency", default=DEFAULTS.latency,
+                      help="PortAudio latency: low, high or seconds")
     live.add_argument("--cpu", type=int, help="pin the audio process to this CPU")
     live.add_argument("--rt-priority", type=int, help="SCHED_FIFO priority of the audio thread")
     live.add_argument("--midi-api", choices=("alsa", "jack"), default="alsa")
@@ -52,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--learn-timeout-s", type=float, default=30.0, metavar="S",
                       help="MIDI learn gives up after this many seconds with nothing moved (30)")
     live.add_argument("--preset-dir", help="folder of presets for program change (the preset's)")
-    live.add_argument("--osc-port", type=int, default=9000, help="OSC UDP port (9000)")
+    live.add_argument("--osc-port", type=int, default=DEFAULTS.osc_port,
+                      help=f"OSC UDP port ({DEFAULTS.osc_port})")
     live.add_argument("--osc-bind", default="0.0.0.0", help="OSC address to listen on")
     live.add_argument("--osc-allow", default="local", metavar="CIDR[,CIDR]",
                       help="OSC senders to accept: IPv4 networks, 'local' (loopback and this "
@@ -82,8 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("preset")
     r.add_argument("--midi", required=True, help="Standard MIDI File to play")
     r.add_argument("-o", "--output", required=True, help="WAV file to write")
-    r.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (48000)")
-    r.add_argument("--block", type=int, default=64, help="block size in frames (64)")
+    r.add_argument("--rate", type=int, default=DEFAULTS.sample_rate_hz,
+                   help=f"sample rate in Hz ({DEFAULTS.sample_rate_hz})")
+    r.add_argument("--block", type=int, default=DEFAULTS.block_frames,
+                   help=f"block size in frames ({DEFAULTS.block_frames})")
     r.add_argument("--format", choices=("pcm24", "float32"), default="pcm24")
     r.add_argument("--max-tail-s", type=float, default=30.0,
                    help="longest release tail after the last event, seconds (30)")
@@ -102,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="real-time factor and per-block cost")
     b.add_argument("preset", nargs="?", default=None, help="preset (default: poly16)")
     b.add_argument("--seconds", type=float, default=60.0, help="audio to render (60)")
-    b.add_argument("--rate", type=int, default=48000)
-    b.add_argument("--block", type=int, default=64)
+    b.add_argument("--rate", type=int, default=DEFAULTS.sample_rate_hz)
+    b.add_argument("--block", type=int, default=DEFAULTS.block_frames)
     b.add_argument("--voices", type=int, default=None, help="notes held at once (polyphony)")
 
     cache = sub.add_parser("cache", help="where the compiled DSP code is kept for this code version")
@@ -117,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     doc.add_argument("--config", metavar="FILE",
                      help="run configuration whose ports and device to check (default: "
                           "/etc/instrument/instrument.toml when it exists)")
-    doc.add_argument("--osc-port", type=int, default=None, help="OSC port to check (9000)")
+    doc.add_argument("--osc-port", type=int, default=None,
+                     help=f"OSC port to check ({DEFAULTS.osc_port})")
     return p
 
 
@@ -295,7 +303,8 @@ def _cache(args) -> int:
         from instrument.runtime.audio_main import exercise_engine
 
         for path in args.warm:
-            exercise_engine(compile_file(Path(path), 48000, 64), 48000.0, 64)
+            rate, block = DEFAULTS.sample_rate_hz, DEFAULTS.block_frames
+            exercise_engine(compile_file(Path(path), rate, block), float(rate), block)
             print(f"warm: {path}")
     print(numba_cache_dir())
     return 0
@@ -321,7 +330,7 @@ def _layout(args) -> int:
     from instrument.control.touchosc_layout import layout_bytes, read_layout
     from instrument.presets import compile_file
 
-    plan = compile_file(args.preset, 48000, 64)
+    plan = compile_file(args.preset, DEFAULTS.sample_rate_hz, DEFAULTS.block_frames)
     data = layout_bytes(plan)
     out = Path(args.output) if args.output else Path.cwd() / (Path(args.preset).stem + ".tosc")
     try:  # a temporary file beside the target, then a rename: never a half-written layout

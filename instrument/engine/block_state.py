@@ -3,7 +3,7 @@
 Why our own: a native call unboxes each array argument (type check, an NRT meminfo malloc'd
 and freed around the call); the renderer's 23 arrays cost about 1 us per block that way, half
 of the target fixed cost. The directory is one int64 (BS_COUNT, BS_WIDTH) array of addresses
-and shapes (``engine.layout.BLOCK_STATE_FIELDS``); native code turns a row back into a
+and shapes (``instrument.layout.BLOCK_STATE_FIELDS``); native code turns a row back into a
 C-contiguous array view with no allocation. The directory owns nothing: whoever builds it
 (``PlanInstance``) keeps the arrays alive, and never rebinds them, for as long as it is used.
 """
@@ -14,7 +14,7 @@ import numpy as np
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
-from instrument.engine.layout import (
+from instrument.layout import (
     BLOCK_STATE_FIELDS, BS_ADDRESS, BS_COUNT, BS_DIM0, BS_DIM1, BS_DIM2, BS_WIDTH,
 )
 

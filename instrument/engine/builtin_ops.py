@@ -4,7 +4,7 @@ import math
 
 from numba import njit
 
-from instrument.engine.layout import PM_CURVE, PM_HI, PM_LO, PM_SKEW
+from instrument.layout import PM_CURVE, PM_HI, PM_LO, PM_SKEW
 from instrument.kernels.approx import exp_approx
 from instrument.params.curves import norm_to_value
 

@@ -24,14 +24,13 @@ import numpy as np
 
 from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
 from instrument.engine.instance import PlanInstance
-from instrument.engine.layout import (
-    E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_MPE_LOWER, E_PRESSURE,
-    E_SUSTAIN, E_TEMPO_BPM, V_CHANNEL, V_KEY_DOWN, V_NOTE, V_SUSTAINED,
+from instrument.layout import (
+    CTX_VELOCITY, E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_MPE_LOWER,
+    E_PRESSURE, E_SUSTAIN, E_TEMPO_BPM, V_CHANNEL, V_KEY_DOWN, V_NOTE, V_SUSTAINED,
 )
 from instrument.engine.output_stage import LIM_ENGAGED, LIM_GAIN, finish_block, limiter_state
 from instrument.errors import ParamError
 from instrument.graph.plan import Plan
-from instrument.modules.layout import CTX_VELOCITY
 from instrument.names import nearest
 
 DEFAULT_CROSSFADE_MS = 20.0

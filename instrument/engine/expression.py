@@ -31,11 +31,11 @@ These run inside the one native call per block; they allocate nothing.
 from numba import njit
 
 from instrument.engine.events import BEND_RANGE, CC, CC_TIMBRE, CHANNEL_PRESSURE, PITCH_BEND
-from instrument.engine.layout import (
-    E_ACTIVE_VOICES, E_CH_BEND, E_CH_PRESSURE, E_CH_TIMBRE, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST,
-    E_MPE_UPPER, E_MPE_UPPER_RANGE_ST, E_TIMBRE, V_BEND, V_BEND_TARGET, V_CHANNEL, V_MEMBER,
+from instrument.layout import (
+    CTX_PRESSURE, CTX_TIMBRE, E_ACTIVE_VOICES, E_CH_BEND, E_CH_PRESSURE, E_CH_TIMBRE, E_MPE_LOWER,
+    E_MPE_LOWER_RANGE_ST, E_MPE_UPPER, E_MPE_UPPER_RANGE_ST, E_TIMBRE, V_BEND, V_BEND_TARGET,
+    V_CHANNEL, V_MEMBER,
 )
-from instrument.modules.layout import CTX_PRESSURE, CTX_TIMBRE
 
 MPE_MEMBER_RANGE_ST = 48.0  # the MPE spec's default member-channel pitch-bend range
 MAX_BEND_RANGE_ST = 48.0

@@ -21,7 +21,7 @@ from types import ModuleType
 import numba
 
 from instrument.cache_folder import cache_dir, numba_cache_of
-from instrument.engine.layout import FIRST_MODULE_CODE
+from instrument.layout import FIRST_MODULE_CODE
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _fingerprint(source: str, module_classes) -> str:
     h.update(numba.__version__.encode())
     files = {p for p in (_PACKAGE_ROOT / "engine").glob("*.py")}
     files |= set((_PACKAGE_ROOT / "kernels").glob("*.py"))
-    files |= {_PACKAGE_ROOT / "modules" / "layout.py", _PACKAGE_ROOT / "params" / "curves.py"}
+    files |= {_PACKAGE_ROOT / "layout.py", _PACKAGE_ROOT / "params" / "curves.py"}
     files |= {_PACKAGE_ROOT / "runtime" / name for name in ("ring.py", "shared.py", "status.py")}
     from instrument.modules.registry import package_sources
 

@@ -22,9 +22,8 @@ import math
 from numba import njit
 
 from instrument.engine.lanes import move_lane
-from instrument.engine.layout import E_ACTIVE_VOICES
+from instrument.layout import CTX_PEAK, E_ACTIVE_VOICES
 from instrument.engine.output_stage import RUNAWAY
-from instrument.modules.layout import CTX_PEAK
 
 
 @njit(cache=True, inline="always")

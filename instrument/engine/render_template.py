@@ -7,23 +7,20 @@ from numba import njit
 
 from instrument.engine.clock import monotonic_ns
 from instrument.engine.block_state import f64_1d, f64_2d, f64_3d, i64_1d, i64_2d
-from instrument.engine.layout import (
+from instrument.layout import (
     BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
     BS_OPS, BS_PMETA, BS_PN, BS_PR, BS_PSTATE, BS_PTARGET, BS_VBUFS, BS_VCTX, BS_VINIT, BS_VOICES,
-    BS_VP, BS_VSTATE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF,
-    E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, V_BEND, V_BEND_TARGET,
-    V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
+    BS_VP, BS_VSTATE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_NOW, CTX_LAST_PEAK,
+    CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM, CTX_TRANSPORT,
+    E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF, E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM,
+    E_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER,
+    V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
 from instrument.runtime.ring import drain_ring
 from instrument.runtime.shared import S_FIRST_AUDIO_T, S_XRUNS
 from instrument.runtime.status import record_block
-from instrument.modules.layout import (
-    CTX_GATE_NOW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM,
-    CTX_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH,
-    ROW_TRIGGER,
-)
 
 
 @njit(cache=True, error_model="numpy")

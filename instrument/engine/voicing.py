@@ -1,7 +1,7 @@
 """Native voice allocation, controller handling and parameter smoothing.
 
 These njit functions run inside the one native call per block (``render_block``); they work on
-the plan's arrays in place and allocate nothing. Layout of the arrays: ``engine.layout``.
+the plan's arrays in place and allocate nothing. Layout of the arrays: ``instrument.layout``.
 """
 
 import math
@@ -9,13 +9,15 @@ import math
 from numba import njit
 
 from instrument.engine.lanes import move_lane, set_column
-from instrument.engine.layout import (
-    CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS, E_BEND_RANGE_ST,
-    E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL, E_NOTES_STOLEN, E_PRESSURE,
-    E_SONG_BEATS, E_SUSTAIN, E_TEMPO_BPM, E_TRANSPORT, MODE_LEGATO, MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
-    PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, SCOPE_VOICE, SILENCE_PEAK, PS_CURRENT, PS_FILLED, PS_REMAINING, PS_STEP, PS_TARGET,
-    STEAL_QUIETEST, STEAL_SAME_NOTE, V_ACTIVE, V_AGE, V_KEY_DOWN, V_NOTE, V_PITCH,
-    V_CHANNEL, V_PITCH_TARGET, V_QUIET_BLOCKS, V_SUSTAINED, V_TRIGGER,
+from instrument.layout import (
+    CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE,
+    CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS,
+    E_BEND_RANGE_ST, E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL,
+    E_NOTES_STOLEN, E_PRESSURE, E_SONG_BEATS, E_SUSTAIN, E_TEMPO_BPM, E_TRANSPORT, MODE_LEGATO,
+    MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO, PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE,
+    PM_SKEW, PM_SMOOTH_MODE, PS_CURRENT, PS_FILLED, PS_REMAINING, PS_STEP, PS_TARGET, SCOPE_VOICE,
+    SILENCE_PEAK, STEAL_QUIETEST, STEAL_SAME_NOTE, V_ACTIVE, V_AGE, V_CHANNEL, V_KEY_DOWN, V_NOTE,
+    V_PITCH, V_PITCH_TARGET, V_QUIET_BLOCKS, V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
@@ -24,9 +26,6 @@ from instrument.engine.events import (
 )
 from instrument.engine.expression import (
     BAD, HANDLED, member_event, mpe_on, note_started, set_zone, shared_expression,
-)
-from instrument.modules.layout import (
-    CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE, CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY,
 )
 from instrument.params.curves import norm_to_value
 

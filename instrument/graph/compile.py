@@ -9,19 +9,17 @@ import math
 
 import numpy as np
 
-from instrument.engine.layout import (
-    CFG_MODE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CFG_N_VOICES, CFG_STEAL, CFG_WIDTH,
-    CODE_PMOD, CODE_SUM, MODES, OP_WIDTH, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO,
-    PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, PM_WIDTH, SCOPE_GLOBAL,
-    SCOPE_VOICE, STEAL_POLICIES,
+from instrument.layout import (
+    CFG_MODE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICES, CFG_N_VOICE_OPS, CFG_STEAL, CFG_WIDTH,
+    CODE_PMOD, CODE_SUM, MODES, N_RESERVED_ROWS, OP_WIDTH, PM_COEFF, PM_CURVE, PM_HI, PM_KIND,
+    PM_LO, PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, PM_WIDTH, PORT_DEFAULT_ROWS,
+    ROW_BUS_L, ROW_BUS_R, ROW_OUT_L, ROW_OUT_R, ROW_SINK, SCOPE_GLOBAL, SCOPE_VOICE,
+    STEAL_POLICIES,
 )
 from instrument.errors import GraphError, ModuleError, ParamError
 from instrument.graph.model import Graph, Preset
 from instrument.names import nearest
 from instrument.graph.plan import MacroSlot, ParamSlot, Plan, freeze
-from instrument.modules.layout import (
-    N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_BUS_L, ROW_BUS_R, ROW_OUT_L, ROW_OUT_R, ROW_SINK,
-)
 from instrument.params.smoothing import linear_ramp_samples, one_pole_coeff
 
 MAX_POLYPHONY = 128

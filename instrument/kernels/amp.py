@@ -1,10 +1,10 @@
-"""Amplitude, mixing and endpoint kernels, voice lanes. Contract: ``instrument.modules.layout``."""
+"""Amplitude, mixing and endpoint kernels, voice lanes. Contract: ``instrument.layout``."""
 
 from numba import njit
 
 from instrument.kernels.approx import exp_approx
 from instrument.kernels.coefficients import ramp_step
-from instrument.modules.layout import (
+from instrument.layout import (
     CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_TIMBRE, CTX_VELOCITY, ROW_SINK,
 )
 

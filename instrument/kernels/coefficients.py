@@ -21,7 +21,7 @@ import math
 
 from numba import njit
 
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE
 
 HALF_PI = 0.5 * math.pi
 TWO_PI = 2.0 * math.pi

@@ -10,7 +10,7 @@ from instrument.kernels.coefficients import HALF_PI, TWO_PI, onepole_a, ramp_ste
 from instrument.kernels.delay_lines import GUARD, hermite_read, write_guarded
 from instrument.kernels.denormals import flush_denormal
 from instrument.kernels.tempo import context_tempo_bpm, sync_beats
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE
 
 # ---- delay ----------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Delay lines in a node's state column, shared by the global effects (``kernels.delay``:
-stereo delay and chorus; ``kernels.reverb``). Contract: ``instrument.modules.layout``.
+stereo delay and chorus; ``kernels.reverb``). Contract: ``instrument.layout``.
 
 The global effects have inputs ``left``, ``right`` and outputs ``out_left``, ``out_right``.
 They run in the global graph (one lane) but process any number of lanes, each on its own state

@@ -9,7 +9,7 @@ from instrument.kernels.approx import tanh_approx
 from instrument.kernels.coefficients import ramp_step
 from instrument.kernels.denormals import flush_denormal
 from instrument.kernels.onepole import dc_block_coeff
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE
 
 # ---- drive ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Envelope kernels, voice lanes. Contract: ``instrument.modules.layout``.
+"""Envelope kernels, voice lanes. Contract: ``instrument.layout``.
 
 ADSR stages have exact durations: attack is a linear ramp from the current level to 1 in
 ``attack_ms``; decay and release are exponential curves aimed past their goal (by OVERSHOOT of
@@ -37,7 +37,7 @@ import math
 
 from numba import njit
 
-from instrument.modules.layout import CTX_SAMPLE_RATE, ROW_GATE, ROW_TRIGGER
+from instrument.layout import CTX_SAMPLE_RATE, ROW_GATE, ROW_TRIGGER
 
 IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0.0, 1.0, 2.0, 3.0, 4.0
 OVERSHOOT = 0.001  # aim 0.1% of the travel past the goal: a mostly exponential shape

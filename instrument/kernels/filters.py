@@ -1,5 +1,5 @@
 """What the filter kernels share: the key-tracked, prewarped cutoff. Voice lanes; contract:
-``instrument.modules.layout``. The filters: ``kernels.svf`` (multimode state-variable, and
+``instrument.layout``. The filters: ``kernels.svf`` (multimode state-variable, and
 svf_lowpass), ``kernels.ladder`` (4-pole ladder), ``kernels.onepole`` (one-pole, and the DC
 blocker's coefficient).
 

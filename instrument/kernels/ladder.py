@@ -1,5 +1,5 @@
 """4-pole ladder low-pass kernel with a saturating input stage, voice lanes. Contract:
-``instrument.modules.layout``; what the filters share (TPT design, coefficient ramps, key
+``instrument.layout``; what the filters share (TPT design, coefficient ramps, key
 tracking, denormals, measured costs): ``instrument.kernels.filters``.
 """
 
@@ -12,7 +12,7 @@ from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp, ramp_step
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
 from instrument.kernels.onepole import dc_block_coeff
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE
 
 
 LADDER_OSC_RESONANCE = 0.95  # where the loop gain at the cutoff, k / 4, reaches 1

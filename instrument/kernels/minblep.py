@@ -1,6 +1,6 @@
 """The minBLEP machinery of the band-limited oscillators, voice lanes: saw and hard-synced saw
 (``kernels.osc_saw``), pulse, sub and triangle (``kernels.osc_pulse``), unison (and the
-2-operator FM beside it, ``kernels.osc_stack``). Contract: ``instrument.modules.layout``.
+2-operator FM beside it, ``kernels.osc_stack``). Contract: ``instrument.layout``.
 
 Band-limiting: every discontinuity of a naive waveform (a step in value, or a corner: a step in
 slope) is replaced by the step (or ramp) response of one minimum-phase low-pass kernel, spread

@@ -1,5 +1,5 @@
 """Modulation and stereo kernels: LFO, AR and curved ADSR envelopes, slew limiter, equal-power
-pan, mid/side width. Contract: ``instrument.modules.layout``; references in
+pan, mid/side width. Contract: ``instrument.layout``; references in
 ``tests/naive_modulation.py``.
 
 Envelope math (``ar`` and ``adsr_curve``). A stage of ``N = time_ms * sr / 1000`` samples with
@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from instrument.kernels.tempo import context_tempo_bpm, sync_beats
-from instrument.modules.layout import (
+from instrument.layout import (
     CTX_NOTE, CTX_SAMPLE_RATE, CTX_SONG_BEATS, CTX_TRANSPORT, ROW_GATE, ROW_ONE, ROW_TRIGGER,
 )
 

@@ -1,4 +1,4 @@
-"""White and pink noise, voice lanes. Contract: ``instrument.modules.layout``.
+"""White and pink noise, voice lanes. Contract: ``instrument.layout``.
 
 The generator is L'Ecuyer's combined multiplicative generator (CACM 31, 1988; moduli
 2147483563 and 2147483399, period about 2.3e18), run in float64: every product stays below
@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-from instrument.modules.layout import CTX_NOTE
+from instrument.layout import CTX_NOTE
 
 _M1 = 2147483563.0
 _M2 = 2147483399.0

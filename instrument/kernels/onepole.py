@@ -1,5 +1,5 @@
 """One-pole low-/high-pass kernel and the DC blocker's coefficient, voice lanes. Contract:
-``instrument.modules.layout``; what the filters share (TPT design, coefficient ramps, key
+``instrument.layout``; what the filters share (TPT design, coefficient ramps, key
 tracking, denormals, measured costs): ``instrument.kernels.filters``.
 """
 
@@ -9,7 +9,7 @@ from instrument.kernels.approx import tan_pi
 from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE
 
 DC_BLOCK_MAX_HZ = 20.0  # the DC blocker's corner is at most this (ladder and drive)
 

@@ -1,5 +1,5 @@
 """The plain oscillator kernels, voice lanes: the PolyBLEP saw of ``saw_fast`` and the sine.
-Contract: ``instrument.modules.layout``. The band-limited shapes: ``kernels.minblep``.
+Contract: ``instrument.layout``. The band-limited shapes: ``kernels.minblep``.
 
 Phase is kept in [0, 1). The frequency ratio from transpose and detune is computed at the
 segment's first and last sample and interpolated linearly: exact when the parameters are

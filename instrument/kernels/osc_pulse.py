@@ -11,7 +11,7 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, RAMP_TABLE, STEP_DELAY, STEP_TABLE, clear_rows,
     flush_events, phase_pass, push_event, shift_corrections, wrapped_phase,
 )
-from instrument.modules.layout import ROW_ONE, ROW_SINK
+from instrument.layout import ROW_ONE, ROW_SINK
 
 # ---- pulse (and the sub-oscillator's square) ------------------------------------------------
 # State rows: phase of the last sample (unwrapped during pass A), the phase and width before

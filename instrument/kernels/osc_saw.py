@@ -10,7 +10,7 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
     phase_pass, push_event, shift_corrections, wrapped_phase,
 )
-from instrument.modules.layout import ROW_ONE, ROW_SINK, ROW_ZERO
+from instrument.layout import ROW_ONE, ROW_SINK, ROW_ZERO
 
 # ---- saw and hard-synced saw ---------------------------------------------------------------
 # State rows: phase of the last sample (unwrapped during pass A), the phase before the segment

@@ -11,7 +11,7 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, STEP_DELAY, STEP_TABLE, flush_events, phase_pass,
     push_event, shift_corrections, wrapped_phase,
 )
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE
 
 # ---- unison -------------------------------------------------------------------------------
 MAX_UNISON = 7

@@ -10,7 +10,7 @@ from instrument.kernels.approx import exp_approx
 from instrument.kernels.coefficients import HALF_PI, TWO_PI, ramp_step
 from instrument.kernels.delay_lines import GUARD, hermite_read, linear_read, wrap, write_line
 from instrument.kernels.denormals import flush_denormal
-from instrument.modules.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE
 
 _LN_1000 = 6.907755278982137  # ln(10**3): RT60 is a 60 dB (1000x amplitude) decay
 

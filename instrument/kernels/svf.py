@@ -1,6 +1,6 @@
 """The state-variable filter kernel, voice lanes: the multimode ``svf``, and ``svf_lowpass``,
 which is the svf in low-pass mode without key tracking. Contract:
-``instrument.modules.layout``; what the filters share (TPT design, coefficient ramps, key
+``instrument.layout``; what the filters share (TPT design, coefficient ramps, key
 tracking, denormals, measured costs): ``instrument.kernels.filters``.
 """
 
@@ -9,7 +9,7 @@ from numba import njit
 from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp, ramp_step
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
-from instrument.modules.layout import CTX_SAMPLE_RATE, ROW_ZERO
+from instrument.layout import CTX_SAMPLE_RATE, ROW_ZERO
 
 
 SVF_LOWPASS, SVF_HIGHPASS, SVF_BANDPASS, SVF_NOTCH = range(4)

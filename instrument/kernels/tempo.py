@@ -9,7 +9,7 @@ value 1.5 times its plain one, a triplet 2/3 of it. At ``bpm`` a value of ``b`` 
 import numpy as np
 from numba import njit
 
-from instrument.modules.layout import CTX_TEMPO_BPM
+from instrument.layout import CTX_TEMPO_BPM
 
 MIN_TEMPO_BPM = 20.0
 MAX_TEMPO_BPM = 300.0

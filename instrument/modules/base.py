@@ -2,7 +2,7 @@
 
 A module class is a description, not a running object: the graph compiler reads its
 declarations, sizes its state with ``prepare`` and binds its numba ``kernel`` into the fused
-block renderer. The kernel contract is in ``instrument.modules.layout``.
+block renderer. The kernel contract is in ``instrument.layout``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from instrument.modules.layout import PORT_DEFAULT_ROWS
+from instrument.layout import PORT_DEFAULT_ROWS
 from instrument.params import ParamSpec
 
 SCOPES = ("voice", "global", "any")

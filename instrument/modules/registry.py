@@ -26,10 +26,11 @@ import numpy as np
 from instrument.errors import ModuleError
 from instrument.names import nearest
 from instrument.modules.base import Module
-from instrument.modules.layout import (
+from instrument.layout import (
     CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_GATE,
     ROW_ONE, ROW_PITCH, ROW_TRIGGER,
 )
+from instrument.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,8 @@ def check_module(cls, run_kernel: bool = True) -> str:
     return problem
 
 
-def _exercise(cls, sample_rate: float = 48000.0, block: int = 64, lanes: int = 4) -> str:
+def _exercise(cls, sample_rate: float = DEFAULTS.sample_rate_hz,
+              block: int = DEFAULTS.block_frames, lanes: int = 4) -> str:
     """Run the kernel alone on ``lanes`` voices with default parameters; check that its output
     is finite and that it allocates nothing."""
     n_in, n_out = len(cls.inputs), len(cls.outputs)

@@ -19,6 +19,7 @@ from instrument.engine.engine import Engine
 from instrument.engine.events import ALL_NOTES_OFF, CC, CC_SUSTAIN, EVENT_WIDTH
 from instrument.presets import compile_file
 from instrument.render.progress import Progress
+from instrument.settings import DEFAULTS
 
 CHUNK_BLOCKS = 256  # blocks collected before each write to the WAV file
 
@@ -36,7 +37,8 @@ class RenderResult:
         return self.duration_s / self.wall_s if self.wall_s > 0 else float("inf")
 
 
-def render_file(preset_path, midi_path, out_path, sample_rate: int = 48000, block_size: int = 64,
+def render_file(preset_path, midi_path, out_path, sample_rate: int = DEFAULTS.sample_rate_hz,
+                block_size: int = DEFAULTS.block_frames,
                 sample_format: str = "pcm24", max_tail_s: float = 30.0,
                 progress: bool = True) -> RenderResult:
     """Render ``midi_path`` with ``preset_path`` into ``out_path`` (stereo WAV)."""

@@ -47,6 +47,7 @@ from instrument.runtime.shared import (
     SharedState, shared_size,
 )
 from instrument.runtime.status import record_block
+from instrument.settings import DEFAULTS
 
 log = logging.getLogger("instrument.audio")
 
@@ -244,10 +245,10 @@ def _device(text):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="instrument-audio")
     p.add_argument("--shm", required=True)
-    p.add_argument("--rate", type=int, default=48000)
-    p.add_argument("--block", type=int, default=64)
+    p.add_argument("--rate", type=int, default=DEFAULTS.sample_rate_hz)
+    p.add_argument("--block", type=int, default=DEFAULTS.block_frames)
     p.add_argument("--device")
-    p.add_argument("--latency", default="low")
+    p.add_argument("--latency", default=DEFAULTS.latency)
     p.add_argument("--cpu", type=int)
     p.add_argument("--rt-priority", type=int)
     p.add_argument("--record", help="raw float32 stereo file to append the null output to")

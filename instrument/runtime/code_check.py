@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 
 from instrument.errors import InstrumentError
+from instrument.settings import DEFAULTS
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,8 +76,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m instrument.runtime.code_check")
     p.add_argument("preset")
     p.add_argument("changed", nargs="*", help="source files saved since the last check")
-    p.add_argument("--rate", type=int, default=48000)
-    p.add_argument("--block", type=int, default=64)
+    p.add_argument("--rate", type=int, default=DEFAULTS.sample_rate_hz)
+    p.add_argument("--block", type=int, default=DEFAULTS.block_frames)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -59,6 +59,7 @@ from instrument.runtime.state_store import (
 )
 from instrument.runtime.sd_notify import ServiceNotifier, status_text
 from instrument.runtime.status import percentiles
+from instrument.settings import DEFAULTS
 
 log = logging.getLogger("instrument.host")
 
@@ -74,15 +75,15 @@ class RunOptions:
     preset_dir: Path | None = None
     mapping: Path | None = None
     device: str | None = None
-    rate: int = 48000
-    block: int = 64
-    latency: str = "low"
+    rate: int = DEFAULTS.sample_rate_hz
+    block: int = DEFAULTS.block_frames
+    latency: str = DEFAULTS.latency
     cpu: int | None = None
     rt_priority: int | None = None
     midi_api: str = "alsa"
     midi: str | None = None
     no_midi: bool = False
-    osc_port: int = 9000
+    osc_port: int = DEFAULTS.osc_port
     osc_bind: str = "0.0.0.0"
     osc_reply_port: int | None = None  # --osc-reply-port: where surfaces listen for feedback
     osc_send: tuple = ()  # --osc-send HOST:PORT: static feedback targets

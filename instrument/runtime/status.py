@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from instrument.engine.layout import E_ACTIVE_VOICES, E_BAD_EVENTS
+from instrument.layout import E_ACTIVE_VOICES, E_BAD_EVENTS
 from instrument.engine.output_stage import LIM_ENGAGED, LIM_PEAK_L, LIM_PEAK_R
 from instrument.runtime.shared import (
     HIST_BINS, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_CB_RECENT_GAP_S, S_CB_RECENT_MAX_NS,
