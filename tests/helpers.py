@@ -11,7 +11,6 @@ and name; keep edits to this file rare, each one recompiles that renderer (~30 s
 from __future__ import annotations
 
 import math
-import sys
 from typing import Callable, Iterable
 
 import numpy as np

@@ -1,6 +1,7 @@
-"""Slow, obvious references for the modulation kernels (instrument/kernels/modulation.py): one
-voice, one sample at a time, plain Python and math (math.sin, math.exp), no approximations.
-Tests run both and compare."""
+"""Slow, obvious references for the modulation kernels (instrument/kernels/modulation.py) and
+the AR and curved ADSR envelopes (instrument/kernels/envelopes.py): one voice, one sample at a
+time, plain Python and math (math.sin, math.exp), no approximations. Tests run both and
+compare."""
 
 import math
 

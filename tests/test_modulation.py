@@ -12,15 +12,19 @@ import naive_modulation as naive
 from helpers import (
     compile_toml, fft_pitch, make_engine, note_off, note_on, render, rising_zero_crossings,
 )
+from instrument.kernels.envelopes import (
+    AR_RELEASE_K, E_LEVEL, E_STAGE, ENV_STATE, IDLE, K_MAX, adsr_curve_kernel, ar_kernel,
+    env_reset,
+)
 from instrument.kernels.modulation import (
-    AR_RELEASE_K, E_LEVEL, E_STAGE, ENV_STATE, IDLE, K_MAX, L_RNG, L_STARTED, L_TPREV,
-    LFO_STATE, SLEW_STATE, adsr_curve_kernel, ar_kernel, env_reset, lfo_kernel,
-    lfo_seed, pan_kernel, sin_turns, slew_kernel, slew_reset, width_kernel,
+    L_RNG, L_STARTED, L_TPREV, LFO_STATE, SLEW_STATE, lfo_kernel, lfo_seed, pan_kernel,
+    sin_turns, slew_kernel, slew_reset, width_kernel,
 )
 from instrument.layout import (
     CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_GATE, ROW_ONE, ROW_TRIGGER,
 )
-from instrument.modules.modulation import AdsrCurve, Ar, Lfo, Pan, Slew, Width
+from instrument.modules.envelopes import AdsrCurve, Ar
+from instrument.modules.modulation import Lfo, Pan, Slew, Width
 from instrument.modules.registry import Registry, check_module, default_registry
 
 SR = 48000.0

@@ -181,7 +181,7 @@ def test_upper_zone_members_count_down_from_channel_15():
 def test_timbre_opens_a_filter_patched_from_expression_timbre():
     """``expression.timbre`` into a lowpass cutoff: CC74 on the note's member channel raises
     the spectral centroid of the output."""
-    preset = f"""
+    preset = """
 format = 1
 name = "timbre"
 [voice]

@@ -205,9 +205,9 @@ def _drive_kernel(kernel, state, params, gate, trig, segments, patched):
 def test_fast_path_equals_patched_path_and_reference_with_zero_length_notes(kind):
     import naive
     import naive_modulation
-    from instrument.kernels.envelopes import ADSR_STATE, adsr_kernel
-    from instrument.kernels.modulation import (
-        AR_RELEASE_K, ENV_STATE, K_MAX, adsr_curve_kernel, ar_kernel, env_reset,
+    from instrument.kernels.envelopes import (
+        ADSR_STATE, AR_RELEASE_K, ENV_STATE, K_MAX, adsr_curve_kernel, adsr_kernel, ar_kernel,
+        env_reset,
     )
 
     lanes, total = 3, 300 * BLOCK

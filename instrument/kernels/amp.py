@@ -116,8 +116,9 @@ def controls_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def timbre_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """The voice's timbre (CC74, 0..1) as a signal; not written when nobody reads it."""
+def expression_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
+    """``expression``: the voice's timbre (CC74, 0..1) as a signal; not written when nobody
+    reads it."""
     if io[0] == ROW_SINK:
         return
     row = bufs[io[0]]

@@ -1,24 +1,6 @@
-"""Modulation and stereo kernels: LFO, AR and curved ADSR envelopes, slew limiter, equal-power
-pan, mid/side width. Contract: ``instrument.layout``; references in
-``tests/naive_modulation.py``.
-
-Envelope math (``ar`` and ``adsr_curve``). A stage of ``N = time_ms * sr / 1000`` samples with
-curvature ``k >= 0`` follows, in normalised time ``x = n / N``, the exponential segment
-
-    y(x) = y0 + (g - y0) * (1 - exp(-k x)) / (1 - exp(-k))        (k = 0: the straight line)
-
-which is an RC curve aimed ``eps = 1 / (exp(k) - 1)`` of its travel past the goal ``g``. Per
-sample that is ``y <- y + A * (g - y) + B * T`` with ``A = 1 - exp(-k / N)``,
-``B = A * eps = -expm1(-k / N) / expm1(k)`` and ``T`` the nominal travel of the stage; both are
-finite for every ``k`` and tend to the linear step (``A = 0``, ``B = 1 / N``) as ``k -> 0``, so
-one branch-free formula covers linear and exponential. The recursion only looks at the current
-level, so a time changed in the middle of a stage bends the rest of it without ever stalling.
-A stage ends on the sample that reaches its goal (within ``LAND_TOL``): after exactly
-``ceil(N)`` samples when undisturbed.
-``adsr_curve`` maps ``curve`` in [0, 1] to ``k = curve * K_MAX`` (``K_MAX = ln 1e4``: at curve 1
-each stage spans 80 dB of an exponential). Attack and decay are rate-based (their nominal travel
-is 0 -> 1 and 1 -> sustain, so an attack started from a higher level ends sooner, along the
-same curve); release always lasts ``release_ms`` from wherever it starts.
+"""Modulation and stereo kernels: LFO, slew limiter, equal-power pan, mid/side width. Contract:
+``instrument.layout``; references in ``tests/naive_modulation.py``. The AR and curved ADSR
+envelopes are in ``kernels.envelopes``.
 """
 
 import math
@@ -26,10 +8,9 @@ import math
 import numpy as np
 from numba import njit
 
+from instrument.kernels.envelopes import NO_KEY
 from instrument.kernels.tempo import context_tempo_bpm, sync_beats
-from instrument.layout import (
-    CTX_NOTE, CTX_SAMPLE_RATE, CTX_SONG_BEATS, CTX_TRANSPORT, ROW_GATE, ROW_ONE, ROW_TRIGGER,
-)
+from instrument.layout import CTX_NOTE, CTX_SAMPLE_RATE, CTX_SONG_BEATS, CTX_TRANSPORT
 
 # ---- approximations for the inner loops (no libm there, so the loops across voices vectorize)
 
@@ -209,182 +190,6 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                                                rate[i, v] * rmul + radd, inv_sr)
                 y = 1.0 - 2.0 * ((t >= 0.5) * 1.0)
                 out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
-
-
-# ---- envelopes ------------------------------------------------------------------------------
-
-IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0.0, 1.0, 2.0, 3.0, 4.0
-K_MAX = math.log(1.0e4)  # adsr_curve at curve 1: each stage spans 80 dB of an exponential
-AR_OVERSHOOT = 0.001  # ar's release aims 0.1% of its travel past zero, like adsr's
-AR_RELEASE_K = math.log((1.0 + AR_OVERSHOOT) / AR_OVERSHOOT)
-LAND_TOL = 1e-10  # a stage has landed when this close to its goal
-(E_STAGE, E_LEVEL, E_PREV_GATE, E_REL_START, E_A_ATT, E_B_ATT, E_A_DEC, E_B_DEC, E_A_REL,
- E_B_REL, E_KEY_ATT, E_KEY_DEC, E_KEY_REL, E_KEY_CURVE) = range(14)
-ENV_STATE = 14  # stage, level, previous gate, release start level, per-stage (A, B), cache keys
-
-
-NO_KEY = -1.0  # a cache key no parameter takes (times and curve are >= 0); finite, so a scan
-#                for blown-up (non-finite) state never mistakes it for one
-
-
-def env_reset(state):
-    """Fresh envelope state: idle at 0, coefficients not yet computed."""
-    state[:] = 0.0
-    state[E_KEY_ATT:E_KEY_CURVE + 1] = NO_KEY
-
-
-@njit(cache=True)
-def stage_coeffs(time_ms, k, sample_rate):
-    """(A, B) of a stage lasting ``time_ms`` with curvature ``k`` (module docstring)."""
-    n = time_ms * 0.001 * sample_rate
-    if not n >= 1.0:  # shorter than a sample (or NaN): land on the goal at once
-        return 1.0, 0.0
-    if k < 1e-9:
-        return 0.0, 1.0 / n
-    a = -math.expm1(-k / n)
-    return a, a / math.expm1(k)
-
-
-@njit(cache=True, inline="always")
-def _env_edges(g, prev_gate, trig, stage, level, rel_start, hard):
-    """(stage, level, release start) after this sample's gate and trigger: a trigger or a
-    rising gate starts the attack (from 0 when ``hard``), else a low gate releases an envelope
-    in attack, decay or sustain. This is the gate rule of ``kernels.envelopes``, whose
-    docstring says why, zero-length notes included."""
-    g_high = (g > 0.5) * 1.0
-    was_high = (prev_gate > 0.5) * 1.0
-    t_high = (trig > 0.5) * 1.0
-    rise = g_high * (1.0 - was_high)
-    on = t_high + rise - t_high * rise
-    off = (1.0 - on) * (1.0 - g_high) * ((stage >= ATTACK) * (stage <= SUSTAIN) * 1.0)
-    stage = on * ATTACK + off * RELEASE + (1.0 - on) * (1.0 - off) * stage
-    level = level * (1.0 - on * hard)
-    rel_start = off * level + (1.0 - off) * rel_start
-    return stage, level, rel_start
-
-
-@njit(cache=True, inline="always")
-def _env_advance(stage, level, s, rel_start, aa, ba, ad, bd, ar, br):
-    """(stage, level) one sample on; every stage's next level is computed and the current
-    one kept with 0/1 masks, so loops across voices vectorize."""
-    att = min(level + aa * (1.0 - level) + ba, 1.0)
-    att_done = (att >= 1.0 - LAND_TOL) * 1.0
-    att += att_done * (1.0 - att)
-    dec = level + ad * (s - level) + bd * (s - 1.0)
-    dec_done = (dec <= s + LAND_TOL) * 1.0
-    dec += dec_done * (s - dec)
-    rel = level - ar * level - br * rel_start
-    rel_done = (rel <= LAND_TOL) * 1.0
-    rel *= 1.0 - rel_done
-    m_att = (stage == ATTACK) * 1.0
-    m_dec = (stage == DECAY) * 1.0
-    m_sus = (stage == SUSTAIN) * 1.0
-    m_rel = (stage == RELEASE) * 1.0
-    level = m_att * att + m_dec * dec + m_sus * s + m_rel * rel
-    stage += m_att * att_done + m_dec * dec_done - RELEASE * m_rel * rel_done
-    return stage, level
-
-
-@njit(cache=True, error_model="numpy")
-def _env_run(bufs, io, sustain, st, hard, s0, s1, nl):
-    """Gate/trigger edges and stage advance over [s0, s1) for every lane (coefficients in st).
-
-    With gate and trigger unpatched, the engine changes them only at a segment's first sample,
-    so edges are handled there (and, when a lane has a zero-length note, once more for the
-    second sample, where its low gate releases it) and the loop only advances the stages."""
-    gate = bufs[io[0]]
-    trig = bufs[io[1]]
-    out = bufs[io[2]]
-    if io[0] == ROW_GATE and io[1] == ROW_TRIGGER:
-        zero_length = 0
-        for v in range(nl):
-            zero_length += (trig[s0, v] > 0.5) * (gate[s0, v] <= 0.5)
-            st[E_STAGE, v], st[E_LEVEL, v], st[E_REL_START, v] = _env_edges(
-                gate[s0, v], st[E_PREV_GATE, v], trig[s0, v], st[E_STAGE, v], st[E_LEVEL, v],
-                st[E_REL_START, v], hard)
-            st[E_PREV_GATE, v] = gate[s0, v]
-        start = s0
-        if zero_length > 0:  # its first sample, then the edges for the second
-            for v in range(nl):
-                st[E_STAGE, v], st[E_LEVEL, v] = _env_advance(
-                    st[E_STAGE, v], st[E_LEVEL, v], sustain[s0, v], st[E_REL_START, v],
-                    st[E_A_ATT, v], st[E_B_ATT, v], st[E_A_DEC, v], st[E_B_DEC, v],
-                    st[E_A_REL, v], st[E_B_REL, v])
-                out[s0, v] = st[E_LEVEL, v]
-                st[E_STAGE, v], st[E_LEVEL, v], st[E_REL_START, v] = _env_edges(
-                    gate[s0, v], st[E_PREV_GATE, v], 0.0, st[E_STAGE, v], st[E_LEVEL, v],
-                    st[E_REL_START, v], hard)
-            start = s0 + 1
-        for i in range(start, s1):
-            for v in range(nl):
-                st[E_STAGE, v], st[E_LEVEL, v] = _env_advance(
-                    st[E_STAGE, v], st[E_LEVEL, v], sustain[i, v], st[E_REL_START, v],
-                    st[E_A_ATT, v], st[E_B_ATT, v], st[E_A_DEC, v], st[E_B_DEC, v],
-                    st[E_A_REL, v], st[E_B_REL, v])
-                out[i, v] = st[E_LEVEL, v]
-        return
-    for i in range(s0, s1):
-        for v in range(nl):
-            stage, level, rel_start = _env_edges(gate[i, v], st[E_PREV_GATE, v], trig[i, v],
-                                                 st[E_STAGE, v], st[E_LEVEL, v],
-                                                 st[E_REL_START, v], hard)
-            st[E_PREV_GATE, v] = gate[i, v]
-            st[E_REL_START, v] = rel_start
-            st[E_STAGE, v], st[E_LEVEL, v] = _env_advance(
-                stage, level, sustain[i, v], rel_start, st[E_A_ATT, v], st[E_B_ATT, v],
-                st[E_A_DEC, v], st[E_B_DEC, v], st[E_A_REL, v], st[E_B_REL, v])
-            out[i, v] = st[E_LEVEL, v]
-
-
-@njit(cache=True, error_model="numpy")
-def adsr_curve_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """ADSR with a shared stage ``curve`` (0 linear .. 1: 80 dB exponential; module docstring)
-    and a ``retrigger`` choice: 0 from the current level, 1 from zero. Every stage lands on its
-    goal after ceil(time * sr) samples (tests: exact to the sample at 44.1/48/96 kHz).
-
-    Times and curve are read at each segment start; (A, B) are recomputed only when they
-    changed (expm1 is a libm call: 6 per lane would cost more than the whole sample loop).
-    Params: attack_ms, decay_ms, sustain, release_ms, curve, retrigger.
-    """
-    sr = ctx[CTX_SAMPLE_RATE, 0]
-    for v in range(nl):
-        ta, td, tr = P[pr[0], s0, v], P[pr[1], s0, v], P[pr[3], s0, v]
-        c = P[pr[4], s0, v]
-        if c != st[E_KEY_CURVE, v]:
-            st[E_KEY_ATT, v] = st[E_KEY_DEC, v] = st[E_KEY_REL, v] = NO_KEY
-            st[E_KEY_CURVE, v] = c
-        k = min(max(c, 0.0), 1.0) * K_MAX
-        if ta != st[E_KEY_ATT, v]:
-            st[E_A_ATT, v], st[E_B_ATT, v] = stage_coeffs(ta, k, sr)
-            st[E_KEY_ATT, v] = ta
-        if td != st[E_KEY_DEC, v]:
-            st[E_A_DEC, v], st[E_B_DEC, v] = stage_coeffs(td, k, sr)
-            st[E_KEY_DEC, v] = td
-        if tr != st[E_KEY_REL, v]:
-            st[E_A_REL, v], st[E_B_REL, v] = stage_coeffs(tr, k, sr)
-            st[E_KEY_REL, v] = tr
-    hard = 1.0 if P[pr[5], s0, 0] >= 0.5 else 0.0
-    _env_run(bufs, io, P[pr[2]], st, hard, s0, s1, nl)
-
-
-@njit(cache=True, error_model="numpy")
-def ar_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Attack-release: a linear attack to 1 (rate-based, 0 -> 1 in ``attack_ms``), held while
-    the gate is high, then a release aimed 0.1% of its travel past zero that lands on 0 after
-    exactly ``release_ms`` (ceil(time * sr) samples) from wherever it starts.
-    Params: attack_ms, release_ms."""
-    sr = ctx[CTX_SAMPLE_RATE, 0]
-    for v in range(nl):
-        ta, tr = P[pr[0], s0, v], P[pr[1], s0, v]
-        if ta != st[E_KEY_ATT, v]:
-            st[E_A_ATT, v], st[E_B_ATT, v] = stage_coeffs(ta, 0.0, sr)
-            st[E_KEY_ATT, v] = ta
-        if tr != st[E_KEY_REL, v]:
-            st[E_A_REL, v], st[E_B_REL, v] = stage_coeffs(tr, AR_RELEASE_K, sr)
-            st[E_KEY_REL, v] = tr
-        st[E_A_DEC, v] = 1.0  # sustain is 1: the decay stage lands at once
-        st[E_B_DEC, v] = 0.0
-    _env_run(bufs, io, bufs[ROW_ONE], st, 0.0, s0, s1, nl)
 
 
 # ---- slew limiter ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Graph endpoints: the output of a graph, and the voices' sum as the global graph's source."""
 
-from instrument.kernels.amp import controls_kernel, nop_kernel, output_kernel, timbre_kernel
+from instrument.kernels.amp import controls_kernel, expression_kernel, nop_kernel, output_kernel
 from instrument.modules.base import Module, Port
 
 
@@ -58,4 +58,4 @@ class Expression(Module):
     scope = "voice"
     inputs = ()
     outputs = ("timbre",)
-    kernel = timbre_kernel
+    kernel = expression_kernel

@@ -1,5 +1,5 @@
-"""Modulation sources and stereo placement: LFO, AR and curved ADSR envelopes, slew limiter,
-equal-power pan, stereo width. Kernels and the envelope math: ``instrument.kernels.modulation``.
+"""Modulation sources and stereo placement: LFO, slew limiter, equal-power pan, stereo width.
+Kernels: ``instrument.kernels.modulation``. The envelopes are in ``modules.envelopes``.
 
 Modulation outputs are plain signals; patched into a parameter they move it in normalized
 units (``"lfo.out -> filt.cutoff_hz * 0.3"``: the LFO at +1 raises the cutoff by 30% of its
@@ -9,23 +9,11 @@ knob range). Glide is not a module: the engine does it (``[voice] glide_ms``).
 import numpy as np
 
 from instrument.kernels.modulation import (
-    ENV_STATE, LFO_STATE, SLEW_STATE, adsr_curve_kernel, ar_kernel, env_reset, lfo_kernel,
-    pan_kernel, slew_kernel, slew_reset, width_kernel,
+    LFO_STATE, SLEW_STATE, lfo_kernel, pan_kernel, slew_kernel, slew_reset, width_kernel,
 )
 from instrument.kernels.tempo import SYNC_CHOICES
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec
-
-
-def _time(name: str, label: str, default_ms: float, doc: str) -> ParamSpec:
-    return ParamSpec(name, label, "ms", 0.0, 20000.0, default_ms, curve=Curve.EXP, skew=3.0,
-                     smoothing_ms=0.0, doc=doc)
-
-
-_GATE_INPUTS = (
-    Port("gate", default="gate", doc="Held above 0.5 while the note sounds."),
-    Port("trigger", default="trigger", doc="A sample above 0.5 restarts the attack."),
-)
 
 
 class Lfo(Module):
@@ -69,65 +57,6 @@ class Lfo(Module):
     outputs = ("out",)
     state_size = LFO_STATE
     kernel = lfo_kernel
-
-
-class Ar(Module):
-    """Attack-release envelope, 0..1: a linear attack to full level, held while the gate is
-    high, an exponential release that lands on silence after exactly ``release_ms``."""
-
-    type_name = "ar"
-    label = "AR envelope"
-    doc = "Gate-driven attack-release envelope with exact stage times."
-    scope = "voice"
-    params = (
-        _time("attack_ms", "Attack", 5.0, "Time from silence to full level."),
-        _time("release_ms", "Release", 300.0, "Time from the current level to silence."),
-    )
-    inputs = _GATE_INPUTS
-    outputs = ("out",)
-    state_size = ENV_STATE
-    kernel = ar_kernel
-
-    @classmethod
-    def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
-        env_reset(state)
-
-
-class AdsrCurve(Module):
-    """ADSR envelope, 0..1, with a stage ``curve`` and a ``retrigger`` behaviour.
-
-    ``curve`` shapes attack, decay and release alike: 0 straight lines, 1 strongly exponential
-    (each stage then spans 80 dB of an exponential; the attack is the RC-like charge: fast,
-    then easing into the top). The stage with curvature ``k = curve * ln(1e4)`` follows
-    ``(1 - exp(-k x)) / (1 - exp(-k))`` of normalised time x. Attack lasts ``attack_ms`` from
-    silence, decay ``decay_ms`` from full level, release ``release_ms`` from any level: each to
-    the sample. ``retrigger``: a new note (trigger) restarts the attack from the current level
-    (no click) or from zero. In legato mode the engine sends no trigger for a tied note, so the
-    envelope carries on.
-    """
-
-    type_name = "adsr_curve"
-    label = "ADSR (curves)"
-    doc = "ADSR envelope with adjustable stage curvature and retrigger behaviour."
-    scope = "voice"
-    params = (
-        _time("attack_ms", "Attack", 5.0, "Time from silence to full level."),
-        _time("decay_ms", "Decay", 200.0, "Time from full level down to the sustain level."),
-        ParamSpec("sustain", "Sustain", "", 0.0, 1.0, 0.7, doc="Level held while the key is down."),
-        _time("release_ms", "Release", 300.0, "Time from the current level to silence."),
-        ParamSpec("curve", "Curve", "", 0.0, 1.0, 0.5,
-                  doc="Stage shape: 0 linear, 1 strongly exponential (80 dB per stage)."),
-        ParamSpec.choice("retrigger", "Retrigger", ("From current", "From zero"), 0,
-                         doc="Where a retriggered attack starts: the current level, or 0."),
-    )
-    inputs = _GATE_INPUTS
-    outputs = ("out",)
-    state_size = ENV_STATE
-    kernel = adsr_curve_kernel
-
-    @classmethod
-    def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
-        env_reset(state)
 
 
 class Slew(Module):
