@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent  # the test tree's root (its folders mirror the package)
+REPO = TESTS.parent
 
 
 def free_udp_port() -> int:

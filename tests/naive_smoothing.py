@@ -2,7 +2,7 @@
 ``reset``/``set_target``/``next``/``skip``), and the same one-pole and linear steps as njit
 functions. The engine smooths parameters itself (``instrument.engine.voicing``, from the rows
 ``instrument.graph.compile`` fills with ``one_pole_coeff`` and ``linear_ramp_samples``); these
-are what tests/test_smoothing.py measures the declared times on."""
+are what tests/params/test_smoothing.py measures the declared times on."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A libm call (exp, tan) inside a loop across voices stops LLVM from vectorizing it and costs
 about 20 ns per lane; these are plain arithmetic, so the loop runs as SIMD. Each states its
-accuracy, and tests/test_approx.py measures it against numpy.
+accuracy, and the tests measure it against numpy (tests/kernels/test_approx.py names where).
 """
 
 import math
@@ -63,7 +63,7 @@ def ln_approx(x):
 @njit(cache=True, inline="always")
 def tanh_approx(x):
     """tanh(x) as sign(x) (1 - e) / (1 + e), e = exp_approx(-2 |x|): odd by construction,
-    monotonic, no libm call; absolute error below 1e-12 (tests/test_effects.py measures it
+    monotonic, no libm call; absolute error below 1e-12 (tests/kernels/test_effects.py measures it
     against numpy on a dense grid)."""
     e = exp_approx(-2.0 * min(abs(x), _TANH_CLIP))
     return math.copysign((1.0 - e) / (1.0 + e), x)

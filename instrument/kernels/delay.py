@@ -23,8 +23,8 @@ DL_HEADER = 9
 def delay_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Stereo delay with feedback, ping-pong and damping.
 
-    Measured claims (tests/test_effects.py): an impulse comes back exactly ``time_ms`` later
-    (a whole number of samples is an exact copy: Hermite interpolation at t = 0); each repeat
+    Measured claims (tests/kernels/test_effects.py): an impulse comes back exactly ``time_ms``
+    later (a whole number of samples is an exact copy: Hermite interpolation at t = 0); each repeat
     has ``feedback`` times the DC sum of the one before (the damping low-pass in the feedback
     path has unity DC gain); with ``ping_pong`` on, the mono sum goes into the left line and the
     feedback crosses over, so repeats alternate left, right, left (switching crossfades the

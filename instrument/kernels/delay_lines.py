@@ -15,8 +15,8 @@ The lines live in the node's state column, sized by ``Module.prepare`` from the 
 header rows at the top of the column hold the line sizes and the constants ``reset_state``
 computes from the sample rate, so the kernels allocate nothing. Every value written into a
 line or left in a recursive filter is flushed to 0 below ``denormals.DENORMAL_FLOOR``: a tail
-decays to exact zeros, never through denormals (tests/test_effects.py times every second of a
-tail against a sounding block).
+decays to exact zeros, never through denormals (tests/kernels/test_effects.py times every
+second of a tail against a sounding block).
 """
 
 import math

@@ -39,7 +39,7 @@ def drive_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     ``dc_block_hz`` > 0 (the fourth parameter) puts a TPT one-pole high-pass at that corner
     (coefficient taken at each segment's start) on tanh(g x), before the wet gain: a symmetric
     curve still gives an asymmetric waveform (a resonant low-passed saw) a mean, which then
-    leaves with it (measured in tests/test_gain_staging.py). 0, the default, runs the loop
+    leaves with it (measured in tests/presets/test_gain_staging.py). 0, the default, runs the loop
     above unchanged."""
     in_l = bufs[io[0]]
     in_r = bufs[io[1]]

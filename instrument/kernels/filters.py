@@ -17,11 +17,11 @@ input of 0 Hz or less (the global graph has no voice pitch) means no tracking.
 
 Denormals: each kernel flushes state below DENORMAL_FLOOR to 0 at the end of every segment, so
 a decaying tail turns into exact zeros instead of subnormal numbers. (Without the flush, the
-release tails in tests/test_filters.py turn subnormal after 2-5 s and those blocks cost 10-55%
-more on the AMD EPYC the tests ran on; many Intel cores charge far more per subnormal
+release tails in tests/kernels/test_filters.py turn subnormal after 2-5 s and those blocks cost
+10-55% more on the AMD EPYC the tests ran on; many Intel cores charge far more per subnormal
 operation.)
 
-Measured (tests/test_filters.py, AMD EPYC, 48 kHz, 16 voices as lanes, ns per voice per
+Measured (tests/kernels/test_filters.py, AMD EPYC, 48 kHz, 16 voices as lanes, ns per voice per
 64 samples; svf_lowpass, then a kernel of its own, measured 100-105 on the same machine): svf
 111 (low-pass) to 134 (high-pass), ladder 171, one-pole 64; key tracking adds ~40-45. The
 ladder's output DC blocker (``dc_block_hz``, on or off) added 20-30 ns, about 8%, measured on

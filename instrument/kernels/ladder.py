@@ -49,7 +49,7 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     low-pass at that corner (coefficient taken at each segment's start): a one-pole high-pass,
     s / (s + wdc) bilinear-transformed, times the response above. The tanh turns the
     asymmetric sum drive * in - k * y4 (a saw plus its resonance) into DC, which the low-pass
-    passes at 0 dB; the high-pass takes it out (measured in tests/test_gain_staging.py). It
+    passes at 0 dB; the high-pass takes it out (measured in tests/presets/test_gain_staging.py). It
     overshoots the bound above (up to 11% on a driven 110 Hz saw). 0 (the default) leaves the
     output exactly as without it.
     """

@@ -7,8 +7,8 @@ slope) is replaced by the step (or ramp) response of one minimum-phase low-pass 
 over ``N_TAPS`` samples after it (Brandt, "Hard sync without aliasing", ICMC 2001). The kernel
 is a Kaiser-windowed sinc (``N_TAPS`` samples, cutoff ``CUTOFF`` x sample rate, beta ``BETA``)
 made minimum-phase through its real cepstrum, tabulated at ``OVERSAMPLE`` phases per sample and
-interpolated linearly. Measured (tests/test_oscillators.py): the strongest alias of a saw or a
-square between 1.5 and 2.5 kHz at 48 kHz is below -80 dB re the fundamental (the 2-point
+interpolated linearly. Measured (tests/kernels/test_oscillators.py): the strongest alias of a saw
+or a square between 1.5 and 2.5 kHz at 48 kHz is below -80 dB re the fundamental (the 2-point
 PolyBLEP ``saw_fast``, measured the same way: about -30 dB); the kernel's response is -0.7 dB at
 0.375 x sample rate (18 kHz at 48 kHz) and -64 dB at Nyquist. Its step overshoots by 20 % of
 the jump (a minimum-phase low-pass rings more than the linear-phase one, 9 %, which would need

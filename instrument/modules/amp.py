@@ -15,7 +15,7 @@ class Vca(Module):
     sits ``velocity_range_db * 90 / 127`` dB below velocity 120 (21.3 dB at 30), every
     velocity step is worth the same number of dB. ``velocity_range_db`` 0 (the default) is the
     linear law alone, exactly; ``velocity_amount`` 0 the dB law alone. Measured in
-    tests/test_gain_staging.py."""
+    tests/presets/test_gain_staging.py."""
 
     type_name = "vca"
     label = "VCA"

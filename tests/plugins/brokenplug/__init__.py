@@ -1,6 +1,6 @@
 """A third-party module package for the registry tests: one good module and one of each way a
 plugin can be broken. Each class is registered under its own ``instrument.modules`` entry point
-by the tests (see ``tests/test_registry.py``), which copy this folder into a temporary
+by the tests (see ``tests/modules/test_registry.py``), which copy this folder into a temporary
 "installed" location next to a ``brokenplug-0.1.dist-info``.
 
 Written for the tests, not taken from a real plugin; each broken kind is a mistake a plugin

@@ -14,7 +14,6 @@ Two measurements:
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,11 +22,12 @@ from helpers import compile_toml, make_engine, note_on, render, simple_toml
 from instrument.engine.engine import DEFAULT_CROSSFADE_MS
 from instrument.layout import V_KEY_DOWN, V_NOTE
 from instrument.presets import compile_file
+from live import REPO
 
 SR = 48000
 BLOCK = 64
 CHORD = (60, 64, 67)
-PRESETS = sorted((Path(__file__).resolve().parent.parent / "presets").glob("*.toml"))
+PRESETS = sorted((REPO / "presets").glob("*.toml"))
 CLICK_LIMIT_DBFS = -60.0
 
 

@@ -5,15 +5,14 @@ whole-file problem), ``fix`` says what to write instead. Compile-time checks (mo
 ranges, ports) are in ``test_check_cli.py``.
 """
 
-from pathlib import Path
 
 import pytest
 
 from instrument.errors import GraphError, InstrumentError, PresetError
 from instrument.graph.model import Connection
 from instrument.presets import load_preset, parse_preset
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((REPO / "presets").glob("*.toml"))
 SOURCE = "test.toml"
 

@@ -15,7 +15,6 @@ what they remove. Figures are printed (``pytest -s``).
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,9 +29,9 @@ from instrument.modules.ladder import Ladder
 from instrument.layout import CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS
 from test_effects import run_fx
 from test_filters import run
+from live import REPO
 
 SR = 48000
-REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "presets").glob("*.toml"))
 DC_LIMIT_DB = -60.0
 CHORD_MARGIN_DB = -1.0  # the limiter's ceiling is -0.3 dBFS

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -26,8 +24,8 @@ from instrument.graph.plan import MacroSlot, ParamSlot
 from instrument.modules import registry as registry_module
 from instrument.params import Curve, ParamSpec
 from instrument.presets import compile_file
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 GENERIC = REPO / "mappings" / "generic.toml"
 PRESETS = sorted((REPO / "presets").glob("*.toml"))
 SOURCE = "test.toml"
@@ -561,19 +559,14 @@ def test_router_prints_its_bindings():
     ])
 
 
-def test_handle_is_cheap():
-    """The docstring's claim (under 2 us on a laptop), printed (run with -s), not asserted: the
-    test machines are shared. Asserted: every message landed on the macro."""
+def test_many_controls_route_every_message_to_its_target():
+    """40 CCs on one parameter and CC74 on a macro: 20 000 messages, the last value lands.
+    (What a message costs: ``benchmarks/control_cost.py``; under 2 us on a laptop.)"""
     rig = Rig(*[dict(cc=cc, target="filt.resonance", takeover="jump") for cc in range(0, 40)],
               dict(cc=74, target="macro:space"))
     handle, n = rig.router.handle, 20000
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for i in range(n):
-            handle(0, 74, i & 127)
-        best = min(best, (time.perf_counter() - start) / n)
-    print(f"\nRouter.handle: {best * 1e6:.2f} us per message")
+    for i in range(n):
+        handle(0, 74, i & 127)
     assert rig.router.macro_value("space") == pytest.approx(((n - 1) & 127) / 127, abs=1e-15)
 
 

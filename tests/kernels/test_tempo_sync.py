@@ -2,7 +2,7 @@
 TEMPO and TRANSPORT events that carry the tempo and MIDI start into the engine, and the MIDI
 clock reader on the host side (``control.midi_clock``). Offline: measured on rendered signals
 through the real engine; the live path (JACK MIDI clock into ``instrument run``) is in
-tests/test_midi_clock_live.py."""
+tests/control/test_midi_clock_live.py."""
 
 import random
 

@@ -3,14 +3,14 @@ fan-in sums, parameter modulation rows, state sizes). After an intended change, 
 UPDATE_GOLDEN=1 and read the diff."""
 
 import os
-from pathlib import Path
 
 import pytest
 
 from instrument.presets import compile_file
+from live import REPO, TESTS
 
-ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = Path(__file__).with_name("golden")
+ROOT = REPO
+GOLDEN = TESTS / "golden"
 
 
 @pytest.mark.parametrize("name", ["poly16", "init"])

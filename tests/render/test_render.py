@@ -28,10 +28,10 @@ import pytest
 from instrument.audio.wav import read_wav
 
 import midi_fixtures as mf
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 POLY16 = REPO / "presets" / "poly16.toml"
-REAL_MIDI = Path(__file__).resolve().parents[2] / "shared" / "data" / "midi"
+REAL_MIDI = REPO.parent / "shared" / "data" / "midi"
 TIMEOUT_S = 600  # a cold numba cache compiles the fused renderer first (~30 s)
 
 CEILING = 10 ** (-0.3 / 20)

@@ -29,9 +29,9 @@ from instrument.modules.base import Module
 from instrument.modules.registry import GROUP, check_module, discover
 
 import midi_fixtures
+from live import REPO, TESTS
 
-REPO = Path(__file__).resolve().parent.parent
-PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugins" / "brokenplug"
+PLUGIN_SOURCE = TESTS / "plugins" / "brokenplug"
 
 # entry name -> (object reference, words the one-line reason must contain: the first names the
 # kind of failure, the rest the detail a plugin author needs to fix it)

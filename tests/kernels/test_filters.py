@@ -8,13 +8,13 @@ modules inside the real engine (key tracking, global graph).
 Figures are printed (``pytest -s``) as they are measured."""
 
 import math
-import time
 
 import numpy as np
 import pytest
 from numba import njit
 
 import naive_filters as nf
+from kernel_rig import kernel_args, segment_bounds
 from helpers import fft_pitch, make_engine, note_off, note_on, render, rms, spectral_centroid
 from instrument.graph.compile import compile_preset
 from instrument.kernels.approx import TANH_PADE_CLIP, ln_approx, tanh_pade_den, tanh_pade_num
@@ -24,10 +24,7 @@ from instrument.kernels.onepole import ONEPOLE_RECURSIVE
 from instrument.kernels.svf import SVF_RECURSIVE
 from instrument.modules.ladder import Ladder
 from instrument.modules.onepole import OnePole
-from instrument.modules.svf import Svf, SvfLowpass
-from instrument.layout import (
-    CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE,
-)
+from instrument.modules.svf import Svf
 from instrument.modules.registry import Registry, _exercise, default_registry
 from instrument.presets import parse_preset
 
@@ -56,22 +53,10 @@ def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR):
     x = np.asarray(x, dtype=np.float64)
     n, lanes = x.shape
     n_blocks = -(-n // BLOCK)
-    bufs = np.zeros((N_RESERVED_ROWS + 3, BLOCK, lanes))
-    bufs[ROW_ONE] = 1.0
-    io = np.arange(N_RESERVED_ROWS, N_RESERVED_ROWS + 3)
-    names = cls.param_names()
-    P = np.zeros((len(names), BLOCK, lanes))
-    pr = np.arange(len(names))
-    values = [_full(params.get(nm, cls.param(nm).default), n, lanes) for nm in names]
+    bufs, io, P, pr, st, ctx = kernel_args(cls, 3, lanes, sample_rate=sample_rate)
+    values = [_full(params.get(spec.name, spec.default), n, lanes) for spec in cls.params]
     keys = _full(key, n, lanes)
-    st = np.zeros((cls.prepare(sample_rate, BLOCK), lanes))
-    col = np.zeros(st.shape[0])
-    cls.reset_state(col, sample_rate)
-    st[:] = col[:, None]
-    ctx = np.zeros((CTX_WIDTH, lanes))
-    ctx[CTX_SAMPLE_RATE] = sample_rate
     out = np.zeros((n_blocks * BLOCK, lanes))
-    bounds = list(segments) + ([] if segments[-1] == BLOCK else [BLOCK])
     for b in range(n_blocks):
         lo, hi = b * BLOCK, min((b + 1) * BLOCK, n)
         m = hi - lo
@@ -80,7 +65,7 @@ def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR):
         bufs[io[1], :m] = keys[lo:hi]
         for k, v in enumerate(values):
             P[k, :m] = v[lo:hi]
-        for s0, s1 in zip(bounds, bounds[1:]):
+        for s0, s1 in segment_bounds(segments):
             cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
         out[lo:lo + BLOCK] = bufs[io[2]]
     return out[:n]
@@ -491,9 +476,9 @@ def test_audio_rate_cutoff_modulation_adds_no_spurs_above_minus_70_db(cls, param
     assert spur < -70
 
 
-# ---- release tails: denormals and cost ------------------------------------------------------
+# ---- release tails: denormals ----------------------------------------------------------------
 
-def _timed_driver(kernel):
+def _block_driver(kernel):
     @njit
     def drive(bufs, io, P, pr, st, ctx, xin, nl, out):
         for b in range(xin.shape[0]):
@@ -507,56 +492,18 @@ def _timed_driver(kernel):
     return drive
 
 
-def _fresh(cls, params, lanes):
-    bufs = np.zeros((N_RESERVED_ROWS + 3, BLOCK, lanes))
-    bufs[ROW_ONE] = 1.0
-    io = np.arange(N_RESERVED_ROWS, N_RESERVED_ROWS + 3)
-    names = cls.param_names()
-    P = np.zeros((len(names), BLOCK, lanes))
-    for k, nm in enumerate(names):
-        P[k] = params.get(nm, cls.param(nm).default)
-    st = np.zeros((cls.prepare(SR, BLOCK), lanes))
-    col = np.zeros(st.shape[0])
-    cls.reset_state(col, SR)
-    st[:] = col[:, None]
-    ctx = np.zeros((CTX_WIDTH, lanes))
-    ctx[CTX_SAMPLE_RATE] = SR
-    return bufs, io, P, np.arange(len(names)), st, ctx
-
-
-_DRIVERS = {}
-
-
-def _cost_per_block_us(cls, params, xin, repeats=9, window=250):
-    """Per-block time in microseconds of each ``window`` blocks of ``xin`` (blocks, 64, lanes),
-    best of ``repeats`` runs from a fresh state; and the last run's output and state."""
-    drive = _DRIVERS.setdefault(cls, _timed_driver(cls.kernel))
-    lanes = xin.shape[2]
-    out = np.zeros_like(xin)
-    drive(*_fresh(cls, params, lanes), xin[:2], lanes, out[:2])  # compile
-    n_win = xin.shape[0] // window
-    best = np.full(n_win, np.inf)
-    for _ in range(repeats):
-        args = _fresh(cls, params, lanes)
-        for w in range(n_win):
-            sl = slice(w * window, (w + 1) * window)
-            t0 = time.perf_counter()
-            drive(*args, xin[sl], lanes, out[sl])
-            best[w] = min(best[w], time.perf_counter() - t0)
-    return best / window * 1e6, out, args[4]
-
-
 @pytest.mark.parametrize("cls,params,tail_s,memory", [
     (Svf, dict(mode=0, cutoff_hz=2000.0, resonance=1.0), 6.5, SVF_RECURSIVE),
     (Svf, dict(mode=2, cutoff_hz=2000.0, resonance=1.0), 6.5, SVF_RECURSIVE),
     (Ladder, dict(cutoff_hz=2000.0, resonance=0.8), 4.0, LADDER_RECURSIVE),
     (OnePole, dict(mode=0, cutoff_hz=20.0), 6.5, ONEPOLE_RECURSIVE),
 ])
-def test_release_tail_into_silence_costs_what_a_sounding_note_costs(cls, params, tail_s, memory):
+def test_release_tail_into_silence_ends_in_exact_zeros_never_subnormal(cls, params, tail_s,
+                                                                         memory):
     """A note (noise, 16 voices), then silence at the input while the filter rings down past
     where its state would turn subnormal: the state ends at exact zeros and no output sample is
-    subnormal, which is what keeps each window of the tail as cheap as a sounding one. The
-    costs are printed, not asserted (shared machines are noisy): 0.77-1.16x measured.
+    subnormal, which is what keeps the tail as cheap as a sounding note
+    (``benchmarks/kernel_cost.py`` times both: 0.77-1.16x measured).
 
     Measured with the flush to zero removed (the kernels with DENORMAL_FLOOR 0, on an AMD EPYC):
     subnormal output from 5.3 s (svf, resonance 1 at 2 kHz), 5.3 s (one-pole at 20 Hz) and
@@ -569,57 +516,14 @@ def test_release_tail_into_silence_costs_what_a_sounding_note_costs(cls, params,
     tail_blocks = int(tail_s * SR / BLOCK) // 250 * 250
     xin = np.zeros((sound_blocks + tail_blocks, BLOCK, lanes))
     xin[:sound_blocks] = 0.3 * rng.standard_normal((sound_blocks, BLOCK, lanes))
-    per_block, out, st = _cost_per_block_us(cls, params, xin)
-    sounding = float(np.median(per_block[:sound_blocks // 250]))
-    tail = per_block[sound_blocks // 250:]
-    print(f"\n{cls.type_name} {params}: sounding {sounding:.2f} us/block (16 voices), "
-          f"tail windows {tail.min():.2f}..{tail.max():.2f} us/block")
+    out = np.zeros_like(xin)
+    args = kernel_args(cls, 3, lanes, params)
+    _block_driver(cls.kernel)(*args, xin, lanes, out)
+    st = args[4]
     tiny = (out != 0.0) & (np.abs(out) < np.finfo(np.float64).tiny)
     assert not tiny.any()
     assert np.all(out[-250:] == 0.0)
     assert np.all(st[list(memory)] == 0.0)
-
-
-# ---- cost -----------------------------------------------------------------------------------
-
-def _loop_driver(kernel):
-    @njit
-    def drive(bufs, io, P, pr, st, ctx, n_blocks, nl):
-        for _ in range(n_blocks):
-            kernel(bufs, io, P, pr, st, ctx, 0, BLOCK, nl)
-    return drive
-
-
-@pytest.mark.parametrize("cls,params", [
-    (SvfLowpass, dict(cutoff_hz=1000.0, resonance=0.5)),  # the existing filter, for scale
-    (Svf, dict(mode=0, cutoff_hz=1000.0, resonance=0.5)),
-    (Svf, dict(mode=1, cutoff_hz=1000.0, resonance=0.5)),
-    (Svf, dict(mode=0, cutoff_hz=1000.0, resonance=0.5, key_track=0.5)),
-    (Ladder, dict(cutoff_hz=1000.0, resonance=0.5, drive_db=6.0)),
-    (Ladder, dict(cutoff_hz=1000.0, resonance=0.5, drive_db=6.0, key_track=0.5)),
-    (OnePole, dict(mode=0, cutoff_hz=1000.0)),
-    (OnePole, dict(mode=0, cutoff_hz=1000.0, key_track=0.5)),
-])
-def test_cost_per_voice_per_block_at_16_lanes(cls, params):
-    """The kernel alone, called block after block on the same noise block with the voices at
-    middle C (best of 15 runs of 4000 blocks). A printed figure (run with -s), not asserted: the
-    test machines are shared; the behaviour asserted is that the output stays finite."""
-    lanes = 16
-    n_blocks = 4000
-    args = _fresh(cls, params, lanes)
-    bufs, io = args[0], args[1]
-    bufs[io[0]] = 0.3 * np.random.default_rng(6).standard_normal((BLOCK, lanes))
-    bufs[io[1]] = nf.C4_HZ
-    drive = _loop_driver(cls.kernel)
-    drive(*args, 10, lanes)
-    best = np.inf
-    for _ in range(15):
-        t0 = time.perf_counter()
-        drive(*args, n_blocks, lanes)
-        best = min(best, time.perf_counter() - t0)
-    ns = best / n_blocks / lanes * 1e9
-    print(f"\n{cls.type_name} {params}: {ns:.0f} ns per voice per 64 samples (16 lanes)")
-    assert np.all(np.isfinite(bufs[io[2]]))
 
 
 # ---- modules and the engine -----------------------------------------------------------------

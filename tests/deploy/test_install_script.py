@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "deploy" / "install.sh"
 SHIPPED = ("deploy/install.sh", "deploy/instrument.service", "deploy/limits.conf",
            "deploy/instrument.toml", "deploy/README.md", "setup.sh", "presets/poly16.toml")

@@ -19,8 +19,8 @@ from instrument.engine.events import ALL_NOTES_OFF, CC_ALL_NOTES_OFF
 from instrument.layout import V_KEY_DOWN, V_NOTE
 from instrument.presets import compile_file
 from instrument.render.offline import render_file
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((REPO / "presets").glob("*.toml"))
 SR = 48000
 BLOCK = 64

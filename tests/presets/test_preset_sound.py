@@ -6,18 +6,17 @@ leaning on it, and is not silent."""
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers import compile_toml, fft_pitch, make_engine, render, spectral_centroid
 from instrument.engine.events import NOTE_OFF, NOTE_ON
+from live import REPO, TESTS
 
 SR = 48000
-REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "presets").glob("*.toml"))
-GOLDEN = Path(__file__).with_name("golden") / "preset_features.json"
+GOLDEN = TESTS / "golden" / "preset_features.json"
 CHORD = (48, 55, 60, 64)
 
 

@@ -19,8 +19,8 @@ import pytest
 from instrument.cli.main import main
 from instrument.modules import registry as registry_module
 from instrument.names import nearest
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((REPO / "presets").glob("*.toml"))
 
 CONNECT = """\

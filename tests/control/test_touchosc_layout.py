@@ -31,8 +31,8 @@ from instrument.control.touchosc_layout import (
 )
 from instrument.params.curves import Kind
 from instrument.presets import compile_file
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((REPO / "presets").glob("*.toml"))
 FIXED = {"/note/on", "/note/off", "/panic"}
 # Heard by the feedback side (control/osc_feedback.py OscFeedback.on_message), not the router.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,9 @@ from instrument.engine.events import (
     PROGRAM,
 )
 from instrument.errors import InstrumentError, MidiFileError
+from live import REPO
 
-SHARED_MIDI_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "midi"
+SHARED_MIDI_DIR = REPO.parent / "shared" / "data" / "midi"
 REAL_FILES = sorted(SHARED_MIDI_DIR.glob("*.mid")) if SHARED_MIDI_DIR.is_dir() else []
 
 

@@ -4,12 +4,12 @@ code runs, imported from where, with which arguments. After an intended change (
 added, a kernel moved or renamed), regenerate with UPDATE_GOLDEN=1 and read the diff."""
 
 import os
-from pathlib import Path
 
 from instrument.engine.fused import _TEMPLATE, generate_source
 from instrument.modules.registry import default_registry
+from live import TESTS
 
-GOLDEN = Path(__file__).with_name("golden") / "fused_dispatch.py.txt"
+GOLDEN = TESTS / "golden" / "fused_dispatch.py.txt"
 
 
 def _builtin_dispatch() -> tuple[str, dict[str, int]]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from instrument.modules.registry import discover
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 600  # a cold numba cache compiles the fused renderer first (~30 s)
 CORE_COMMANDS = ("render", "check", "modules", "devices", "bench")
 

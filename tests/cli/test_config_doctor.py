@@ -18,8 +18,8 @@ from instrument.cli import main as cli
 from instrument.cli.run_config import (
     ConfigError, config_keys, explicit_dests, read_run_config, subparser,
 )
+from live import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "deploy" / "instrument.toml"
 
 

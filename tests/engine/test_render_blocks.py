@@ -4,7 +4,6 @@ block that blows up recovered the same way, the rendering going on from the next
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from instrument.engine.events import EVENT_WIDTH
 from instrument.presets import compile_file
 
 import test_guard
+from live import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SR = 48000
 BLOCK = 64
 

@@ -11,7 +11,6 @@ fundamentals around 2 kHz whose aliases fall between harmonics (B6 1975.5 Hz, 20
 2093 Hz) and periodic patches (PWM, sync) whose period is a multiple of 1 / f0.
 """
 
-import itertools
 import math
 
 import numpy as np
@@ -20,6 +19,7 @@ from scipy.signal import get_window, welch
 from scipy.special import jv
 
 import naive_osc as ref
+from kernel_rig import kernel_args, segment_bounds
 from helpers import (
     RATES, cents, compile_toml, fft_pitch, make_engine, note_on, render, rms, simple_toml,
 )
@@ -29,7 +29,7 @@ from instrument.kernels.approx import sin_2pi
 from instrument.kernels.osc_basic import saw_fast_kernel
 from instrument.kernels.osc_saw import saw_minblep_kernel
 from instrument.layout import (
-    CTX_NOTE, CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE, ROW_SINK,
+    CTX_NOTE, CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_SINK,
 )
 from instrument.modules.noise import Noise
 from instrument.modules.osc_pulse import Pulse, Sub, Triangle
@@ -65,20 +65,10 @@ def drive(cls, n, inputs=(), lanes=1, sr=SR, block=BLOCK, segments=(0, BLOCK), n
 
     ins = [signal(v) for v in inputs]
     ps = [signal(params.get(spec.name, spec.default)) for spec in cls.params]
-    bufs = np.zeros((N_RESERVED_ROWS + n_in + n_out, block, lanes))
-    bufs[ROW_ONE] = 1.0
-    io = np.arange(N_RESERVED_ROWS, N_RESERVED_ROWS + n_in + n_out)
-    P = np.zeros((max(len(ps), 1), block, lanes))
-    pr = np.arange(max(len(ps), 1))
-    size = cls.prepare(sr, block)
-    column = np.zeros(size)
-    cls.reset_state(column, sr)
-    st = np.repeat(column[:, None], lanes, axis=1)
-    ctx = np.zeros((CTX_WIDTH, lanes))
-    ctx[CTX_SAMPLE_RATE] = sr
+    bufs, io, P, pr, st, ctx = kernel_args(cls, n_in + n_out, lanes, sample_rate=sr,
+                                           block=block)
     if notes is not None:
         ctx[CTX_NOTE] = notes
-    bounds = list(segments) if segments[-1] == block else list(segments) + [block]
     out = np.zeros((n_out, total, lanes))
     for b in range(n_blocks):
         sl = slice(b * block, (b + 1) * block)
@@ -86,7 +76,7 @@ def drive(cls, n, inputs=(), lanes=1, sr=SR, block=BLOCK, segments=(0, BLOCK), n
             bufs[io[j]] = a[sl]
         for j, a in enumerate(ps):
             P[j] = a[sl]
-        for s0, s1 in itertools.pairwise(bounds):
+        for s0, s1 in segment_bounds(segments, block):
             cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
         out[:, sl] = bufs[io[n_in:]]
         if state_log is not None:
