@@ -72,10 +72,11 @@ def _exp_coeff(time_ms, sample_rate):
 
 
 @njit(cache=True, inline="always")
-def _edges(g, prev_gate, trig, stage, level, rel_aim):
-    """(stage, release aim) after this sample's gate and trigger, by the gate rule of the
-    module docstring: a trigger or a rising gate starts the attack, else a low gate releases
-    an envelope in attack, decay or sustain. As 0/1 arithmetic, without branches."""
+def gate_rule(g, prev_gate, trig, stage):
+    """(on, off, stage) after this sample's gate and trigger, by the gate rule of the module
+    docstring, for every envelope here: ``on`` (1.0) when a trigger or a rising gate starts the
+    attack, ``off`` when a low gate releases an envelope in attack, decay or sustain; the new
+    stage. As 0/1 arithmetic, without branches."""
     g_high = (g > 0.5) * 1.0
     was_high = (prev_gate > 0.5) * 1.0
     t_high = (trig > 0.5) * 1.0
@@ -83,6 +84,13 @@ def _edges(g, prev_gate, trig, stage, level, rel_aim):
     on = t_high + rise - t_high * rise
     off = (1.0 - on) * (1.0 - g_high) * ((stage >= ATTACK) * (stage <= SUSTAIN) * 1.0)
     stage = on * ATTACK + off * RELEASE + (1.0 - on) * (1.0 - off) * stage
+    return on, off, stage
+
+
+@njit(cache=True, inline="always")
+def _edges(g, prev_gate, trig, stage, level, rel_aim):
+    """(stage, release aim) after this sample's gate and trigger (``gate_rule``)."""
+    on, off, stage = gate_rule(g, prev_gate, trig, stage)
     rel_aim = off * (-OVERSHOOT * level) + (1.0 - off) * rel_aim
     return stage, rel_aim
 
@@ -202,15 +210,9 @@ def stage_coeffs(time_ms, k, sample_rate):
 def _env_edges(g, prev_gate, trig, stage, level, rel_start, hard):
     """(stage, level, release start) after this sample's gate and trigger: a trigger or a
     rising gate starts the attack (from 0 when ``hard``), else a low gate releases an envelope
-    in attack, decay or sustain. This is the gate rule of ``kernels.envelopes``, whose
-    docstring says why, zero-length notes included."""
-    g_high = (g > 0.5) * 1.0
-    was_high = (prev_gate > 0.5) * 1.0
-    t_high = (trig > 0.5) * 1.0
-    rise = g_high * (1.0 - was_high)
-    on = t_high + rise - t_high * rise
-    off = (1.0 - on) * (1.0 - g_high) * ((stage >= ATTACK) * (stage <= SUSTAIN) * 1.0)
-    stage = on * ATTACK + off * RELEASE + (1.0 - on) * (1.0 - off) * stage
+    in attack, decay or sustain (``gate_rule``; the module docstring says why, zero-length
+    notes included)."""
+    on, off, stage = gate_rule(g, prev_gate, trig, stage)
     level = level * (1.0 - on * hard)
     rel_start = off * level + (1.0 - off) * rel_start
     return stage, level, rel_start
