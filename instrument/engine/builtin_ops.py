@@ -4,7 +4,7 @@ import math
 
 from numba import njit
 
-from instrument.layout import PM_CURVE, PM_HI, PM_LO, PM_SKEW
+from instrument.layout import CODE_PMOD, CODE_SUM, PM_CURVE, PM_HI, PM_LO, PM_SKEW
 from instrument.kernels.approx import exp_approx
 from instrument.params.curves import norm_to_value
 
@@ -81,3 +81,18 @@ def sum_op(bufs, io, s0, s1, nl):
         for i in range(s0, s1):
             for v in range(nl):
                 dst[i, v] += src[i, v]
+
+
+@njit(cache=True, error_model="numpy")
+def run_builtin_ops(lo, hi, ops, io, pr, fa, pmeta, P, PN, bufs, st, ctx, s0, s1, nl):
+    """``run_ops`` of a renderer without module kernels: ops ``lo..hi-1`` of the built-in
+    kinds (CODE_PMOD, CODE_SUM) run, module ops are skipped. What ``engine.render_template``
+    dispatches to when imported on its own (tests, tools); ``engine.fused`` generates the
+    ``run_ops`` that also calls every registered module's kernel."""
+    for k in range(lo, hi):
+        code = ops[k, 0]
+        if code == CODE_PMOD:
+            pmod_op(bufs, io[ops[k, 1]:ops[k, 2]], pr[ops[k, 3]:ops[k, 4]],
+                    fa[ops[k, 7]:ops[k, 8]], pmeta, P, PN, s0, s1, nl)
+        elif code == CODE_SUM:
+            sum_op(bufs, io[ops[k, 1]:ops[k, 2]], s0, s1, nl)

@@ -1,7 +1,8 @@
-# Source template of the fused block renderer. NOT imported directly: ``engine.fused`` appends
-# this text to a generated module that defines ``run_ops`` (the dispatch over the registered
-# module kernels), so that one native call renders a whole block: events, voices, every node of
-# the voice and global graphs. Numba compiles the result once and caches it on disk.
+# Source template of the fused block renderer. ``engine.fused`` appends this text to a generated
+# module that defines ``run_ops`` (the dispatch over the registered module kernels), so that
+# one native call renders a whole block: events, voices, every node of the voice and global
+# graphs. Numba compiles the result once and caches it on disk. Imported on its own (tests,
+# tools), this module runs the built-in ops only (``builtin_ops.run_builtin_ops``).
 import numpy as np
 from numba import njit
 
@@ -21,6 +22,11 @@ from instrument.engine.voicing import apply_event, fill_params, free_silent_voic
 from instrument.runtime.ring import drain_ring
 from instrument.runtime.shared import S_FIRST_AUDIO_T, S_XRUNS
 from instrument.runtime.status import record_block
+
+try:  # the generated module defines run_ops before this text
+    run_ops  # noqa: B018
+except NameError:  # imported on its own
+    from instrument.engine.builtin_ops import run_builtin_ops as run_ops
 
 
 @njit(cache=True, error_model="numpy")
@@ -125,12 +131,12 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
     _tempo_context(eng, gctx, ONE)
     if nl > 0:
         _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], bend_c, s0, s1, nl)
-        run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,  # noqa: F821
+        run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,
                 vstate, vctx, s0, s1, nl)
         for v in range(nl):
             vctx[CTX_RESET, v] = 0.0
     _sum_voices(vbufs, gbufs, vctx, s0, s1, nl)
-    run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,  # noqa: F821
+    run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,
             gctx, s0, s1, ONE)
 
 

@@ -1,0 +1,67 @@
+"""The block renderer's template imported on its own (``engine.render_template``: with the
+built-in ops only, module ops skipped): its helpers and the block loop's mechanics measured
+without any module kernel."""
+
+import math
+
+import numpy as np
+
+import instrument.engine.render_template as rt
+from instrument.engine.builtin_ops import run_builtin_ops
+from instrument.engine.events import NOTE_ON
+from instrument.engine.instance import PlanInstance
+from instrument.layout import (
+    CTX_WIDTH, E_ACTIVE_VOICES, ROW_GATE, ROW_PITCH, ROW_TRIGGER, V_BEND, V_KEY_DOWN, V_PITCH,
+    V_PITCH_TARGET, V_TRIGGER, V_WIDTH,
+)
+from instrument.presets import compile_file
+from live import REPO
+
+BLOCK = 64
+
+
+def test_imported_alone_it_dispatches_the_builtin_ops():
+    assert rt.run_ops is run_builtin_ops
+
+
+def test_event_offsets_and_channels_are_clamped_never_trusted():
+    assert [rt._offset(x, BLOCK) for x in (-3.0, math.nan, 10.7, 63.0, 200.0)] == [0, 0, 10, 63,
+                                                                                       63]
+    assert [rt._channel(x) for x in (5.0, 15.0, 16.0, -1.0, math.nan)] == [5, 15, 0, 0, 0]
+
+
+def test_an_event_plays_in_its_block_or_the_calls_last_one():
+    assert rt._in_block(70.0, 64, BLOCK, False)
+    assert not rt._in_block(128.0, 64, BLOCK, False)
+    assert rt._in_block(500.0, 64, BLOCK, True)  # late: clamped into the last block
+    assert rt._in_block(math.nan, 64, BLOCK, False)  # NaN counts as 0
+
+
+def test_voice_rows_hold_gate_and_pitch_with_the_trigger_on_the_first_sample_only():
+    lanes = 2
+    vbufs = np.zeros((10, BLOCK, lanes))
+    voices = np.zeros((lanes, V_WIDTH))
+    vctx = np.zeros((CTX_WIDTH, lanes))
+    for v, note in enumerate((69.0, 81.0)):
+        voices[v, V_KEY_DOWN] = 1.0
+        voices[v, V_PITCH] = voices[v, V_PITCH_TARGET] = note
+    voices[0, V_TRIGGER] = 1.0
+    voices[1, V_BEND] = 0.0
+    rt._voice_rows(vbufs, voices, vctx, 2.0, 2.0, 0.0, 0.0, 16, BLOCK, lanes)
+    assert np.all(vbufs[ROW_GATE, 16:] == 1.0) and np.all(vbufs[ROW_GATE, :16] == 0.0)
+    assert vbufs[ROW_TRIGGER, 16, 0] == 1.0 and vbufs[ROW_TRIGGER].sum() == 1.0
+    assert voices[0, V_TRIGGER] == 0.0  # consumed
+    np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 0], 440.0 * 2.0 ** (2.0 / 12.0), rtol=1e-14)
+    np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 1], 880.0 * 2.0 ** (2.0 / 12.0), rtol=1e-14)
+
+
+def test_a_note_on_splits_the_block_at_its_offset():
+    """poly16's state rendered by the template alone: no module runs, but the note-on at
+    sample 10 takes a voice, whose gate row is low before sample 10 and high from it."""
+    instance = PlanInstance(compile_file(REPO / "presets" / "poly16.toml", 48000, BLOCK))
+    events = np.array([[10.0, NOTE_ON, 0.0, 60.0, 0.8]])
+    no_out = np.zeros((0, 2), dtype=np.float32)
+    rt.render_block(instance.state, events, 1, np.zeros(8), no_out)
+    assert instance.eng[E_ACTIVE_VOICES] == 1
+    gate = instance.vbufs[ROW_GATE, :, 0]
+    assert np.all(gate[:10] == 0.0) and np.all(gate[10:] == 1.0)
