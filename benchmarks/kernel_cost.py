@@ -19,9 +19,9 @@ import time
 import numpy as np
 from numba import njit
 
-from instrument.layout import CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
 from instrument.modules.delay import Chorus, Delay
 from instrument.modules.drive_eq import Drive, Eq
+from instrument.modules.kernel_args import kernel_args
 from instrument.modules.ladder import Ladder
 from instrument.modules.onepole import OnePole
 from instrument.modules.reverb import Reverb
@@ -64,21 +64,7 @@ def fresh(cls, params, lanes=LANES):
     """The kernel's arguments for ``lanes`` voices with ``params`` (others at their default),
     io rows after the reserved ones: a filter's input, pitch and output; an effect's two
     inputs and two outputs."""
-    n_io = 4 if is_effect(cls) else 3
-    bufs = np.zeros((N_RESERVED_ROWS + n_io, BLOCK, lanes))
-    bufs[ROW_ONE] = 1.0
-    io = np.arange(N_RESERVED_ROWS, N_RESERVED_ROWS + n_io)
-    names = cls.param_names()
-    P = np.zeros((len(names), BLOCK, lanes))
-    for k, nm in enumerate(names):
-        P[k] = params.get(nm, cls.param(nm).default)
-    st = np.zeros((cls.prepare(SR, BLOCK), lanes))
-    col = np.zeros(st.shape[0])
-    cls.reset_state(col, SR)
-    st[:] = col[:, None]
-    ctx = np.zeros((CTX_WIDTH, lanes))
-    ctx[CTX_SAMPLE_RATE] = SR
-    return bufs, io, P, np.arange(len(names)), st, ctx
+    return kernel_args(cls, 4 if is_effect(cls) else 3, lanes, params, SR, BLOCK)
 
 
 def loop_driver(kernel):

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from instrument.errors import ModuleError
-from instrument.names import nearest
-from instrument.modules.base import Module
 from instrument.layout import (
-    CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_GATE,
-    ROW_ONE, ROW_PITCH, ROW_TRIGGER,
+    CTX_VELOCITY, N_RESERVED_ROWS, PORT_DEFAULT_ROWS, ROW_GATE, ROW_PITCH, ROW_TRIGGER,
 )
+from instrument.modules.base import Module
+from instrument.modules.kernel_args import kernel_args
+from instrument.names import nearest
 from instrument.settings import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -132,28 +132,17 @@ def _exercise(cls, sample_rate: float = DEFAULTS.sample_rate_hz,
     """Run the kernel alone on ``lanes`` voices with default parameters; check that its output
     is finite and that it allocates nothing."""
     n_in, n_out = len(cls.inputs), len(cls.outputs)
-    bufs = np.zeros((N_RESERVED_ROWS + n_in + n_out, block, lanes))
-    bufs[ROW_ONE] = 1.0
+    bufs, io, P, pr, st, ctx = kernel_args(cls, n_in + n_out, lanes, sample_rate=sample_rate,
+                                           block=block)
     bufs[ROW_PITCH] = 440.0 * (1.0 + np.arange(lanes))[None, :]
     bufs[ROW_GATE] = 1.0
-    io = np.array([PORT_DEFAULT_ROWS[p.default] for p in cls.inputs]
-                  + list(range(N_RESERVED_ROWS, N_RESERVED_ROWS + n_out)), dtype=np.int64)
+    # Inputs read their ports' default rows, outputs the rows after the reserved ones.
+    io[:] = ([PORT_DEFAULT_ROWS[p.default] for p in cls.inputs]
+             + list(range(N_RESERVED_ROWS, N_RESERVED_ROWS + n_out)))
     if n_in:  # feed a test tone into the first input so processors have something to chew
         io[0] = N_RESERVED_ROWS + n_out
         tone = 0.5 * np.sin(2 * np.pi * 220.0 * np.arange(block) / sample_rate)
         bufs[io[0]] = tone[:, None]
-    n_params = max(len(cls.params), 1)
-    P = np.zeros((n_params, block, lanes))
-    for k, spec in enumerate(cls.params):
-        P[k] = spec.default
-    pr = np.arange(n_params, dtype=np.int64)
-    size = cls.prepare(sample_rate, block)
-    st = np.zeros((max(size, 1), lanes))
-    column = np.zeros(size)
-    cls.reset_state(column, sample_rate)
-    st[:size] = column[:, None]
-    ctx = np.zeros((CTX_WIDTH, lanes))
-    ctx[CTX_SAMPLE_RATE] = sample_rate
     ctx[CTX_VELOCITY] = 0.8
     kernel = cls.kernel
     for b in range(50):

@@ -10,8 +10,9 @@ from numba import njit
 from scipy.signal import butter, get_window, sosfilt, sosfiltfilt
 
 import naive_effects as naive
-from kernel_rig import kernel_args, segment_bounds
+from kernel_rig import segment_bounds
 from helpers import compile_toml, make_engine, note_off, note_on, render, rms, simple_toml
+from instrument.modules.kernel_args import kernel_args
 from instrument.kernels import reverb as kr
 from instrument.kernels.approx import tanh_approx
 from instrument.modules.delay import Chorus, Delay

@@ -14,8 +14,9 @@ import pytest
 from numba import njit
 
 import naive_filters as nf
-from kernel_rig import kernel_args, segment_bounds
+from kernel_rig import segment_bounds
 from helpers import fft_pitch, make_engine, note_off, note_on, render, rms, spectral_centroid
+from instrument.modules.kernel_args import kernel_args
 from instrument.graph.compile import compile_preset
 from instrument.kernels.approx import TANH_PADE_CLIP, ln_approx, tanh_pade_den, tanh_pade_num
 from instrument.kernels.filters import KEY_RATIO_MAX, KEY_RATIO_MIN, key_cutoff

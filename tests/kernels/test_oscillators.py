@@ -19,10 +19,11 @@ from scipy.signal import get_window, welch
 from scipy.special import jv
 
 import naive_osc as ref
-from kernel_rig import kernel_args, segment_bounds
+from kernel_rig import segment_bounds
 from helpers import (
     RATES, cents, compile_toml, fft_pitch, make_engine, note_on, render, rms, simple_toml,
 )
+from instrument.modules.kernel_args import kernel_args
 from instrument.kernels import minblep as k
 from instrument.kernels import noise as nz
 from instrument.kernels.approx import sin_2pi
