@@ -263,6 +263,13 @@ class MidiFeedback:
         except Exception:  # noqa: BLE001 - closing a vanished port
             pass
 
+    def status(self) -> dict:
+        """For ``instrument status``: the messages sent to each output, and errors (a port
+        gone, a failed tick)."""
+        with self.lock:
+            sent = {t.name: t.sent_messages for t in self.targets.values()}
+        return {"sent": sent, "errors": self.errors}
+
     # ---- incoming (the MIDI polling thread) --------------------------------------------------
     def on_midi(self, port: str, message, t: float) -> None:
         """A message from input ``port``: a control change marks its control as being moved."""

@@ -918,6 +918,7 @@ class Host:
             "midi_junk": self.midi_junk,
             "tempo_bpm": round(self.clock.tempo_bpm, 2),
             "midi_clock": self.clock.status(time.monotonic()),
+            "midi_feedback": self.midi_feedback.status() if self.midi_feedback else None,
             "osc_messages": self.osc_router.counts.messages,
             "osc_unknown": self.osc_router.counts.unknown,
             "osc_malformed": self.osc_router.counts.malformed,

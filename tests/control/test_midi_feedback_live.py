@@ -143,16 +143,31 @@ def _sweep(knobs, values, gap_s=0.01):
         time.sleep(gap_s)
 
 
-def _tries(step, inst, n=3):
+RINGS = "fbctl-01:in"  # the test controller's input (JACK renames the 2nd client "fbctl")
+
+
+def _feedback_sent(inst) -> int:
+    """The messages the instrument says it sent to the test controller's input (its status)."""
+    status = wait_status(inst.osc_port, lambda d: d.get("midi_feedback") is not None, 5)
+    return (status.get("midi_feedback") or {}).get("sent", {}).get(RINGS, 0)
+
+
+def _tries(step, inst, jack_server, n=5):
     """``step(i)`` returns (what arrived, what should have); tried again (each try with other
-    values) when nothing arrived: on this loaded machine JACK MIDI loses a message now and then.
-    Returns how many tries failed that way."""
+    values) when nothing arrived although the instrument sent it: on this loaded machine JACK
+    MIDI loses a message now and then. Returns how many tries failed that way."""
     for i in range(n):
+        sent_before = _feedback_sent(inst)
         got, expected = step(i)
         if got == expected:
             return i
         assert got == [], (got, expected, inst.output())  # something wrong arrived: no retry
-    raise AssertionError(f"nothing arrived in {n} tries:\n{inst.output()}")
+        time.sleep(1.2)  # the status file is written once a second
+        assert _feedback_sent(inst) > sent_before, \
+            f"the instrument sent no feedback for {expected}:\n{inst.output()}"
+    log = jack_server.log_path.read_text(errors="replace")[-2000:]
+    raise AssertionError(f"sent, but nothing arrived in {n} tries:\n{inst.output()}\n"
+                         f"jackd log:\n{log}")
 
 
 def test_feedback_cc_arrives_on_an_output_port_and_not_while_the_knob_moves(inst, jack_server):
@@ -167,8 +182,8 @@ def test_feedback_cc_arrives_on_an_output_port_and_not_while_the_knob_moves(inst
     lost = 0
     try:
         assert wait_connected(env, "fbctl:out", "instrument"), inst.output()
-        assert wait_connected(env, "fbctl-01:in", "instrument-feedback"), inst.output()
-        assert "MIDI feedback: fbctl:out -> fbctl-01:in" in inst.output()
+        assert wait_connected(env, RINGS, "instrument-feedback"), inst.output()
+        assert f"MIDI feedback: fbctl:out -> {RINGS}" in inst.output()
         # On connect: the current value, at the knob position it is at.
         initial = _cc20(rings.messages(3.0))
         assert len(initial) == 1, inst.output()
@@ -183,7 +198,7 @@ def test_feedback_cc_arrives_on_an_output_port_and_not_while_the_knob_moves(inst
                 latency_ms.append((rings.arrived[0] - sent) * 1000)
             return got, [32 + i]
         latency_ms = []
-        lost += _tries(osc_move, inst)
+        lost += _tries(osc_move, inst, jack_server)
         assert _cc20(listener.messages(0.1))
 
         # The knob sweeps up (picks the value up near 32, then follows): nothing goes back to
@@ -208,7 +223,7 @@ def test_feedback_cc_arrives_on_an_output_port_and_not_while_the_knob_moves(inst
                 return got, expected
             _sweep(knobs, range(110 - i, 128 - i, 2))
             return _cc20(rings.messages(1.0)), expected
-        lost += _tries(pickup_move, inst)
+        lost += _tries(pickup_move, inst, jack_server)
 
         # A preset load sends every value again, also one the controller already shows.
         osc.send(CUTOFF, initial[0] / 127)
@@ -217,7 +232,7 @@ def test_feedback_cc_arrives_on_an_output_port_and_not_while_the_knob_moves(inst
         def preset_load(i):
             osc.send("/preset/load", "poly16")
             return _cc20(rings.messages(2.0)), initial
-        lost += _tries(preset_load, inst)
+        lost += _tries(preset_load, inst, jack_server)
         print(f"{lost} tries with nothing arrived (JACK MIDI loss); OSC move -> feedback CC "
               f"on the controller's port: {', '.join(f'{x:.1f}' for x in latency_ms)} ms")
     finally:
