@@ -82,14 +82,6 @@ def use_numba_cache_for_this_code() -> Path:
     return folder
 
 
-def numba_cache_of(source: Path) -> Path:
-    """The folder numba keeps ``source``'s compiled functions in, with ``NUMBA_CACHE_DIR`` set
-    (numba's user-provided cache locator: the source's folder below the cache folder)."""
-    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or numba_cache_dir())
-    absolute = Path(source).resolve().parent
-    return folder / absolute.relative_to(absolute.anchor)
-
-
 _FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 

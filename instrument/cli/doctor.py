@@ -359,7 +359,7 @@ def check_cache(report: Report, opts: dict) -> None:
     else:
         report(WARN, f"DSP cache: not compiled yet in {cache_dir()}; the first start compiles "
                      f"for a minute or more{service}",
-               "run 'instrument check presets/*.toml' once with the same cache folder "
+               "run 'instrument cache --warm presets/*.toml' once with the same cache folder "
                "(setup.sh and deploy/install.sh do)")
 
 

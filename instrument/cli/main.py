@@ -299,9 +299,15 @@ def _cache(args) -> int:
         for folder in prune_other_versions():
             print(f"removed {folder}")
     if args.warm:
+        from instrument.engine.fused import is_compiled
+        from instrument.modules.precompile import compile_kernels
+        from instrument.modules.registry import default_registry
         from instrument.presets import compile_file
         from instrument.runtime.audio_main import exercise_engine
 
+        registry = default_registry()
+        if not is_compiled(registry.renderer()):  # cold: the kernels first, on every core
+            compile_kernels(sorted(registry.modules))
         for path in args.warm:
             rate, block = DEFAULTS.sample_rate_hz, DEFAULTS.block_frames
             exercise_engine(compile_file(Path(path), rate, block), float(rate), block)

@@ -20,7 +20,7 @@ from types import ModuleType
 
 import numba
 
-from instrument.cache_folder import cache_dir, numba_cache_of
+from instrument.cache_folder import cache_dir
 from instrument.layout import FIRST_MODULE_CODE
 
 log = logging.getLogger(__name__)
@@ -164,5 +164,4 @@ def is_compiled(renderer: FusedRenderer) -> bool:
     """Whether numba's cache already holds the renderer's machine code (a start without it
     compiles for a minute or more)."""
     pattern = f"{renderer.source_path.stem}.render_block-*.nbi"
-    return any(folder.glob(pattern) for folder in (numba_cache_of(renderer.source_path),
-                                                  renderer.source_path.parent / "__pycache__"))
+    return any(Path(renderer.render_block.stats.cache_path).glob(pattern))
