@@ -21,7 +21,7 @@ from instrument.bench import calls_made_by
 from instrument.engine.events import NOTE_ON
 from instrument.presets import compile_file
 from instrument.runtime.audio_main import NO_FLAGS, AudioProcess
-from instrument.runtime.ring import RingWriter
+from instrument.runtime.ring_writer import RingWriter
 from instrument.runtime.shared import SharedState
 
 ROOT = Path(__file__).resolve().parents[1]

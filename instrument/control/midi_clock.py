@@ -31,7 +31,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from instrument.kernels.tempo import DEFAULT_TEMPO_BPM, MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from instrument.layout import DEFAULT_TEMPO_BPM, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 
 TICKS_PER_BEAT = 24
 TICKS_PER_SIXTEENTH = 6  # the unit of the song position pointer

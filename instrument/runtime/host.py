@@ -45,7 +45,7 @@ from instrument.runtime.player_state import PlayerState
 from instrument.runtime.recording import (
     finish_recording, raw_path_for, recover_leftover, trim_partial_frame,
 )
-from instrument.runtime.ring import RingWriter
+from instrument.runtime.ring_writer import RingWriter
 from instrument.runtime.shared import (
     MAX_PARAMS, S_AUDIO_PID, S_BAD_EVENTS, S_CALLBACKS, S_CB_MAX_NS, S_FIRST_AUDIO_T, S_LATE,
     S_CB_RECENT_GAP_S, S_CB_RECENT_MAX_NS, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT, S_PEAK_L, S_PEAK_R, S_PLAN_ACK,
@@ -58,7 +58,6 @@ from instrument.runtime.state_store import (
     Autosaver, CrashGuard, Saved, StateError, StateStore, moved_values,
 )
 from instrument.runtime.sd_notify import ServiceNotifier, status_text
-from instrument.runtime.status import percentiles
 from instrument.settings import DEFAULTS
 
 log = logging.getLogger("instrument.host")
@@ -891,6 +890,8 @@ class Host:
 
     # ---- status ----------------------------------------------------------------------------
     def status_dict(self, running: bool = True) -> dict:
+        from instrument.runtime.status import percentiles  # (numba: not before the audio starts)
+
         s = self.shared.status
         pct = percentiles(s)
         block_ns = self.opt.block / self.opt.rate * 1e9

@@ -1,8 +1,9 @@
 """The event ring: host threads push timestamped events; the audio callback drains them.
 
-Single consumer (the callback, lock-free, in numba). Producers in the host serialize on a lock,
-so the ring sees one producer. Each slot carries a sequence number written last: the consumer
-takes a slot only when its sequence matches, so it never reads a half-written event.
+Single consumer (the callback, lock-free, in numba: ``drain_ring`` here). Producers in the host
+serialize on a lock, so the ring sees one producer (``ring_writer.RingWriter``). Each slot
+carries a sequence number written last: the consumer takes a slot only when its sequence
+matches, so it never reads a half-written event.
 
 Timing: an event stamped at host time t is played at offset (t - previous callback time) * rate
 in the next block: a constant delay of one block instead of a jitter of one block.
@@ -10,41 +11,9 @@ in the next block: a constant delay of one block instead of a jitter of one bloc
 
 from __future__ import annotations
 
-import threading
-import time
-
 from numba import njit
 
-from instrument.runtime.shared import RING_HEADER, RING_SLOTS, SLOT_WIDTH, S_RING_DROPPED
-
-
-class RingWriter:
-    """The host's side of the ring."""
-
-    def __init__(self, ring, status):
-        self.ring = ring
-        self.status = status
-        self.lock = threading.Lock()
-
-    def push(self, kind: int, channel: int, a: float, b: float, t: float | None = None) -> bool:
-        """Queue one event; False (and counted) when the ring is full."""
-        t = time.monotonic() if t is None else t
-        ring = self.ring
-        with self.lock:
-            w = int(ring[0])
-            r = int(ring[1])
-            if w - r >= RING_SLOTS:
-                self.status[S_RING_DROPPED] += 1
-                return False
-            base = RING_HEADER + (w % RING_SLOTS) * SLOT_WIDTH
-            ring[base + 1] = t
-            ring[base + 2] = kind
-            ring[base + 3] = channel
-            ring[base + 4] = a
-            ring[base + 5] = b
-            ring[base] = w + 1  # sequence last: the slot is complete
-            ring[0] = w + 1
-        return True
+from instrument.runtime.shared import RING_HEADER, RING_SLOTS, SLOT_WIDTH
 
 
 @njit(cache=True)

@@ -15,7 +15,7 @@ from instrument.bench import calls_made_by
 from instrument.engine.events import NOTE_OFF, NOTE_ON
 from instrument.runtime import realtime
 from instrument.runtime.audio_main import NO_FLAGS, AudioProcess
-from instrument.runtime.ring import RingWriter
+from instrument.runtime.ring_writer import RingWriter
 from instrument.runtime.shared import S_CALLBACKS, S_NONFINITE, SharedState
 from live import REPO
 
