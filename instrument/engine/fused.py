@@ -163,5 +163,6 @@ def renderer_for_key(key: str) -> FusedRenderer:
 def is_compiled(renderer: FusedRenderer) -> bool:
     """Whether numba's cache already holds the renderer's machine code (a start without it
     compiles for a minute or more)."""
+    folder = renderer.render_block.stats.cache_path  # numba's own locator's answer
     pattern = f"{renderer.source_path.stem}.render_block-*.nbi"
-    return any(Path(renderer.render_block.stats.cache_path).glob(pattern))
+    return bool(folder) and any(Path(folder).glob(pattern))
