@@ -21,6 +21,9 @@ import os
 from instrument.settings import DEFAULTS
 
 
+WORKER_MB = 600  # a worker's resident memory peaks near 460 MB after compiling its share
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -28,11 +31,31 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def available_mb() -> int | None:
+    """MemAvailable of /proc/meminfo in MB; None where there is none."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def parallel_jobs(cores: int, free_mb: int | None) -> int:
+    """Workers to run: one per core, as many as the free memory holds (a 2 GB Pi 4 with four
+    cores gets two or three, not four that would push it into swap)."""
+    if free_mb is None:
+        return cores
+    return max(1, min(cores, free_mb // WORKER_MB))
+
+
 def compile_kernels(type_names: list[str], jobs: int | None = None) -> int:
     """Compile the kernels of the registered modules ``type_names`` in ``jobs`` worker
-    processes (default: the usable cores). Does nothing with one job: the renderer's compile
+    processes (default: ``parallel_jobs``). Does nothing with one job: the renderer's compile
     does the same work in this process anyway. Returns how many kernels compiled."""
-    jobs = usable_cores() if jobs is None else jobs
+    jobs = parallel_jobs(usable_cores(), available_mb()) if jobs is None else jobs
     if jobs < 2 or not type_names:
         return 0
     context = multiprocessing.get_context("spawn")  # no forked numba or thread state

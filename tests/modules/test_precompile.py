@@ -60,3 +60,13 @@ def test_is_compiled_once_the_renderer_ran():
 
     exercise_engine(compile_file(REPO / "presets" / "init.toml", 48000, 64), 48000.0, 64)
     assert is_compiled(default_registry().renderer())
+
+
+def test_workers_are_bounded_by_cores_and_free_memory():
+    from instrument.modules.precompile import WORKER_MB, available_mb, parallel_jobs
+
+    assert parallel_jobs(2, 24_000) == 2
+    assert parallel_jobs(4, 2 * WORKER_MB + 100) == 2  # a small Pi: not four
+    assert parallel_jobs(4, 100) == 1  # no room: compiled in the caller, one by one
+    assert parallel_jobs(3, None) == 3
+    assert available_mb() is None or available_mb() > 0
