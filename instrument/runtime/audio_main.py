@@ -286,10 +286,11 @@ def main(argv=None) -> int:
     proc.load(int(table), plan, first=True)
     proc.status[S_PLAN_ACK] = float(seq)
     proc.warm_up()
+    realtime.freeze_gc()
+    realtime.trim_heap()  # what the warm-up freed, before locking
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     realtime.pin_cpu(args.cpu)
     realtime.lock_memory()
-    realtime.freeze_gc()
     # Threads inherit the scheduling policy: raise it while the stream's thread is created,
     # then put this (command-reading) thread back to normal.
     realtime.realtime_priority(args.rt_priority)
