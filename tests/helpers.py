@@ -287,3 +287,28 @@ def test_registry() -> Registry:
 
 test_registry.__test__ = False  # not a test function, whatever pytest's name rules say
 
+
+# A preset whose one voice blows up (the test registry's ``blowup`` module, growth from
+# velocity): the engine's non-finite guard and the callbacks' recovery are tested on it.
+ONE_VOICE_BLOWS = """
+format = 1
+[voice]
+polyphony = 4
+connect = ["osc.out -> boom.in", "ctl.velocity -> boom.growth * 0.5", "boom.out -> amp.in",
+           "amp.out -> out.in"]
+[voice.nodes.ctl]
+type = "controls"
+[voice.nodes.osc]
+type = "sine"
+level = 0.05
+[voice.nodes.boom]
+type = "blowup"
+growth = 0.5
+[voice.nodes.amp]
+type = "vca"
+gain = 1
+velocity_amount = 0
+[voice.nodes.out]
+type = "output"
+"""
+QUIET_VELOCITY = 0.1  # stays stable in ONE_VOICE_BLOWS

@@ -6,35 +6,16 @@ block that went bad, the voices and effects that stayed finite play on sample fo
 
 import numpy as np
 
-from helpers import compile_toml, make_engine, note_on, param, render, test_registry
+from helpers import (
+    ONE_VOICE_BLOWS, QUIET_VELOCITY, compile_toml, make_engine, note_on, param, render, test_registry,
+)
 
 SR = 48000
 BLOCK = 64
 
-# Growth follows velocity: a note at velocity 1 blows up (growth 2.5), quiet notes stay stable.
-ONE_VOICE_BLOWS = """
-format = 1
-[voice]
-polyphony = 4
-connect = ["osc.out -> boom.in", "ctl.velocity -> boom.growth * 0.5", "boom.out -> amp.in",
-           "amp.out -> out.in"]
-[voice.nodes.ctl]
-type = "controls"
-[voice.nodes.osc]
-type = "sine"
-level = 0.05
-[voice.nodes.boom]
-type = "blowup"
-growth = 0.5
-[voice.nodes.amp]
-type = "vca"
-gain = 1
-velocity_amount = 0
-[voice.nodes.out]
-type = "output"
-"""
-
-QUIET = 0.1
+# ONE_VOICE_BLOWS: growth follows velocity; a note at velocity 1 blows up (growth 2.5), quiet
+# notes (velocity QUIET_VELOCITY) stay stable.
+QUIET = QUIET_VELOCITY
 
 
 def _first_muted_block(out, reference):

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import bend, cc, compile_toml, make_engine, note_off, note_on, render, test_registry
+from helpers import (
+    ONE_VOICE_BLOWS, QUIET_VELOCITY, bend, cc, compile_toml, make_engine, note_off, note_on, render, test_registry,
+)
 from instrument.engine.events import EVENT_WIDTH
 from instrument.presets import compile_file
 
-import test_guard
 from live import REPO
 
 SR = 48000
@@ -63,8 +64,8 @@ def test_many_blocks_per_call_are_the_samples_of_one_call_per_block(chunk_blocks
 
 
 def test_a_block_that_blows_up_mid_call_is_recovered_and_the_rest_rendered():
-    plan = compile_toml(test_guard.ONE_VOICE_BLOWS, SR, BLOCK, registry=test_registry())
-    events = [note_on(0, 60, test_guard.QUIET), note_on(0, 64, test_guard.QUIET),
+    plan = compile_toml(ONE_VOICE_BLOWS, SR, BLOCK, registry=test_registry())
+    events = [note_on(0, 60, QUIET_VELOCITY), note_on(0, 64, QUIET_VELOCITY),
               note_on(2000, 67, 1.0)]
     per_block = make_engine(plan)
     reference = render(per_block, int(0.5 * SR), events)

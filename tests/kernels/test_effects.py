@@ -10,7 +10,7 @@ from numba import njit
 from scipy.signal import butter, get_window, sosfilt, sosfiltfilt
 
 import naive_effects as naive
-from kernel_rig import segment_bounds
+from kernel_rig import run_fx
 from helpers import compile_toml, make_engine, note_off, note_on, render, rms, simple_toml
 from instrument.modules.kernel_args import kernel_args
 from instrument.kernels import reverb as kr
@@ -27,46 +27,6 @@ EFFECTS = (Delay, Chorus, Reverb, Drive, Eq)
 
 
 # ---- driving a kernel directly --------------------------------------------------------------
-
-def _full(value, total, lanes):
-    a = np.asarray(value, dtype=np.float64)
-    if a.ndim == 0:
-        return np.full((total, lanes), float(a))
-    if a.ndim == 1:
-        a = np.repeat(a[:, None], lanes, axis=1)
-    out = np.empty((total, lanes))
-    out[:len(a)] = a
-    out[len(a):] = a[-1]
-    return out
-
-
-def run_fx(cls, xl, xr=None, sample_rate=SR, segments=(0, BLOCK), lanes=1, **params):
-    """Drive ``cls.kernel`` over ``xl``/``xr`` ((n,) or (n, lanes)) through the kernel contract
-    (reserved rows, state from prepare/reset_state, segments). Parameters are scalars or
-    per-sample arrays; unnamed ones take their defaults. Returns (left, right) outputs."""
-    xr = xl if xr is None else xr
-    n = len(xl)
-    total = -(-n // BLOCK) * BLOCK
-    x = [_full(xl, total, lanes), _full(xr, total, lanes)]
-    x[0][n:] = x[1][n:] = 0.0
-    values = [_full(params.pop(s.name, s.default), total, lanes) for s in cls.params]
-    assert not params, f"unknown parameters {params}"
-    bufs, io, P, pr, st, ctx = kernel_args(cls, 4, lanes, sample_rate=sample_rate)
-    out = np.zeros((2, total, lanes))
-    for b in range(total // BLOCK):
-        sl = slice(b * BLOCK, (b + 1) * BLOCK)
-        bufs[io[0]] = x[0][sl]
-        bufs[io[1]] = x[1][sl]
-        for j, v in enumerate(values):
-            P[j] = v[sl]
-        for s0, s1 in segment_bounds(segments):
-            cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
-        out[0, sl] = bufs[io[2]]
-        out[1, sl] = bufs[io[3]]
-    if lanes == 1:
-        return out[0, :n, 0], out[1, :n, 0]
-    return out[0, :n], out[1, :n]
-
 
 def _impulse(n, at=0):
     x = np.zeros(n)

@@ -14,7 +14,7 @@ import pytest
 from numba import njit
 
 import naive_filters as nf
-from kernel_rig import segment_bounds
+from kernel_rig import run
 from helpers import fft_pitch, make_engine, note_off, note_on, render, rms, spectral_centroid
 from instrument.modules.kernel_args import kernel_args
 from instrument.graph.compile import compile_preset
@@ -37,40 +37,6 @@ Q_BUTTERWORTH_RES = math.log(math.sqrt(2.0)) / math.log(100.0)  # Q = 0.707: 0.0
 
 
 # ---- driving a kernel -----------------------------------------------------------------------
-
-def _full(value, n, lanes):
-    value = np.asarray(value, dtype=np.float64)
-    if value.ndim == 2:
-        return value
-    return np.broadcast_to(value, (n, lanes))
-
-
-def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR):
-    """Drive ``cls.kernel`` over ``x`` (n, lanes) block by block, each block split at
-    ``segments``. ``params`` maps names to a constant, a per-lane row (lanes,) or a per-sample
-    array (n, lanes); missing ones take their defaults. ``key`` (Hz) likewise. Returns
-    (n, lanes)."""
-    params = params or {}
-    x = np.asarray(x, dtype=np.float64)
-    n, lanes = x.shape
-    n_blocks = -(-n // BLOCK)
-    bufs, io, P, pr, st, ctx = kernel_args(cls, 3, lanes, sample_rate=sample_rate)
-    values = [_full(params.get(spec.name, spec.default), n, lanes) for spec in cls.params]
-    keys = _full(key, n, lanes)
-    out = np.zeros((n_blocks * BLOCK, lanes))
-    for b in range(n_blocks):
-        lo, hi = b * BLOCK, min((b + 1) * BLOCK, n)
-        m = hi - lo
-        bufs[io[0], :m] = x[lo:hi]
-        bufs[io[0], m:] = 0.0
-        bufs[io[1], :m] = keys[lo:hi]
-        for k, v in enumerate(values):
-            P[k, :m] = v[lo:hi]
-        for s0, s1 in segment_bounds(segments):
-            cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
-        out[lo:lo + BLOCK] = bufs[io[2]]
-    return out[:n]
-
 
 def impulse_response(cls, params, n=1 << 16, amplitude=1e-6):
     """Impulse response of one lane, per unit input (a small kick keeps the ladder linear)."""

@@ -27,8 +27,7 @@ from instrument.modules.amp import Vca
 from instrument.modules.drive_eq import Drive
 from instrument.modules.ladder import Ladder
 from instrument.layout import CTX_SAMPLE_RATE, CTX_VELOCITY, CTX_WIDTH, N_RESERVED_ROWS
-from test_effects import run_fx
-from test_filters import run
+from kernel_rig import run, run_fx
 from live import REPO
 
 SR = 48000

@@ -134,8 +134,7 @@ def test_outside_a_swap_the_callback_makes_one_call_and_renders_what_the_python_
 
 
 def test_a_block_that_blows_up_in_the_one_native_call_is_recovered():
-    from helpers import compile_toml, test_registry
-    from test_guard import ONE_VOICE_BLOWS
+    from helpers import ONE_VOICE_BLOWS, compile_toml, test_registry
 
     plan = compile_toml(ONE_VOICE_BLOWS, 48000, 64, registry=test_registry())
     host_side = SharedState(f"instrument-test-{os.getpid()}-blow", create=True)
