@@ -144,6 +144,7 @@ class Host:
         self.audio: subprocess.Popen | None = None
         self.audio_restarts = 0
         self.stop_requested = threading.Event()
+        self.stop_signalled = False  # SIGINT/SIGTERM: see _on_stop_signal
         self.pending_load: tuple[str, str] | None = None  # latest request: ("name"|"path", ..)
         self.pending_lock = threading.Lock()
         self.osc_router = OscRouter(self)
@@ -698,7 +699,7 @@ class Host:
     def start(self) -> None:
         o = self.opt
         for sig in (signal.SIGINT, signal.SIGTERM):  # from here on: a stop is a clean stop
-            signal.signal(sig, lambda *_: self.stop_requested.set())
+            signal.signal(sig, self._on_stop_signal)
         self._remove_stale_status_files()
         if self.raw_record is not None:
             kept = recover_leftover(self.raw_record, o.record, o.rate)
@@ -771,11 +772,18 @@ class Host:
         if answered.returncode == 0 and self._open_midi():
             log.info("MIDI: JACK MIDI opened on a later try")
 
+    def _on_stop_signal(self, *_) -> None:
+        """SIGINT or SIGTERM. Only a flag: a handler runs on the main thread between two
+        bytecodes, and ``stop_requested.set()`` here deadlocked when the main thread was inside
+        that Event's own lock (in ``wait``): a host that never stopped (seen in a benchmark's
+        SIGINT, then SIGTERM did nothing)."""
+        self.stop_signalled = True
+
     def run(self) -> int:
         self.next_scan = self.next_status = self.next_line = time.monotonic()
         failures_logged_at = -LOAD_ERROR_LOG_S
-        while not self.stop_requested.is_set():
-            self.stop_requested.wait(0.05)
+        while not (self.stop_signalled or self.stop_requested.is_set()):
+            time.sleep(0.05)  # not stop_requested.wait(): its lock is no place for a signal
             try:
                 self._tick()
             except Exception as exc:  # noqa: BLE001 - a bug must not take the host down

@@ -67,3 +67,31 @@ def test_missing_audio_device_falls_back_to_null_output_with_one_line(tmp_path):
     assert proc.returncode == 0, text
     assert "Traceback" not in text
     assert "null output" in text or "audio:" in text  # a machine with a sound card plays on it
+
+
+def test_a_burst_of_stop_signals_still_stops_it_cleanly():
+    """Ctrl-C pressed again and again, then SIGTERM: the host stops with exit 0. Its handler
+    once set a threading.Event, which deadlocked when a signal landed while the main thread was
+    inside that Event's lock: the host then ignored every further signal."""
+    port = free_udp_port()
+    proc = subprocess.Popen([sys.executable, "-m", "instrument.cli.main", "run",
+                             "presets/init.toml", "--null", "--no-midi", "--no-zeroconf",
+                             "--state-dir", "none", "--osc-port", str(port), "--osc-bind",
+                             "127.0.0.1"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "first audio" in proc.stdout.readline():
+                break
+        for _ in range(30):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
