@@ -156,3 +156,7 @@ BS_WIDTH = 4
 MIN_TEMPO_BPM = 20.0
 MAX_TEMPO_BPM = 300.0
 DEFAULT_TEMPO_BPM = 120.0
+
+# live_block's ``n_events`` for the audio callback's own block (ring, output stage, status);
+# 0 or more renders those events only (engine.render_template.live_block).
+LIVE = -1

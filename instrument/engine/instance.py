@@ -15,7 +15,7 @@ from instrument.engine.guard import recover_blown
 from instrument.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, CTX_SAMPLE_RATE, CTX_WIDTH, E_BEND_COEFF, E_BEND_RANGE_ST,
     E_GLIDE_COEFF, E_LAST_PITCH, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST,
-    E_TEMPO_BPM, E_TIMBRE, E_WIDTH, PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, ROW_ONE, V_WIDTH,
+    E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LIVE, PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, ROW_ONE, V_WIDTH,
 )
 from instrument.graph.plan import Plan
 from instrument.kernels.tempo import DEFAULT_TEMPO_BPM
@@ -66,9 +66,9 @@ class PlanInstance:
             "vctx": self.vctx, "vstate": self.vstate, "gctx": self.gctx, "gstate": self.gstate,
             "eng": self.eng, "held": self.held, "mix": self.mix,
         })  # addresses only: this instance keeps every array alive and never rebinds one
-        self._render = _entry_point(renderer_for_key(plan.renderer_key).render_block, (
-            self.state, np.zeros((1, 5)), 0, self._no_lim, self._no_out))
+        self._render = self._bind_render_block  # replaced by the entry point it binds
         self.live = None  # the audio callback's entry point, once bound (bind_live)
+        self._live_arrays = None
         self._guard_args = (self.voices, self.vctx, self.vstate, plan.vlayout, self.gstate,
                             plan.ginit, plan.glayout, self.eng)
         self._recover = _entry_point(recover_blown, self._guard_args)  # compiled now, not
@@ -119,10 +119,25 @@ class PlanInstance:
                   status: np.ndarray, lim: np.ndarray, out: np.ndarray) -> None:
         """Compile (or load) the renderer's ``live_block`` for the audio callback's arrays and
         set ``self.live`` to its entry point, called as ``live(self.state, ring, events,
-        clock, status, lim, out, xrun_flags, sample_rate, deadline_ns)`` (control side)."""
+        clock, status, lim, out, xrun_flags, sample_rate, deadline_ns, LIVE)`` (control
+        side). From then on ``render`` and ``render_out`` go through it too (its render-only
+        mode): an instance bound before its first render never loads ``render_block``."""
         live_block = renderer_for_key(self.plan.renderer_key).live_block
         self.live = _entry_point(live_block, (self.state, ring, events, clock, status, lim, out,
-                                              0, 1.0, 1.0))
+                                              0, 1.0, 1.0, LIVE))
+        self._live_arrays = (ring, clock, status)
+        self._render = self._render_through_live
+
+    def _render_through_live(self, state, events, n_events, lim, out):
+        ring, clock, status = self._live_arrays
+        return self.live(state, ring, events, clock, status, lim, out, 0, 0.0, 0.0, n_events)
+
+    def _bind_render_block(self, state, events, n_events, lim, out):
+        """(The first render of an instance never bound live: offline rendering, tests.) Bind
+        ``render_block``'s entry point, then render with it."""
+        self._render = _entry_point(renderer_for_key(self.plan.renderer_key).render_block, (
+            self.state, np.zeros((1, 5)), 0, self._no_lim, self._no_out))
+        return self._render(state, events, n_events, lim, out)
 
     def render_out(self, events: np.ndarray, n_events: int, lim: np.ndarray,
                    out: np.ndarray) -> int:

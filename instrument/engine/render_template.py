@@ -241,13 +241,20 @@ def render_block(state, events, n_events, lim, out):
 
 @njit(cache=True, error_model="numpy")
 def live_block(state, ring, events, clock, status, lim, out, xrun_flags, sample_rate,
-               deadline_ns):
-    """The audio callback's one native call while no plan swap is under way: count an xrun
-    (PortAudio's ``xrun_flags`` non-zero), stamp the block (CLOCK_MONOTONIC seconds in
-    ``clock[0]``; the first one also in the status block), move the ring's events in at their
-    offsets, render through the output stage into ``out`` and record the callback's duration
-    and the gap since the previous one. Returns ``render_block``'s non-finite mask: the
-    caller recovers in Python when it is not 0."""
+               deadline_ns, n_events):
+    """The audio callback's one native call while no plan swap is under way (``n_events``
+    LIVE, -1): count an xrun (PortAudio's ``xrun_flags`` non-zero), stamp the block
+    (CLOCK_MONOTONIC seconds in ``clock[0]``; the first one also in the status block), move
+    the ring's events in at their offsets, render through the output stage into ``out`` and
+    record the callback's duration and the gap since the previous one. Returns
+    ``render_block``'s non-finite mask: the caller recovers in Python when it is not 0.
+
+    With ``n_events`` >= 0 it is ``render_block(state, events, n_events, lim, out)`` and
+    nothing else: the callback's Python path (a crossfade, a restrike) renders through this
+    same entry point, so the audio process never loads ``render_block`` on its own, which
+    would be a second copy of the renderer's machine code (60 MB resident)."""
+    if n_events >= 0:
+        return render_block(state, events, n_events, lim, out)
     t0_ns = monotonic_ns()
     if xrun_flags != 0:
         status[S_XRUNS] += 1.0

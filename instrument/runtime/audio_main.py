@@ -38,6 +38,7 @@ import numpy as np
 
 from instrument.engine.engine import Engine
 from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
+from instrument.layout import LIVE
 from instrument.runtime import realtime
 from instrument.runtime.handover import read_message
 from instrument.runtime.ring import drain_ring
@@ -106,7 +107,7 @@ class AudioProcess:
         if live is not None and engine.pending is None and engine.old is None \
                 and engine.n_restrike == 0:
             bad = live(cur.state, self.ring, self.events, self.clock, self.status, engine.lim,
-                       outdata, flags._flags, self.sample_rate, self.deadline_ns)
+                       outdata, flags._flags, self.sample_rate, self.deadline_ns, LIVE)
             if bad:
                 self._recover(bad)
             return
@@ -318,21 +319,6 @@ def exercise_engine(plan, sample_rate: float, block: int) -> Engine:
     here). Returns the scratch engine. Used by the audio process before it opens the stream,
     by ``runtime.code_check`` to compile new code off the audio path, and by ``instrument
     cache --warm`` (setup, install)."""
-    scratch = Engine(sample_rate, block, max_events=MAX_EVENTS_PER_BLOCK)
-    scratch.load(plan)
-    out = np.zeros((block, 2), dtype=np.float32)
-    ev = np.zeros((MAX_EVENTS_PER_BLOCK, EVENT_WIDTH))
-    ev[0] = (0, NOTE_ON, 0, 60, 0.8)
-    ev[1] = (block // 2, NOTE_ON, 0, 64, 0.8)
-    scratch.process_block(ev, 2, out)
-    scratch.swap(plan, carry_params=False)
-    for _ in range(scratch.crossfade_frames // block + 2):
-        scratch.process_block(ev, 0, out)
-    ev[0] = (0, NOTE_OFF, 0, 60, 0.0)
-    ev[1] = (0, NOTE_OFF, 0, 64, 0.0)
-    for i in range(4):
-        scratch.process_block(ev, 2 if i == 0 else 0, out)
-    scratch.release_retired()
     # The shared blocks' types (1-d float64) on scratch arrays, and the argument types the
     # callback's Python path passes (float rate, int64 duration in ns): the same compiled code.
     # Another type here compiled a second version for nothing and left the callback's own to
@@ -340,12 +326,31 @@ def exercise_engine(plan, sample_rate: float, block: int) -> Engine:
     ring = np.zeros(shared_size("ring"))
     status = np.zeros(shared_size("status"))
     clock = np.zeros(2)
+    out = np.zeros((block, 2), dtype=np.float32)
+    ev = np.zeros((MAX_EVENTS_PER_BLOCK, EVENT_WIDTH))
+    scratch = Engine(sample_rate, block, max_events=MAX_EVENTS_PER_BLOCK)
+
+    def bind(instance):  # as the audio process binds each plan it plays (bind_live)
+        instance.bind_live(ring, ev, clock, status, scratch.lim, out)
+        return instance
+
+    bind(scratch.load(plan))
+    ev[0] = (0, NOTE_ON, 0, 60, 0.8)
+    ev[1] = (block // 2, NOTE_ON, 0, 64, 0.8)
+    scratch.process_block(ev, 2, out)
+    bind(scratch.swap(plan, carry_params=False))
+    for _ in range(scratch.crossfade_frames // block + 2):
+        scratch.process_block(ev, 0, out)
+    ev[0] = (0, NOTE_OFF, 0, 60, 0.0)
+    ev[1] = (0, NOTE_OFF, 0, 64, 0.0)
+    for i in range(4):
+        scratch.process_block(ev, 2 if i == 0 else 0, out)
+    scratch.release_retired()
     drain_ring(ring, ev, 0.0, 0.0, float(sample_rate), block)
     record_block(status, scratch.current.eng, scratch.lim, 1, block / sample_rate * 1e9, 0.0)
     cur = scratch.current
-    cur.bind_live(ring, ev, clock, status, scratch.lim, out)
     cur.live(cur.state, ring, ev, clock, status, scratch.lim, out, 0, float(sample_rate),
-             block / sample_rate * 1e9)
+             block / sample_rate * 1e9, LIVE)
     return scratch
 
 

@@ -51,3 +51,28 @@ def test_the_engines_native_functions_are_compiled_for_one_signature_each():
         str((row, table, "float64", "float64", "float64", "int64"))]
     assert found["called"]["record_block"] == [
         str((row, row, row, "int64", "float64", "float64"))]
+
+
+LOADS = """
+import sys
+from instrument.presets import compile_file
+from instrument.runtime.audio_main import exercise_engine
+from instrument.engine.fused import renderer_for_key
+plan = compile_file(sys.argv[1], 48000, 64)
+exercise_engine(plan, 48000, 64)
+renderer = renderer_for_key(plan.renderer_key)
+print(len(renderer.render_block.overloads), len(renderer.live_block.overloads))
+"""
+
+
+def test_the_audio_process_loads_the_renderer_once():
+    """The audio process plays every plan through ``live_block`` (its render-only mode for a
+    crossfade or a restrike), so ``render_block`` is never loaded on its own: that was a second
+    copy of the renderer's machine code, 60 MB of the audio process. Checked in a second
+    process, on a warm cache (compiling ``live_block`` compiles ``render_block`` as its
+    callee)."""
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", LOADS, str(REPO / "presets" / "poly16.toml")],
+                              capture_output=True, text=True, timeout=600, cwd=REPO)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "1"], done.stdout
