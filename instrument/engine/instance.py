@@ -14,11 +14,11 @@ from instrument.engine.expression import MPE_MEMBER_RANGE_ST
 from instrument.engine.guard import recover_blown
 from instrument.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, CTX_SAMPLE_RATE, CTX_WIDTH, E_BEND_COEFF, E_BEND_RANGE_ST,
-    E_GLIDE_COEFF, E_LAST_PITCH, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST,
-    E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LIVE, PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, ROW_ONE, V_WIDTH,
+    DEFAULT_TEMPO_BPM, E_GLIDE_COEFF, E_LAST_PITCH, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST,
+    E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LIVE, PS_CURRENT, PS_FILLED, PS_TARGET,
+    PS_WIDTH, ROW_ONE, V_WIDTH,
 )
 from instrument.graph.plan import Plan
-from instrument.kernels.tempo import DEFAULT_TEMPO_BPM
 from instrument.params.smoothing import one_pole_coeff
 
 BEND_SMOOTHING_MS = 5.0  # MIDI bend arrives in steps; 5 ms hides them without audible lag

@@ -9,9 +9,7 @@ value 1.5 times its plain one, a triplet 2/3 of it. At ``bpm`` a value of ``b`` 
 import numpy as np
 from numba import njit
 
-from instrument.layout import (  # noqa: F401 - the range and default, named here too
-    CTX_TEMPO_BPM, DEFAULT_TEMPO_BPM, MAX_TEMPO_BPM, MIN_TEMPO_BPM,
-)
+from instrument.layout import CTX_TEMPO_BPM, DEFAULT_TEMPO_BPM, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 
 # Choice index 0 is "Off" (the module's own rate or time); the others are note values.
 SYNC_CHOICES = ("Off", "4/1", "2/1", "1/1", "1/2", "1/2.", "1/2T", "1/4", "1/4.", "1/4T",

@@ -15,6 +15,7 @@ fails to compile here is left for the renderer's compile, which reports it prope
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 
@@ -66,11 +67,9 @@ def compile_kernels(type_names: list[str], jobs: int | None = None) -> int:
 def _compile_one(type_name: str) -> int:
     """(In a worker.) Run one kernel once on a fresh voice: numba compiles it, or loads it."""
     from instrument.modules.kernel_args import kernel_args
-    from instrument.modules.registry import discover
 
-    registry = _worker_registry(discover)
     try:
-        cls = registry.modules[type_name]
+        cls = _worker_registry().modules[type_name]
         lanes = 4
         args = kernel_args(cls, len(cls.inputs) + len(cls.outputs), lanes)
         cls.kernel(*args, 0, DEFAULTS.block_frames, lanes)
@@ -79,11 +78,9 @@ def _compile_one(type_name: str) -> int:
     return 1
 
 
-_registry = None
+@functools.cache
+def _worker_registry():
+    """(In a worker.) The registered modules, discovered once per worker, not validated."""
+    from instrument.modules.registry import discover
 
-
-def _worker_registry(discover):
-    global _registry
-    if _registry is None:
-        _registry = discover(validate=False)
-    return _registry
+    return discover(validate=False)
