@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,9 @@ log = logging.getLogger("instrument.host")
 
 ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_TIMBRE, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)
 QUICK_DEATH_S = 5.0  # an audio process that dies this soon, before playing, backs off
+MIDI_RECENT = 16  # messages kept for the status (midi_recent), up to this many bytes each:
+MIDI_RECENT_BYTES = 16
+REALTIME_STATUS = 0xF8  # clock, start, stop...: not kept
 MIDI_RETRY_S = 3.0  # JACK MIDI that failed to open is tried again this often (_retry_midi)
 LOAD_ERROR_LOG_S = 2.0  # failed network loads are logged at most this often (then summarized)
 
@@ -163,6 +167,9 @@ class Host:
         self.port_routers: dict[int, tuple] = {}  # id(mapping) -> (plan, CcRouter), lazily
         self.midi_messages = 0
         self.midi_junk = 0
+        # The last messages heard (index, port, hex bytes), for ``instrument status``: which
+        # controller sent what, when a musician asks why a knob does nothing
+        self.midi_recent: deque = deque(maxlen=MIDI_RECENT)
         self.first_audio_s: float | None = None
         self.audio_died_at: float | None = None
         self.audio_started = 0.0
@@ -501,6 +508,9 @@ class Host:
 
     def on_midi(self, message, t: float, port: str = "") -> None:
         self.midi_messages += 1
+        if len(message) > 1 or message and message[0] < REALTIME_STATUS:  # (not the clock)
+            self.midi_recent.append((self.midi_messages, port, " ".join(
+                f"{b:02x}" for b in message[:MIDI_RECENT_BYTES])))
         if self.midi_feedback is not None:  # a knob being moved gets no feedback
             self.midi_feedback.on_midi(port, message, t)
         if not dispatch_midi(message, self.midi_ports.get(port) or self._midi_port(port), t):
@@ -925,6 +935,7 @@ class Host:
             "peak_r": round(float(s[S_PEAK_R]), 4),
             "midi_messages": self.midi_messages,
             "midi_junk": self.midi_junk,
+            "midi_recent": [list(item) for item in self.midi_recent],
             "tempo_bpm": round(self.clock.tempo_bpm, 2),
             "midi_clock": self.clock.status(time.monotonic()),
             "midi_feedback": self.midi_feedback.status() if self.midi_feedback else None,

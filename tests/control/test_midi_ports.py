@@ -176,17 +176,17 @@ def test_a_sender_patched_to_instrument_in_is_not_opened_twice(inst):
     sender = JackMidiOut()  # connected to instrument:in before the scans see it
     try:
         time.sleep(2.5)  # at least two scans of the port list
-        sender.send(0xB0, 20, 0)  # warm-up: a first event right after the connection can be
-        base = wait_status(inst.osc_port,  # lost in JACK (seen once); count from after it
-                           lambda d: d.get("midi_messages", 0) >= 1)["midi_messages"]
-        n = 20
-        for i in range(n):
-            sender.send(0xB0, 20, i)
-            time.sleep(0.005)
-        data = wait_status(inst.osc_port, lambda d: d["midi_messages"] >= base + n)
+        sender.send_confirmed(inst.osc_port, (0xB0, 20, 0))  # (sent again if JACK lost it)
+        base = status_json(inst.osc_port)["midi_messages"]
+        n = 16
+        sender.send_confirmed(inst.osc_port, *[(0xB0, 20, i) for i in range(1, n + 1)],
+                              spacing_s=0.005)
         time.sleep(1.5)
         data = status_json(inst.osc_port)
-        assert data["midi_messages"] == base + n, inst.output()
+        assert data["midi_messages"] == base + n, inst.output()  # heard once each, not twice
+        heard = [hexed for _, port, hexed in data["midi_recent"]]
+        assert heard == [f"b0 14 {i:02x}" for i in range(1, n + 1)], heard
+        assert {port for _, port, _ in data["midi_recent"]} == {"instrument:in"}
         assert "MIDI input: test-keys:out" not in inst.output()
     finally:
         sender.close()

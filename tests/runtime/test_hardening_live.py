@@ -113,19 +113,16 @@ def test_restarted_audio_process_brings_back_held_notes_and_bend_not_released_on
     bend_st = compile_file(REPO / "presets" / "poly16.toml", 48000, 64).bend_range_st
     keys = JackMidiOut()
     try:
-        keys.send(0xE0, 0x7F, 0x7F)  # bend fully up
-        keys.send(0x90, 69, 100)  # A4, held throughout
-        keys.send(0x90, 52, 100)  # released during the restart
+        keys.send_confirmed(live.osc_port, (0xE0, 0x7F, 0x7F),  # bend fully up
+                            (0x90, 69, 100),  # A4, held throughout
+                            (0x90, 52, 100))  # released during the restart
         before = wait_status(live.osc_port, lambda d: d["active_voices"] == 2)
         assert before["active_voices"] == 2, live.output()
         os.kill(before["audio_pid"], signal.SIGKILL)
         t_kill = time.monotonic()
-        keys.send(0x80, 52, 0)
-        # Sent twice while the audio process is down (a restart takes ~0.8 s): the first was
-        # lost once in a full-suite run, right as a JACK client (the killed audio process) left
-        # the graph; a second note-off is harmless. Cause not confirmed (see the hot-plug test).
-        time.sleep(0.2)
-        keys.send(0x80, 52, 0)
+        # While the audio process is down (a restart takes ~0.8 s): sent again if JACK lost
+        # it (seen once, right as the killed audio process's JACK client left the graph)
+        keys.send_confirmed(live.osc_port, (0x80, 52, 0))
         after = wait_status(live.osc_port, lambda d: d["audio_pid"] != before["audio_pid"]
                             and d["callbacks"] > 0 and d["active_voices"] == 1, 15)
         assert after.get("active_voices") == 1, live.output()
@@ -135,7 +132,7 @@ def test_restarted_audio_process_brings_back_held_notes_and_bend_not_released_on
         x, sr = read_wav(wav)
         expected = 440.0 * 2 ** (bend_st * (8191 / 8192) / 12)
         assert abs(median_pitch_hz(x.mean(axis=1), sr) / expected - 1) < 0.01
-        keys.send(0x80, 69, 0)
+        keys.send_confirmed(live.osc_port, (0x80, 69, 0))
         released = wait_status(live.osc_port, lambda d: d["active_voices"] == 0)
         assert released["active_voices"] == 0
         print(f"restart: held note back, voices {after['active_voices']}, "
