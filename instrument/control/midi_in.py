@@ -150,10 +150,10 @@ class MidiInputs:
         """Open newly plugged matching ports, forget vanished ones; returns names opened."""
         if not self.available:
             return []
-        try:
-            probe = self._new_input()
-            names = probe.get_ports()
-            probe.delete()
+        try:  # through the virtual input's own client: a new one each scan is a JACK client
+            # opened, activated and closed every second (a graph change each time)
+            with self.lock:  # (the poll thread reads from it)
+                names = self.virtual.get_ports() if self.virtual is not None else []
         except Exception as exc:  # noqa: BLE001
             log.debug("MIDI scan failed: %s", exc)
             return []
