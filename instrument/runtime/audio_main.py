@@ -3,7 +3,12 @@
 Started by the host (``python -m instrument.runtime.audio_main ...``). It attaches to the shared
 memory, reads its first plan from stdin (the host compiled it; this process never reads or
 compiles a preset file), warms the JIT, then pins itself to a CPU, asks for SCHED_FIFO, locks
-its memory, freezes and disables the garbage collector, and opens the stream. Its main thread
+its memory, freezes and disables the garbage collector, and opens the stream.
+
+Start: the collector is off from the process's first import, and what the imports built is
+frozen (``gc.freeze``) once numba's registries are filled, so the one collection before the
+stream opens scans only what came with the plan: start to stream 0.62 s instead of 0.75 s
+(median of 8, interleaved), the same resident memory. Its main thread
 only reads the host's messages on stdin (``runtime.handover``: a ready plan to adopt, or quit);
 end of input means the host is gone, and it stops. Adopting a plan is a millisecond of Python
 (unpickle, allocate the instance) and a pointer swap at the top of a block; the main thread
@@ -26,6 +31,11 @@ run from Python through ``Engine.process_block``.
 """
 
 from __future__ import annotations
+
+import gc
+
+if __name__ == "__main__":  # the audio process: no collection from its first import on (start)
+    gc.disable()
 
 import argparse
 import logging
@@ -279,6 +289,7 @@ def main(argv=None) -> int:
     proc.status[S_BLOCK] = proc.block
     commands = sys.stdin.buffer
     _prepare_numba()  # while the host compiles the preset
+    gc.freeze()  # the imports' objects: never scanned again (start, in the module docstring)
     first = read_message(commands)
     if first is None or first[0] != "plan":
         return 0  # the host went away before sending a plan
