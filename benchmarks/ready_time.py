@@ -54,7 +54,11 @@ def time_to_ready(preset: Path, port: int, timeout_s: float = 120.0) -> float:
         raise RuntimeError(f"{preset.name}: no READY=1 in {timeout_s} s")
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # left running, it would hold the fixed ports
+            proc.kill()
+            proc.wait()
         sock.close()
 
 
