@@ -3,17 +3,17 @@
 Started by the host (``python -m instrument.runtime.audio_main ...``). It attaches to the shared
 memory, reads its first plan from stdin (the host compiled it; this process never reads or
 compiles a preset file), warms the JIT, then pins itself to a CPU, asks for SCHED_FIFO, locks
-its memory, freezes and disables the garbage collector, and opens the stream.
-
-Start: the collector is off from the process's first import, and what the imports built is
-frozen (``gc.freeze``) once numba's registries are filled, so the one collection before the
-stream opens scans only what came with the plan: start to stream 0.62 s instead of 0.75 s
-(median of 8, interleaved), the same resident memory. Its main thread
+its memory, freezes and disables the garbage collector, and opens the stream. Its main thread
 only reads the host's messages on stdin (``runtime.handover``: a ready plan to adopt, or quit);
 end of input means the host is gone, and it stops. Adopting a plan is a millisecond of Python
 (unpickle, allocate the instance) and a pointer swap at the top of a block; the main thread
 then waits for the crossfade to end, releases the old instance and acknowledges the plan's
 sequence number in the status block, so the host sends at most one plan at a time.
+
+Start: the collector is off from the process's first import, and what the imports built is
+frozen (``gc.freeze``) once numba's registries are filled, so the one collection before the
+stream opens scans only what came with the plan: import to warmed engine 0.62 s instead of
+0.75 s (median of 8, interleaved), the same resident memory.
 
 Python's GIL: the stream's callback needs the GIL for its few Python calls, and while the main
 thread prepares a plan it holds it; by default a waiting thread gets it only after the 5 ms

@@ -65,8 +65,8 @@ log = logging.getLogger("instrument.host")
 
 ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_TIMBRE, CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)
 QUICK_DEATH_S = 5.0  # an audio process that dies this soon, before playing, backs off
-MIDI_RECENT = 16  # messages kept for the status (midi_recent), up to this many bytes each:
-MIDI_RECENT_BYTES = 16
+MIDI_RECENT = 16  # messages kept for the status (midi_recent)
+MIDI_RECENT_BYTES = 16  # bytes kept of each (a SysEx is longer)
 REALTIME_STATUS = 0xF8  # clock, start, stop...: not kept
 MIDI_RETRY_S = 3.0  # JACK MIDI that failed to open is tried again this often (_retry_midi)
 LOAD_ERROR_LOG_S = 2.0  # failed network loads are logged at most this often (then summarized)

@@ -110,6 +110,28 @@ def test_bank_select_picks_the_program_of_that_bank_per_channel():
     assert programs == [5, 131, 3, 128 * 128]
 
 
+def test_the_status_lists_the_last_16_messages_heard_without_the_clock():
+    """``midi_recent``: index, port and bytes (hex, 16 at most) of the last 16 messages; the
+    MIDI clock (24 a beat) is counted but not listed, or it would push everything else out."""
+    from collections import deque
+
+    from instrument.runtime.host import MIDI_RECENT, Host
+
+    fake = SimpleNamespace(midi_messages=0, midi_junk=0, midi_feedback=None, midi_ports={},
+                           midi_recent=deque(maxlen=MIDI_RECENT))
+    port = MidiPort(_Host(), "keys")
+    fake._midi_port = lambda name: port
+    for note in range(20):
+        Host.on_midi(fake, [0x90, 40 + note, 100], 0.0, "keys:out")
+        Host.on_midi(fake, [0xF8], 0.0, "keys:out")
+    Host.on_midi(fake, [0xF0] + [0x01] * 40 + [0xF7], 0.0, "keys:out")
+    assert fake.midi_messages == 41
+    recent = list(fake.midi_recent)
+    assert len(recent) == 16
+    assert recent[-2] == (39, "keys:out", "90 3b 64")  # the last note: the 39th message
+    assert recent[-1] == (41, "keys:out", "f0" + " 01" * 15)
+
+
 # ---- integration ----------------------------------------------------------------------------
 
 def _virtual_keys(client: str, port: str = "out"):
