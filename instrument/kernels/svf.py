@@ -44,9 +44,9 @@ def svf_mix(mode):
     return 0.0, 0.0, 1.0
 
 
-# State rows of the SVF.
+# State rows of the SVF (_CUT_KEY: the low-pass's cutoff at the last exact coefficients).
 (_IC1, _IC2, _A1, _A2, _A3, _D1, _D2, _D3, _RES, _K0, _DK, _KEND, _CX, _CB, _CL, _SVF_GT,
- _SVF_RAMP) = range(17)
+ _CUT_KEY, _SVF_RAMP) = range(18)
 SVF_STATE = _SVF_RAMP + 3 * COEFF_STEP
 SVF_UNSET = _A1  # reset_state writes -1.0 here: coefficients come from the first sample
 SVF_RECURSIVE = (_IC1, _IC2)  # the filter's memory (flushed to 0 below DENORMAL_FLOOR)
@@ -83,6 +83,38 @@ def _svf_run(x, out, st, i, end, s0, nl, m):
                     out[j, v] = xi - kv1
                 else:
                     out[j, v] = st[_CX, v] * xi + st[_CB, v] * kv1 + st[_CL, v] * v2
+
+
+@njit(cache=True, inline="always")
+def _svf_steady(cutoff, st, s0, s1, nl):
+    """True when no lane's coefficients would move in [s0, s1): the damping holds and the
+    cutoff at every chunk end is the one the current coefficients were computed from."""
+    for v in range(nl):
+        if st[_DK, v] != 0.0:
+            return False
+        key = st[_CUT_KEY, v]
+        for i in range(s0, s1, COEFF_STEP):
+            if cutoff[min(i + COEFF_STEP, s1) - 1, v] != key:
+                return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _svf_run_steady_lowpass(x, out, st, s0, s1, nl):
+    """``_svf_run`` in low-pass mode with the coefficients held (the same arithmetic)."""
+    for j in range(s0, s1):
+        for v in range(nl):
+            a1 = st[_A1, v]
+            a2 = st[_A2, v]
+            a3 = st[_A3, v]
+            ic1 = st[_IC1, v]
+            ic2 = st[_IC2, v]
+            v3 = x[j, v] - ic2
+            v1 = a1 * ic1 + a2 * v3
+            v2 = ic2 + a2 * ic1 + a3 * v3
+            st[_IC1, v] = 2.0 * v1 - ic1
+            st[_IC2, v] = 2.0 * v2 - ic2
+            out[j, v] = v2
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,6 +171,13 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
         if st[_A1, v] < 0.0:
             g = prewarp(key_cutoff(cutoff[s0, v], kt[s0, v], key[s0, v]), sr)
             st[_A1, v], st[_A2, v], st[_A3, v] = svf_coeffs(g, st[_K0, v])
+            st[_CUT_KEY, v] = -1.0  # (not from a chunk's end)
+    if lowpass and _svf_steady(cutoff, st, s0, s1, nl):
+        # A settled low-pass (a held note after its filter envelope's decay): no tan, no
+        # ramp; svf_lowpass at 16 voices 2.6 -> 1.0 us per block (benchmarks/op_cost.py)
+        _svf_run_steady_lowpass(x, out, st, s0, s1, nl)
+        _flush_denormals(st, nl)
+        return
     i = s0
     while i < s1:
         end = min(i + COEFF_STEP, s1)
@@ -148,6 +187,7 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
             for v in range(nl):
                 k = st[_K0, v] + st[_DK, v] * (e - s0)
                 b1, b2, b3 = svf_coeffs(prewarp(cutoff[e, v], sr), k)
+                st[_CUT_KEY, v] = cutoff[e, v]
                 st[_D1, v] = (b1 - st[_A1, v]) * inv
                 st[_D2, v] = (b2 - st[_A2, v]) * inv
                 st[_D3, v] = (b3 - st[_A3, v]) * inv
@@ -171,6 +211,11 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
         else:
             _svf_run(x, out, st, i, end, s0, nl, _SVF_MIXED)
         i = end
+    _flush_denormals(st, nl)
+
+
+@njit(cache=True, inline="always")
+def _flush_denormals(st, nl):
     for v in range(nl):
         if abs(st[_IC1, v]) < DENORMAL_FLOOR:
             st[_IC1, v] = 0.0
