@@ -34,8 +34,8 @@ def _rows(value, n, lanes):
 def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR):
     """Drive ``cls.kernel`` over ``x`` (n, lanes) block by block, each block split at
     ``segments``. ``params`` maps names to a constant, a per-lane row (lanes,) or a per-sample
-    array (n, lanes); missing ones take their defaults. ``key`` (Hz) likewise. Returns
-    (n, lanes)."""
+    array (n, lanes); missing ones take their defaults. ``key`` (Hz) likewise, for a module
+    with a second (key) input. Returns its first output, (n, lanes)."""
     params = params or {}
     x = np.asarray(x, dtype=np.float64)
     n, lanes = x.shape
@@ -43,18 +43,20 @@ def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR):
     bufs, io, P, pr, st, ctx = kernel_args(cls, 3, lanes, sample_rate=sample_rate)
     values = [_rows(params.get(spec.name, spec.default), n, lanes) for spec in cls.params]
     keys = _rows(key, n, lanes)
+    n_inputs = len(cls.inputs)  # the io row list: inputs, then outputs
     out = np.zeros((n_blocks * BLOCK, lanes))
     for b in range(n_blocks):
         lo, hi = b * BLOCK, min((b + 1) * BLOCK, n)
         m = hi - lo
         bufs[io[0], :m] = x[lo:hi]
         bufs[io[0], m:] = 0.0
-        bufs[io[1], :m] = keys[lo:hi]
+        if n_inputs > 1:
+            bufs[io[1], :m] = keys[lo:hi]
         for k, v in enumerate(values):
             P[k, :m] = v[lo:hi]
         for s0, s1 in segment_bounds(segments):
             cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
-        out[lo:lo + BLOCK] = bufs[io[2]]
+        out[lo:lo + BLOCK] = bufs[io[n_inputs]]
     return out[:n]
 
 

@@ -164,6 +164,7 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
             st[_DK, v] = ramp_step(k0, k1, n)
             st[_KEND, v] = k1
             st[_RES, v] = r1
+            st[_CUT_KEY, v] = -1.0  # a new damping: the coefficients are not settled
         if not lowpass:
             st[_CX, v], st[_CB, v], st[_CL, v] = svf_mix(mode[s0, v])
             m = int(mode[s0, v] + 0.5)

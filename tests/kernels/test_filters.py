@@ -25,7 +25,7 @@ from instrument.kernels.onepole import ONEPOLE_RECURSIVE
 from instrument.kernels.svf import SVF_RECURSIVE
 from instrument.modules.ladder import Ladder
 from instrument.modules.onepole import OnePole
-from instrument.modules.svf import Svf
+from instrument.modules.svf import Svf, SvfLowpass
 from instrument.modules.registry import Registry, _exercise, default_registry
 from instrument.presets import parse_preset
 
@@ -178,6 +178,25 @@ def test_svf_damping_lands_on_the_new_resonance_after_a_ramp():
     out = run(Svf, x, dict(mode=0, cutoff_hz=1000.0, resonance=res))
     ref = np.array(nf.svf(x[:, 0], 1000.0, res[:, 0], SR))
     assert np.max(np.abs(out[5 * BLOCK:, 0] - ref[5 * BLOCK:])) < 1e-9
+
+
+def test_svf_lowpass_settled_follows_a_resonance_step_under_a_held_cutoff():
+    """A settled svf_lowpass (steady cutoff: it runs with held coefficients) takes a new
+    resonance at a block's start just as the svf's chunked path does (within 1e-12), and once
+    the step's transient has rung out (the first 8-sample chunk ramps the coefficients; at
+    resonance 0.9, Q 31.5, for tens of ms) the output is the exact filter's. Kept at the old
+    resonance, it was 1.5 off."""
+    n = 160 * BLOCK
+    x = _noise(n, 2)
+    res = np.full((n, 2), 0.1)
+    res[20 * BLOCK:] = 0.9
+    res[120 * BLOCK:] = 0.4
+    settled = run(SvfLowpass, x, dict(cutoff_hz=1000.0, resonance=res))
+    chunked = run(Svf, x, dict(mode=0, cutoff_hz=1000.0, resonance=res))
+    assert np.max(np.abs(settled - chunked)) < 1e-12
+    for v in range(2):
+        ref = np.array(nf.svf(x[:, v], 1000.0, res[:, v], SR))
+        assert np.max(np.abs(settled[140 * BLOCK:, v] - ref[140 * BLOCK:])) < 1e-9
 
 
 @pytest.mark.parametrize("mode", range(2))
