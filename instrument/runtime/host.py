@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from instrument.control.midi_clock import MidiClock
-from instrument.control.midi_messages import MidiPort, dispatch_midi
+from instrument.control.midi_messages import REALTIME, MidiPort, dispatch_midi
 from instrument.control.osc import OscAddressMap, OscRouter, OscServer
 from instrument.engine.events import (
     ALL_NOTES_OFF, ALL_SOUND_OFF, CC, CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, CC_MOD_WHEEL,
@@ -67,7 +67,6 @@ ENGINE_CCS = (CC_MOD_WHEEL, CC_SUSTAIN, CC_TIMBRE, CC_ALL_SOUND_OFF, CC_ALL_NOTE
 QUICK_DEATH_S = 5.0  # an audio process that dies this soon, before playing, backs off
 MIDI_RECENT = 16  # messages kept for the status (midi_recent)
 MIDI_RECENT_BYTES = 16  # bytes kept of each (a SysEx is longer)
-REALTIME_STATUS = 0xF8  # clock, start, stop...: not kept
 MIDI_RETRY_S = 3.0  # JACK MIDI that failed to open is tried again this often (_retry_midi)
 LOAD_ERROR_LOG_S = 2.0  # failed network loads are logged at most this often (then summarized)
 
@@ -123,6 +122,12 @@ def runtime_dir() -> Path:
     return Path(base) / "instrument" if base else Path(f"/tmp/instrument-{os.getuid()}")
 
 
+def midi_recent_text(recent) -> list:
+    """The status's ``midi_recent``: [index, port, "90 3c 64"] per message kept by
+    ``Host.on_midi`` (the hex written once a second here, not for every message heard)."""
+    return [[index, port, " ".join(f"{b:02x}" for b in data)] for index, port, data in recent]
+
+
 class Host:
     def __init__(self, options: RunOptions):
         self.opt = options
@@ -167,7 +172,7 @@ class Host:
         self.port_routers: dict[int, tuple] = {}  # id(mapping) -> (plan, CcRouter), lazily
         self.midi_messages = 0
         self.midi_junk = 0
-        # The last messages heard (index, port, hex bytes), for ``instrument status``: which
+        # The last messages heard (index, port, bytes), for ``instrument status``: which
         # controller sent what, when a musician asks why a knob does nothing
         self.midi_recent: deque = deque(maxlen=MIDI_RECENT)
         self.first_audio_s: float | None = None
@@ -508,9 +513,8 @@ class Host:
 
     def on_midi(self, message, t: float, port: str = "") -> None:
         self.midi_messages += 1
-        if len(message) > 1 or message and message[0] < REALTIME_STATUS:  # (not the clock)
-            self.midi_recent.append((self.midi_messages, port, " ".join(
-                f"{b:02x}" for b in message[:MIDI_RECENT_BYTES])))
+        if len(message) > 1 or message and message[0] < REALTIME:  # (not the clock)
+            self.midi_recent.append((self.midi_messages, port, message[:MIDI_RECENT_BYTES]))
         if self.midi_feedback is not None:  # a knob being moved gets no feedback
             self.midi_feedback.on_midi(port, message, t)
         if not dispatch_midi(message, self.midi_ports.get(port) or self._midi_port(port), t):
@@ -935,7 +939,7 @@ class Host:
             "peak_r": round(float(s[S_PEAK_R]), 4),
             "midi_messages": self.midi_messages,
             "midi_junk": self.midi_junk,
-            "midi_recent": [list(item) for item in self.midi_recent],
+            "midi_recent": midi_recent_text(self.midi_recent),
             "tempo_bpm": round(self.clock.tempo_bpm, 2),
             "midi_clock": self.clock.status(time.monotonic()),
             "midi_feedback": self.midi_feedback.status() if self.midi_feedback else None,

@@ -115,7 +115,7 @@ def test_the_status_lists_the_last_16_messages_heard_without_the_clock():
     MIDI clock (24 a beat) is counted but not listed, or it would push everything else out."""
     from collections import deque
 
-    from instrument.runtime.host import MIDI_RECENT, Host
+    from instrument.runtime.host import MIDI_RECENT, Host, midi_recent_text
 
     fake = SimpleNamespace(midi_messages=0, midi_junk=0, midi_feedback=None, midi_ports={},
                            midi_recent=deque(maxlen=MIDI_RECENT))
@@ -126,10 +126,10 @@ def test_the_status_lists_the_last_16_messages_heard_without_the_clock():
         Host.on_midi(fake, [0xF8], 0.0, "keys:out")
     Host.on_midi(fake, [0xF0] + [0x01] * 40 + [0xF7], 0.0, "keys:out")
     assert fake.midi_messages == 41
-    recent = list(fake.midi_recent)
+    recent = midi_recent_text(fake.midi_recent)
     assert len(recent) == 16
-    assert recent[-2] == (39, "keys:out", "90 3b 64")  # the last note: the 39th message
-    assert recent[-1] == (41, "keys:out", "f0" + " 01" * 15)
+    assert recent[-2] == [39, "keys:out", "90 3b 64"]  # the last note: the 39th message
+    assert recent[-1] == [41, "keys:out", "f0" + " 01" * 15]
 
 
 # ---- integration ----------------------------------------------------------------------------

@@ -74,15 +74,11 @@ def inst(jack_server, tmp_path_factory):
         assert live.stop() == 0, live.output()
 
 
-def _send_all(keys, inst, *messages):
-    keys.send_confirmed(inst.osc_port, *messages)  # sent again if JACK lost one (live.py)
-
-
 def _mcm(keys, inst, members):
     """Send the MPE Configuration Message for the lower zone and wait for the host's log line
     about it."""
     seen = inst.output().count("MPE: ")
-    _send_all(keys, inst, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, members))
+    keys.send_confirmed(inst.osc_port, (0xB0, 101, 0), (0xB0, 100, 6), (0xB0, 6, members))
     end = time.monotonic() + 5
     while inst.output().count("MPE: ") == seen and time.monotonic() < end:
         time.sleep(0.05)
@@ -131,17 +127,17 @@ def test_mpe_per_note_bend_changes_only_its_notes_pitch(inst, jack_server, tmp_p
     (within 1 cent live; offline, test_mpe.py holds it to 0.1 cent)."""
     keys = JackMidiOut()
     try:
-        _send_all(keys, inst, (0x91, LOW, 100), (0x92, HIGH, 100))
+        keys.send_confirmed(inst.osc_port, (0x91, LOW, 100), (0x92, HIGH, 100))
         assert _voices(inst, 2).get("active_voices") == 2, inst.output()
         assert "MPE: lower zone: master channel 1, members 2-8" in inst.output()
         _mcm(keys, inst, 15)
         assert "MPE: lower zone: master channel 1, members 2-16" in inst.output()
         before, sr = _record(jack_server, inst, tmp_path / "before.wav")
         bend = 8192 + 341
-        _send_all(keys, inst, (0xE1, bend & 0x7F, bend >> 7))
+        keys.send_confirmed(inst.osc_port, (0xE1, bend & 0x7F, bend >> 7))
         time.sleep(0.3)
         after, sr = _record(jack_server, inst, tmp_path / "after.wav")
-        _send_all(keys, inst, (0x81, LOW, 0), (0x82, HIGH, 0), (0xE1, 0, 0x40))
+        keys.send_confirmed(inst.osc_port, (0x81, LOW, 0), (0x82, HIGH, 0), (0xE1, 0, 0x40))
         assert _voices(inst, 0).get("active_voices") == 0
     finally:
         keys.close()
@@ -167,12 +163,12 @@ def test_the_mappings_velocity_curve_sets_the_level_of_notes_from_the_port(inst,
     try:
         _mcm(keys, inst, 0)  # no MPE zone here
         for velocity in (20, 127):
-            _send_all(keys, inst, (0x90, 69, velocity))
+            keys.send_confirmed(inst.osc_port, (0x90, 69, velocity))
             assert _voices(inst, 1).get("active_voices") == 1, inst.output()
             x, sr = _record(jack_server, inst, tmp_path / f"v{velocity}.wav")
             assert rms(x) > 1e-3
             levels.append(_band_db(x, sr, 69))
-            _send_all(keys, inst, (0x80, 69, 0))
+            keys.send_confirmed(inst.osc_port, (0x80, 69, 0))
             assert _voices(inst, 0).get("active_voices") == 0
     finally:
         keys.close()
@@ -201,16 +197,16 @@ def test_poly_aftertouch_raises_only_its_note_and_channel_aftertouch_every_note(
     keys = JackMidiOut()
     try:
         _mcm(keys, inst, 0)  # no MPE zone here
-        _send_all(keys, inst, (0x90, LOW, 100), (0x90, HIGH, 100))
+        keys.send_confirmed(inst.osc_port, (0x90, LOW, 100), (0x90, HIGH, 100))
         assert _voices(inst, 2).get("active_voices") == 2, inst.output()
         plain, sr = _record(jack_server, inst, tmp_path / "plain.wav")
-        _send_all(keys, inst, (0xA0, HIGH, 127))
+        keys.send_confirmed(inst.osc_port, (0xA0, HIGH, 127))
         time.sleep(0.2)
         poly, _ = _record(jack_server, inst, tmp_path / "poly.wav")
-        _send_all(keys, inst, (0xD0, 127))
+        keys.send_confirmed(inst.osc_port, (0xD0, 127))
         time.sleep(0.2)
         channel, _ = _record(jack_server, inst, tmp_path / "channel.wav")
-        _send_all(keys, inst, (0xD0, 0), (0x80, LOW, 0), (0x80, HIGH, 0))
+        keys.send_confirmed(inst.osc_port, (0xD0, 0), (0x80, LOW, 0), (0x80, HIGH, 0))
         assert _voices(inst, 0).get("active_voices") == 0
     finally:
         keys.close()
@@ -236,7 +232,7 @@ def test_an_audio_restart_brings_back_each_mpe_notes_own_bend(inst, jack_server,
     bend = 8192 + 512  # channel 3: +3 semitones at 48
     try:
         _mcm(keys, inst, 15)
-        _send_all(keys, inst, (0xE2, bend & 0x7F, bend >> 7), (0x91, LOW, 100),
+        keys.send_confirmed(inst.osc_port, (0xE2, bend & 0x7F, bend >> 7), (0x91, LOW, 100),
                   (0x92, HIGH, 100))
         before = _voices(inst, 2)
         assert before.get("active_voices") == 2, inst.output()
@@ -245,7 +241,7 @@ def test_an_audio_restart_brings_back_each_mpe_notes_own_bend(inst, jack_server,
                             and d["callbacks"] > 0 and d["active_voices"] == 2, 20)
         assert after.get("active_voices") == 2, inst.output()
         x, sr = _record(jack_server, inst, tmp_path / "restarted.wav")
-        _send_all(keys, inst, (0x81, LOW, 0), (0x82, HIGH, 0), (0xE2, 0, 0x40))
+        keys.send_confirmed(inst.osc_port, (0x81, LOW, 0), (0x82, HIGH, 0), (0xE2, 0, 0x40))
         assert _voices(inst, 0).get("active_voices") == 0
     finally:
         keys.close()
