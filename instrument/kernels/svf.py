@@ -53,11 +53,12 @@ SVF_RECURSIVE = (_IC1, _IC2)  # the filter's memory (flushed to 0 below DENORMAL
 
 
 @njit(cache=True, inline="always")
-def _svf_run(x, out, st, i, end, s0, nl, m):
-    """Samples [i, end) of every lane with the coefficient ramp in state; ``m`` is a constant
-    at each call site, so the mode tests fold away."""
+def _svf_run(x, out, st, i, end, s0, nl, m, held=False):
+    """Samples [i, end) of every lane with the coefficient ramp in state, or with the
+    coefficients held (``held``: rows _A1.._A3); ``m`` and ``held`` are constants at each call
+    site, so their tests fold away."""
     for j in range(i, end):
-        c = _SVF_RAMP + 3 * (j - i)
+        c = _A1 if held else _SVF_RAMP + 3 * (j - i)
         t = j - s0
         for v in range(nl):
             a1 = st[c, v]
@@ -97,24 +98,6 @@ def _svf_steady(cutoff, st, s0, s1, nl):
             if cutoff[min(i + COEFF_STEP, s1) - 1, v] != key:
                 return False
     return True
-
-
-@njit(cache=True, inline="always")
-def _svf_run_steady_lowpass(x, out, st, s0, s1, nl):
-    """``_svf_run`` in low-pass mode with the coefficients held (the same arithmetic)."""
-    for j in range(s0, s1):
-        for v in range(nl):
-            a1 = st[_A1, v]
-            a2 = st[_A2, v]
-            a3 = st[_A3, v]
-            ic1 = st[_IC1, v]
-            ic2 = st[_IC2, v]
-            v3 = x[j, v] - ic2
-            v1 = a1 * ic1 + a2 * v3
-            v2 = ic2 + a2 * ic1 + a3 * v3
-            st[_IC1, v] = 2.0 * v1 - ic1
-            st[_IC2, v] = 2.0 * v2 - ic2
-            out[j, v] = v2
 
 
 @njit(cache=True, error_model="numpy")
@@ -176,7 +159,7 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
     if lowpass and _svf_steady(cutoff, st, s0, s1, nl):
         # A settled low-pass (a held note after its filter envelope's decay): no tan, no
         # ramp; svf_lowpass at 16 voices 2.6 -> 1.0 us per block (benchmarks/op_cost.py)
-        _svf_run_steady_lowpass(x, out, st, s0, s1, nl)
+        _svf_run(x, out, st, s0, s1, s0, nl, SVF_LOWPASS, True)
         _flush_denormals(st, nl)
         return
     i = s0
