@@ -6,6 +6,11 @@ op's cost is the median difference. ``N`` notes are held (struck once, then sust
 what is measured is the steady per-block work of ``N`` voices.
 
     .venv/bin/python benchmarks/op_cost.py [PRESET] [--notes 16] [--rounds 7] [--blocks 3000]
+    .venv/bin/python benchmarks/op_cost.py --score 20     # scsynth_compare's score instead
+
+With ``--score S`` each measurement plays the first S seconds of ``scsynth_compare``'s seeded
+16-slot score (notes starting, decaying and releasing, about 15 sounding) instead of held
+notes: the workload the scsynth ratio measures.
 
 Caveats: skipping an op changes what the ops after it receive (a frozen input row, a louder
 or quieter output), and data-dependent work downstream (the limiter, say) then costs
@@ -21,13 +26,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from instrument.engine.engine import Engine
-from instrument.engine.events import EVENT_WIDTH, NOTE_ON
+from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
 from instrument.layout import CFG_N_VOICE_OPS, FIRST_MODULE_CODE, OP_CODE
 from instrument.modules.registry import default_registry
 from instrument.presets import compile_file
@@ -37,13 +43,38 @@ ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = -1  # an op code nothing dispatches on
 
 
-def block_us(engine: Engine, blocks: int) -> float:
+def block_us(engine: Engine, blocks: int, score=None) -> float:
+    """Mean time per block of ``blocks`` blocks with no events, or of every block of
+    ``score`` (a list of per-block event arrays) when given."""
     out = np.zeros((engine.block_size, 2), dtype=np.float32)
     none = np.zeros((1, EVENT_WIDTH))
     t0 = time.perf_counter()
-    for _ in range(blocks):
-        engine.process_block(none, 0, out)
+    if score is None:
+        for _ in range(blocks):
+            engine.process_block(none, 0, out)
+    else:
+        blocks = len(score)
+        for ev, count in score:
+            engine.process_block(ev, count, out)
     return (time.perf_counter() - t0) / blocks * 1e6
+
+
+def score_blocks(seconds: float, sample_rate: int, block: int):
+    """``scsynth_compare``'s score as (events, count) per block, release tails and all (an
+    empty block gets one unused row, as ``block_us`` passes with no events)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from scsynth_compare import load_patch, make_notes
+
+    release_s = load_patch().aenv[3] / 1000.0
+    notes = make_notes(seconds, release_s)
+    n_blocks = int((seconds + release_s + 0.1) * sample_rate) // block
+    per_block: list[list[list[float]]] = [[] for _ in range(n_blocks)]
+    for n in notes:
+        for ms, kind, value in ((n.off_ms, NOTE_OFF, 0.0), (n.on_ms, NOTE_ON, n.velocity / 127)):
+            frame = int(ms * sample_rate // 1000)
+            per_block[frame // block].append([frame % block, kind, 0, n.key, value])
+    return [(np.array(sorted(evs) + [[0.0] * EVENT_WIDTH], dtype=np.float64), len(evs))
+            for evs in per_block]
 
 
 def engine_with_notes(plan, notes: int) -> Engine:
@@ -61,24 +92,30 @@ def main() -> None:
     p.add_argument("--notes", type=int, default=16)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--blocks", type=int, default=3000)
+    p.add_argument("--score", type=float, default=0.0,
+                   help="seconds of scsynth_compare's score instead of held notes")
     args = p.parse_args()
     plan = compile_file(args.preset, DEFAULTS.sample_rate_hz, DEFAULTS.block_frames)
+    score = (score_blocks(args.score, plan.sample_rate, plan.block_size) if args.score
+             else None)
     plan.ops.flags.writeable = True  # the engine's block state points at this very array
     n_voice_ops = int(plan.cfg[CFG_N_VOICE_OPS])
     codes = plan.ops[:, OP_CODE].copy()
     by_code = {code: name for name, code in default_registry().renderer().codes.items()}
     by_code.update({0: "(modulation)", 1: "(sum)"})
-    engine = engine_with_notes(plan, args.notes)
-    block_us(engine, 200)  # settle
+    engine = engine_with_notes(plan, 0 if score else args.notes)
+    block_us(engine, 200, score)  # settle
     full, without = [], {k: [] for k in range(n_voice_ops)}
     for _ in range(args.rounds):
         for k in range(n_voice_ops):
-            full.append(block_us(engine, args.blocks))
+            full.append(block_us(engine, args.blocks, score))
             plan.ops[k, OP_CODE] = SKIPPED
-            without[k].append(block_us(engine, args.blocks))
+            without[k].append(block_us(engine, args.blocks, score))
             plan.ops[k, OP_CODE] = codes[k]
     base = statistics.median(full)
-    print(f"{plan.name}: {args.notes} notes held, {base:.2f} us per block (median of "
+    load = (f"{args.score:g} s of scsynth_compare's score" if score
+            else f"{args.notes} notes held")
+    print(f"{plan.name}: {load}, {base:.2f} us per block (median of "
           f"{len(full)}); cost of each voice op, median of {args.rounds} knock-outs:")
     for k in range(n_voice_ops):
         name = by_code.get(int(codes[k]), f"code {codes[k]}")

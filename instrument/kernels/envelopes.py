@@ -60,7 +60,11 @@ from instrument.layout import CTX_SAMPLE_RATE, ROW_GATE, ROW_ONE, ROW_TRIGGER
 IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0.0, 1.0, 2.0, 3.0, 4.0
 OVERSHOOT = 0.001  # aim 0.1% of the travel past the goal: a mostly exponential shape
 _LOG_SHAPE = math.log((1.0 + OVERSHOOT) / OVERSHOOT)
-ADSR_STATE = 7  # stage, level, previous gate, release aim, attack step, decay and release coefficients
+# State rows: stage, level, previous gate, release aim, attack step, decay and release
+# coefficients; then the steady path's per-lane step (aim, factor, increment, floor, ceiling).
+(_A_STAGE, _A_LEVEL, _A_PREV_GATE, _A_REL_AIM, _A_ATT_INC, _A_DEC_C, _A_REL_C,
+ _A_AIM, _A_MUL, _A_INC, _A_LO, _A_HI) = range(12)
+ADSR_STATE = 12
 
 
 @njit(cache=True, inline="always")
@@ -115,6 +119,73 @@ def _advance(stage, level, s, rel_aim, att_inc, dec_c, rel_c):
 
 
 @njit(cache=True, error_model="numpy")
+def _steady_segment(sustain, st, s0, s1, nl):
+    """Whether no lane changes stage by itself between samples s0 and s1 except by landing
+    (decay on sustain, release on 0), with sustain constant through the segment; if so,
+    each lane's step is one formula, x <- min(max(aim + (x - aim) * mul + inc, lo), hi),
+    whose constants go to the state rows ``_A_AIM``..``_A_HI``. It gives ``_advance``'s
+    numbers exactly: in attack (aim 0, mul 1, ceiling 1) x + inc; in decay and release the
+    same recursion and floor; in sustain (mul 0) the sustain level; idle 0."""
+    n = s1 - s0
+    first = sustain[s0]
+    moved = 0
+    for i in range(s0 + 1, s1):  # no early exit: a reduction across lanes, vectorized
+        for v in range(nl):
+            moved += sustain[i, v] != first[v]
+    if moved > 0:
+        return False
+    for v in range(nl):
+        if st[_A_STAGE, v] == ATTACK and not st[_A_LEVEL, v] + (n + 1) * st[_A_ATT_INC, v] < 1.0:
+            return False  # reaches the top (and turns to decay) in this segment
+    inf = math.inf
+    for v in range(nl):
+        stage = st[_A_STAGE, v]
+        s = sustain[s0, v]
+        aim, mul, inc, lo, hi = 0.0, 0.0, 0.0, -inf, inf
+        if stage == ATTACK:
+            mul, inc, hi = 1.0, st[_A_ATT_INC, v], 1.0
+        elif stage == DECAY:
+            aim, mul, lo = s - OVERSHOOT * (1.0 - s), st[_A_DEC_C, v], s
+        elif stage == SUSTAIN:
+            aim = s
+        elif stage == RELEASE:
+            aim, mul, lo = st[_A_REL_AIM, v], st[_A_REL_C, v], 0.0
+        st[_A_AIM, v] = aim
+        st[_A_MUL, v] = mul
+        st[_A_INC, v] = inc
+        st[_A_LO, v] = lo
+        st[_A_HI, v] = hi
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _run_steady(out, st, s0, s1, nl):
+    """The steady segment (``_steady_segment``) across lanes: the distance y from the aim
+    follows y <- y * mul + inc and the output is aim + y clamped (a clamped decay or release
+    stays on its floor either way, so the clamp need not be in the recursion: a shorter
+    chain from sample to sample); then decay lanes that landed on sustain sustain and
+    release lanes at 0 idle."""
+    aim, mul, inc, lo, hi = st[_A_AIM], st[_A_MUL], st[_A_INC], st[_A_LO], st[_A_HI]
+    level = st[_A_LEVEL]
+    for v in range(nl):  # the level's distance from the aim, the one number carried along
+        level[v] -= aim[v]
+    for i in range(s0, s1):
+        for v in range(nl):
+            y = level[v] * mul[v] + inc[v]
+            level[v] = y
+            out[i, v] = min(max(aim[v] + y, lo[v]), hi[v])
+    for v in range(nl):
+        x = out[s1 - 1, v]
+        level[v] = x
+        stage = st[_A_STAGE, v]
+        if stage == DECAY and x <= lo[v]:
+            stage = SUSTAIN
+        elif stage == RELEASE and x <= 0.0:
+            stage = IDLE
+        st[_A_STAGE, v] = stage
+
+
+@njit(cache=True, error_model="numpy")
 def adsr_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """ADSR: a gate rising edge or a trigger starts the attack, a low gate releases it (the
     gate rule in the module docstring, zero-length notes included).
@@ -156,6 +227,9 @@ def adsr_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 st[0, v], st[3, v] = _edges(gate[s0, v], st[2, v], 0.0, st[0, v], st[1, v],
                                             st[3, v])
             start = s0 + 1
+        if start < s1 and _steady_segment(sustain, st, start, s1, nl):
+            _run_steady(out, st, start, s1, nl)
+            return
         for i in range(start, s1):
             for v in range(nl):
                 st[0, v], st[1, v] = _advance(st[0, v], st[1, v], sustain[i, v], st[3, v],
