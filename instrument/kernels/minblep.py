@@ -29,9 +29,11 @@ exactly the naive waveform filtered by that one kernel, up to the table interpol
 How the kernels run, and why: in passes per segment. (A) across voices (SIMD): advance the
 phase and write it into the output row; (A') across voices: note, per voice, the first and the
 last sample with a discontinuity (the saws need not: their phase runs unwrapped through the
-segment, so ``floor(last)`` says whether it wrapped); (B) per voice, only for voices that had
-one and only over those samples: place each discontinuity at its sub-sample position and add
-its residual into the voice's correction buffer (state rows from ``*_FIXED``, ``block +
+segment, so ``floor(last)`` says whether it wrapped, and the free-running saw keeps it
+unwrapped in its output row and finds each wrap by bisection); (B) per voice, only for
+voices that had one and only over those samples: place each discontinuity at its sub-sample
+position and add its residual into the voice's correction buffer (state rows from
+``*_FIXED``, ``block +
 N_TAPS`` of them; what falls past the segment carries over to the next); (C) across voices:
 output = level * (naive shape + correction), then the buffer shifts. The residual loop runs a
 few times per block (at 2 kHz, 2.7 times per 64 samples); the per-sample work stays SIMD.

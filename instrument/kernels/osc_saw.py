@@ -8,9 +8,9 @@ from numba import njit
 from instrument.kernels.coefficients import pitch_increments
 from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
-    phase_pass, push_event, shift_corrections, wrapped_phase,
+    push_event, shift_corrections, wrapped_phase,
 )
-from instrument.layout import ROW_ONE, ROW_SINK, ROW_ZERO
+from instrument.layout import ROW_SINK
 
 # ---- saw and hard-synced saw ---------------------------------------------------------------
 # State rows: phase of the last sample (unwrapped during pass A), the phase before the segment
@@ -44,12 +44,10 @@ def _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, unsynced, out, st, s0, s1, nl):
-    """Pass B: residuals of the wraps (a step of -2, d = t / dt samples before the sample) and
-    of the restarts (a step of -2 q from the phase q a restart interrupted), per voice.
-    ``unsynced`` (a literal: no sync input, no restarts) stops a voice's scan at its last wrap,
-    whose count is the integer part of pass A's unwrapped phase: about a third less scanning
-    for a voice that wraps once or twice in the segment."""
+def _sync_pass_b(pitch, ratio, sync, out, st, s0, s1, nl):
+    """Pass B of the synced saw: residuals of the wraps (a step of -2, d = t / dt samples
+    before the sample) and of the restarts (a step of -2 q from the phase q a restart
+    interrupted), per voice, scanning the segment (a restart can come anywhere)."""
     last, prev, inc, dinc = st[_S_LAST], st[_S_PREV], st[_S_INC], st[_S_DINC]
     sprev = st[_S_SYNC_PREV]
     ev = SAW_EVENTS
@@ -58,10 +56,7 @@ def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, unsynced, out, st, s0,
             tp = prev[v]
             sp = sprev[v]
             ne = 0
-            wraps_left = math.floor(last[v]) if abs(last[v]) < 1e15 else 1e300
             for i in range(s0, s1):
-                if unsynced and wraps_left <= 0.0:
-                    break
                 t = out[i, v]
                 s = sync[i, v]
                 if s > 0.0 and sp <= 0.0:
@@ -83,9 +78,6 @@ def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, unsynced, out, st, s0,
                         ne = 0
                     d = t / (t + 1.0 - tp)
                     ne = push_event(st, ev, ne, v, i - s0, d, -2.0)
-                    wraps_left -= 1.0
-                    if write_sync:
-                        sync_out[i, v] = 1.0 - d
                 tp = t
                 sp = s
             flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
@@ -95,16 +87,71 @@ def _saw_pass_b(pitch, ratio, sync, sync_out, write_sync, unsynced, out, st, s0,
 
 
 @njit(cache=True, error_model="numpy")
+def _unwrapped_phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
+    """Pass A of the free-running saw: like ``phase_pass`` but ``out`` keeps the unwrapped
+    phase (at most 1 + 64 x 0.5 in a segment), rising through the segment, so pass B finds
+    the wraps by bisection and pass C wraps it."""
+    for i in range(s0, s1):
+        k = i - s0
+        for v in range(nl):
+            dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
+            u = last[v] + dt
+            last[v] = u
+            out[i, v] = u
+
+
+@njit(cache=True, error_model="numpy")
+def _wrap_residuals(out, sync_out, write_sync, st, s0, s1, nl):
+    """Pass B of the free-running saw, on pass A's unwrapped phase: wrap j of a voice is at
+    the first sample whose phase reaches j (bisection: 6 probes in a 64-sample segment,
+    where a scan read every sample up to the last wrap), d = (phase - j) / (its step)
+    samples before it; its residual is a step of -2. A non-finite phase places none (pass C
+    gives the guard its non-finite output)."""
+    last, prev = st[_S_LAST], st[_S_PREV]
+    ev = SAW_EVENTS
+    for v in range(nl):
+        end = last[v]
+        if end >= 1.0 and end < 1e15:
+            ne = 0
+            lo = s0
+            for j in range(1, int(end) + 1):
+                goal = float(j)
+                a = lo
+                b = s1 - 1  # out[s1 - 1, v] is ``end`` >= goal
+                while a < b:
+                    m = (a + b) >> 1
+                    if out[m, v] >= goal:
+                        b = m
+                    else:
+                        a = m + 1
+                before = out[a - 1, v] if a > s0 else prev[v]
+                d = (out[a, v] - goal) / (out[a, v] - before)
+                if ne > EVENT_SLOTS - 1:
+                    flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+                    ne = 0
+                ne = push_event(st, ev, ne, v, a - s0, d, -2.0)
+                if write_sync:
+                    sync_out[a, v] = 1.0 - d
+                lo = a + 1
+            flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
+        last[v] = wrapped_phase(end)
+        prev[v] = last[v]
+
+
+@njit(cache=True, error_model="numpy")
 def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
-    """Pass C: level * (naive ramp lowered by the kernel's delay + corrections). ``pitch``
-    times the increment rows is the phase increment (the caller's effective pitch)."""
+    """Pass C: level * (naive ramp lowered by the kernel's delay + corrections), the ramp
+    from pass A's unwrapped phase. ``pitch`` times the increment rows is the phase
+    increment."""
     inc, dinc = st[_S_INC], st[_S_DINC]
     for i in range(s0, s1):
         k = i - s0
         corr = st[SAW_FIXED + k]
         for v in range(nl):
             dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            out[i, v] = level[i, v] * (2.0 * out[i, v] - 1.0 - 2.0 * STEP_DELAY * dt + corr[v])
+            u = out[i, v]
+            out[i, v] = level[i, v] * (2.0 * (u - math.floor(u)) - 1.0 - 2.0 * STEP_DELAY * dt
+                                       + corr[v])
     shift_corrections(st, SAW_FIXED, s1 - s0, nl)
 
 
@@ -123,13 +170,11 @@ def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
     if write_sync:
         clear_rows(sync_out, s0, s1, nl)
-    phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
+    _unwrapped_phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
     if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
-        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, True, True, out, st, s0,
-                    s1, nl)
+        _wrap_residuals(out, sync_out, True, st, s0, s1, nl)
     else:
-        _saw_pass_b(pitch, bufs[ROW_ONE], bufs[ROW_ZERO], sync_out, False, True, out, st, s0,
-                    s1, nl)
+        _wrap_residuals(out, sync_out, False, st, s0, s1, nl)
     _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
 
 
@@ -158,5 +203,5 @@ def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     ratio = P[pr[3]]
     pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
     _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl)
-    _saw_pass_b(pitch, ratio, sync, out, False, False, out, st, s0, s1, nl)
+    _sync_pass_b(pitch, ratio, sync, out, st, s0, s1, nl)
     _scaled_pitch_pass_c(pitch, ratio, P[pr[2]], out, st, s0, s1, nl)
