@@ -34,8 +34,9 @@ unwrapped in its output row and finds each wrap by bisection); (B) per voice, on
 voices that had one and only over those samples: place each discontinuity at its sub-sample
 position and add its residual into the voice's correction buffer (state rows from
 ``*_FIXED``, ``block + N_TAPS`` of them; what falls past the segment carries over to the
-next); (C) across voices: output = level * (naive shape + correction), then the buffer shifts. The residual loop runs a
-few times per block (at 2 kHz, 2.7 times per 64 samples); the per-sample work stays SIMD.
+next); (C) across voices: output = level * (naive shape + correction), then the buffer
+shifts. The residual loop runs a few times per block (at 2 kHz, 2.7 times per 64 samples);
+the per-sample work stays SIMD.
 
 Measured on the way (ns per voice per 64-sample block, 16 voices): LLVM vectorizes a lane loop
 only while it stores to at most two arrays, since each store needs a run-time overlap check
