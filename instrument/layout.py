@@ -71,7 +71,10 @@ CTX_TIMBRE = 10  # 0..1 (CC74: of the voice's MPE member channel, else of any ch
 CTX_TEMPO_BPM = 11  # tempo (MIDI clock, /tempo); 0 outside the engine: kernels.tempo defaults it
 CTX_TRANSPORT = 12  # count of MIDI start/continue downbeats (a change restarts synced LFOs)
 CTX_SONG_BEATS = 13  # song position in beats at the last of those downbeats
-CTX_WIDTH = 14
+# 1.0 while the lane's ROW_PITCH holds one value (CTX_PITCH_NOW) through the segment: no glide
+# or bend moving (engine-written; 0 outside the engine, so kernels take their general path)
+CTX_PITCH_STEADY = 14
+CTX_WIDTH = 15
 
 
 # ---- part 2: the plan and the engine ------------------------------------------------------------

@@ -12,10 +12,11 @@ from instrument.layout import (
     BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
     BS_OPS, BS_PMETA, BS_PN, BS_PR, BS_PSTATE, BS_PTARGET, BS_VBUFS, BS_VCTX, BS_VINIT, BS_VOICES,
     BS_VP, BS_VSTATE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_NOW, CTX_LAST_PEAK,
-    CTX_PEAK, CTX_PITCH_NOW, CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM, CTX_TRANSPORT,
-    E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF, E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM,
-    E_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER,
-    V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
+    CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_STEADY, CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM,
+    CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF, E_BEND_TARGET, E_GLIDE_COEFF,
+    E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R,
+    ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH, V_PITCH_TARGET,
+    V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
@@ -34,7 +35,8 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
     """Per-lane gate, trigger and pitch (Hz: glide as a one-pole in semitones, plus the global
     bend, plus the voice's own MPE bend, smoothed by ``bend_c`` over the segment like the
     global one; exactly 0.0 without MPE). Steady lanes are filled sample-outer so the stores
-    vectorize across voices."""
+    vectorize across voices, and flagged in ``CTX_PITCH_STEADY`` (their row holds
+    ``CTX_PITCH_NOW``)."""
     gate = vbufs[ROW_GATE]
     trig = vbufs[ROW_TRIGGER]
     pitch = vbufs[ROW_PITCH]
@@ -65,7 +67,9 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
             vb1 = vb_target
         voice[V_BEND] = vb1
         if p == target and bend0 == bend1 and vb0 == vb1:
+            vctx[CTX_PITCH_STEADY, v] = 1.0
             continue
+        vctx[CTX_PITCH_STEADY, v] = 0.0
         dvb = (vb1 - vb0) / n
         for i in range(s0, s1):
             p = target + (p - target) * glide_c

@@ -10,14 +10,14 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
     push_event, shift_corrections, wrapped_phase,
 )
-from instrument.layout import ROW_SINK
+from instrument.layout import CTX_PITCH_STEADY, ROW_PITCH, ROW_SINK
 
 # ---- saw and hard-synced saw ---------------------------------------------------------------
 # State rows: phase of the last sample (unwrapped during pass A), the phase before the segment
-# (pass B), increment per Hz at s0 and its slope, the sync input before the segment; then the
-# correction buffer.
-_S_LAST, _S_PREV, _S_INC, _S_DINC, _S_SYNC_PREV = range(5)
-SAW_EVENTS = 5  # EVENT_SLOTS x (position, height)
+# (pass B), increment per Hz at s0 and its slope, the sync input before the segment, the phase
+# increment of a steady segment; then the correction buffer.
+_S_LAST, _S_PREV, _S_INC, _S_DINC, _S_SYNC_PREV, _S_DT = range(6)  # _S_DT: a steady increment
+SAW_EVENTS = 6  # EVENT_SLOTS x (position, height)
 SAW_FIXED = SAW_EVENTS + 2 * EVENT_SLOTS
 
 
@@ -101,6 +101,48 @@ def _unwrapped_phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
+def _steady_increments(pitch, io_pitch, ctx, st, s0, nl):
+    """Whether every lane's phase increment holds through the segment: the pitch input is the
+    engine's pitch row with every lane flagged steady (``CTX_PITCH_STEADY``) and transpose
+    and detune hold (no slope). If so, the increments go to row ``_S_DT``."""
+    if io_pitch != ROW_PITCH:
+        return False
+    inc, dinc = st[_S_INC], st[_S_DINC]
+    for v in range(nl):
+        if ctx[CTX_PITCH_STEADY, v] != 1.0 or dinc[v] != 0.0:
+            return False
+    for v in range(nl):
+        st[_S_DT, v] = min(max(pitch[s0, v] * inc[v], MIN_INC), MAX_INC)
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _steady_phase_pass(out, st, s0, s1, nl):
+    """Pass A at steady increments: the unwrapped phase of sample s0 + k is last + (k + 1) x
+    increment, no sum carried from sample to sample (so no chain through memory)."""
+    last, dt = st[_S_LAST], st[_S_DT]
+    for i in range(s0, s1):
+        k = i - s0 + 1.0
+        for v in range(nl):
+            out[i, v] = last[v] + dt[v] * k
+    for v in range(nl):
+        last[v] = out[s1 - 1, v]
+
+
+@njit(cache=True, error_model="numpy")
+def _steady_pass_c(level, out, st, s0, s1, nl):
+    """Pass C at steady increments (``_saw_pass_c`` with the increment read from ``_S_DT``)."""
+    dt = st[_S_DT]
+    for i in range(s0, s1):
+        corr = st[SAW_FIXED + i - s0]
+        for v in range(nl):
+            u = out[i, v]
+            out[i, v] = level[i, v] * (2.0 * (u - math.floor(u)) - 1.0 - 2.0 * STEP_DELAY * dt[v]
+                                       + corr[v])
+    shift_corrections(st, SAW_FIXED, s1 - s0, nl)
+
+
+@njit(cache=True, error_model="numpy")
 def _wrap_residuals(out, sync_out, write_sync, st, s0, s1, nl):
     """Pass B of the free-running saw, on pass A's unwrapped phase: wrap j of a voice is at
     the first sample whose phase reaches j (bisection: 6 probes in a 64-sample segment,
@@ -170,12 +212,19 @@ def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     pitch_increments(P, pr, st, _S_INC, ctx, s0, s1, nl, 1.0)
     if write_sync:
         clear_rows(sync_out, s0, s1, nl)
-    _unwrapped_phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
+    steady = _steady_increments(pitch, io[0], ctx, st, s0, nl)
+    if steady:
+        _steady_phase_pass(out, st, s0, s1, nl)
+    else:
+        _unwrapped_phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
     if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
         _wrap_residuals(out, sync_out, True, st, s0, s1, nl)
     else:
         _wrap_residuals(out, sync_out, False, st, s0, s1, nl)
-    _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
+    if steady:
+        _steady_pass_c(P[pr[2]], out, st, s0, s1, nl)
+    else:
+        _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
 
 
 @njit(cache=True, error_model="numpy")

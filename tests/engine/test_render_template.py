@@ -11,7 +11,7 @@ from instrument.engine.builtin_ops import run_builtin_ops
 from instrument.engine.events import NOTE_ON
 from instrument.engine.instance import PlanInstance
 from instrument.layout import (
-    CTX_WIDTH, E_ACTIVE_VOICES, ROW_GATE, ROW_PITCH, ROW_TRIGGER, V_BEND, V_KEY_DOWN, V_PITCH,
+    CTX_PITCH_STEADY, CTX_WIDTH, E_ACTIVE_VOICES, ROW_GATE, ROW_PITCH, ROW_TRIGGER, V_BEND, V_KEY_DOWN, V_PITCH,
     V_PITCH_TARGET, V_TRIGGER, V_WIDTH,
 )
 from instrument.presets import compile_file
@@ -53,6 +53,23 @@ def test_voice_rows_hold_gate_and_pitch_with_the_trigger_on_the_first_sample_onl
     assert voices[0, V_TRIGGER] == 0.0  # consumed
     np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 0], 440.0 * 2.0 ** (2.0 / 12.0), rtol=1e-14)
     np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 1], 880.0 * 2.0 ** (2.0 / 12.0), rtol=1e-14)
+
+
+def test_voice_rows_flag_the_lanes_whose_pitch_holds_through_the_segment():
+    """A lane gliding to its target, or under a moving bend, is not steady; a lane at its
+    target is, and its whole row is the one value the flag promises."""
+    lanes = 3
+    vbufs = np.zeros((10, BLOCK, lanes))
+    voices = np.zeros((lanes, V_WIDTH))
+    vctx = np.zeros((CTX_WIDTH, lanes))
+    voices[:, V_PITCH] = voices[:, V_PITCH_TARGET] = 60.0
+    voices[1, V_PITCH] = 48.0  # gliding up to 60
+    rt._voice_rows(vbufs, voices, vctx, 0.0, 0.0, 0.99, 0.0, 0, BLOCK, lanes)
+    assert list(vctx[CTX_PITCH_STEADY]) == [1.0, 0.0, 1.0]
+    assert np.all(vbufs[ROW_PITCH, :, 0] == vbufs[ROW_PITCH, 0, 0])
+    assert vbufs[ROW_PITCH, -1, 1] > vbufs[ROW_PITCH, 0, 1]
+    rt._voice_rows(vbufs, voices, vctx, 0.0, 0.5, 0.99, 0.0, 0, BLOCK, lanes)  # bend moving
+    assert list(vctx[CTX_PITCH_STEADY]) == [0.0, 0.0, 0.0]
 
 
 def test_a_note_on_splits_the_block_at_its_offset():
