@@ -90,6 +90,9 @@ FIRST_MODULE_CODE = 2
 
 # cfg: int64 plan configuration.
 CFG_N_VOICE_OPS, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICES, CFG_MODE, CFG_STEAL = range(6)
+# 1 when the voice graph's output node has only its mono ``in`` patched: its out_right is then
+# the sink and the engine sums ROW_OUT_L into both sides of the bus.
+CFG_MONO_VOICE = 6
 CFG_WIDTH = 8
 MODE_POLY, MODE_MONO, MODE_LEGATO = 0, 1, 2
 MODES = {"poly": MODE_POLY, "mono": MODE_MONO, "legato": MODE_LEGATO}

@@ -11,12 +11,12 @@ from instrument.engine.block_state import f64_1d, f64_2d, f64_3d, i64_1d, i64_2d
 from instrument.layout import (
     BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
     BS_OPS, BS_PMETA, BS_PN, BS_PR, BS_PSTATE, BS_PTARGET, BS_VBUFS, BS_VCTX, BS_VINIT, BS_VOICES,
-    BS_VP, BS_VSTATE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_NOW, CTX_LAST_PEAK,
-    CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_STEADY, CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM,
-    CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF, E_BEND_TARGET, E_GLIDE_COEFF,
-    E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R,
-    ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH, V_PITCH_TARGET,
-    V_SUSTAINED, V_TRIGGER,
+    BS_VP, BS_VSTATE, CFG_MONO_VOICE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_NOW,
+    CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_STEADY, CTX_RESET, CTX_SONG_BEATS,
+    CTX_TEMPO_BPM, CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF, E_BEND_TARGET,
+    E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE,
+    ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH,
+    V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
@@ -81,12 +81,23 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def _sum_voices(vbufs, gbufs, vctx, s0, s1, nl):
-    """Voice outputs summed onto the global graph's bus; each voice's peak recorded."""
+def _sum_voices(vbufs, gbufs, vctx, mono, s0, s1, nl):
+    """Voice outputs summed onto the global graph's bus; each voice's peak recorded. Mono
+    voices (``CFG_MONO_VOICE``): their left row summed into both sides."""
     out_l = vbufs[ROW_OUT_L]
     out_r = vbufs[ROW_OUT_R]
     bus_l = gbufs[ROW_BUS_L]
     bus_r = gbufs[ROW_BUS_R]
+    if mono:
+        for i in range(s0, s1):
+            acc = 0.0
+            for v in range(nl):
+                x = out_l[i, v]
+                acc += x
+                vctx[CTX_PEAK, v] = max(vctx[CTX_PEAK, v], abs(x))
+            bus_l[i, 0] = acc
+            bus_r[i, 0] = acc
+        return
     for i in range(s0, s1):
         acc_l = 0.0
         acc_r = 0.0
@@ -139,7 +150,7 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
                 vstate, vctx, s0, s1, nl)
         for v in range(nl):
             vctx[CTX_RESET, v] = 0.0
-    _sum_voices(vbufs, gbufs, vctx, s0, s1, nl)
+    _sum_voices(vbufs, gbufs, vctx, cfg[CFG_MONO_VOICE] != 0, s0, s1, nl)
     run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,
             gctx, s0, s1, ONE)
 

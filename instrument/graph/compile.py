@@ -10,7 +10,8 @@ import math
 import numpy as np
 
 from instrument.layout import (
-    CFG_MODE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICES, CFG_N_VOICE_OPS, CFG_STEAL, CFG_WIDTH,
+    CFG_MODE, CFG_MONO_VOICE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICES, CFG_N_VOICE_OPS, CFG_STEAL,
+    CFG_WIDTH,
     CODE_PMOD, CODE_SUM, MODES, N_RESERVED_ROWS, OP_WIDTH, PM_COEFF, PM_CURVE, PM_HI, PM_KIND,
     PM_LO, PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE, PM_SKEW, PM_SMOOTH_MODE, PM_WIDTH, PORT_DEFAULT_ROWS,
     ROW_BUS_L, ROW_BUS_R, ROW_OUT_L, ROW_OUT_R, ROW_SINK, SCOPE_GLOBAL, SCOPE_VOICE,
@@ -187,6 +188,7 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
     cfg[CFG_N_VOICES] = n_voices
     cfg[CFG_MODE] = MODES[vs.mode]
     cfg[CFG_STEAL] = STEAL_POLICIES[vs.steal]
+    cfg[CFG_MONO_VOICE] = mono_voice(preset.voice_graph)
     voice_nodes = set(preset.voice_graph.nodes)
     pmeta = _param_meta(params, local_row, voice_nodes, sample_rate)
     macros = _macros(preset, index, params)
@@ -251,10 +253,23 @@ class _Scope:
                 f"state {self.state_size}")
 
 
-def _output_row(cls, scope: str, port: str):
-    """Rows fixed by the engine: graph outputs and the voices bus."""
+def mono_voice(graph) -> bool:
+    """Whether ``graph`` is a voice graph whose output node has neither ``left`` nor
+    ``right`` patched: each voice is mono, and the engine sums one row per voice
+    (``CFG_MONO_VOICE``)."""
+    if graph.scope != "voice":
+        return False
+    outs = {n.id for n in graph.nodes.values() if n.type == "output"}
+    return not any(c.dst in outs and c.dst_port in ("left", "right") for c in graph.connections)
+
+
+def _output_row(cls, scope: str, port: str, mono: bool):
+    """Rows fixed by the engine: graph outputs (a mono voice's right one is the sink) and the
+    voices bus."""
     if cls.type_name == "output":
-        return ROW_OUT_L if port == cls.outputs[0] else ROW_OUT_R
+        if port == cls.outputs[0]:
+            return ROW_OUT_L
+        return ROW_SINK if mono else ROW_OUT_R
     if cls.type_name == "voices":
         return ROW_BUS_L if port == "left" else ROW_BUS_R
     return None
@@ -266,6 +281,7 @@ def _emit_graph(graph, classes, index, local_row, em, scope, sample_rate, block_
     for c in graph.connections:
         readers[(c.src, c.src_port)] = readers.get((c.src, c.src_port), 0) + 1
     out_rows: dict[tuple[str, str], int] = {}
+    mono = mono_voice(graph)
     for node_index, name in enumerate(graph.order()):
         cls = classes[name]
         incoming = [c for c in graph.connections if c.dst == name]
@@ -314,7 +330,7 @@ def _emit_graph(graph, classes, index, local_row, em, scope, sample_rate, block_
         scope.state_size = start + size
         outs: list[int] = []
         for port in cls.outputs:
-            row = _output_row(cls, graph.scope, port)
+            row = _output_row(cls, graph.scope, port, mono)
             if row is None:
                 row = rows.take() if readers.get((name, port), 0) else ROW_SINK
             out_rows[(name, port)] = row

@@ -82,12 +82,18 @@ def mixer_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 @njit(cache=True, error_model="numpy")
 def output_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """out_left = in + left, out_right = in + right (the engine sums voices and meters them)."""
+    """out_left = in + left, out_right = in + right (the engine sums voices and meters them);
+    out_right unwritten when bound to the sink (a mono voice: ``CFG_MONO_VOICE``)."""
     mono = bufs[io[0]]
     left = bufs[io[1]]
     right = bufs[io[2]]
     out_l = bufs[io[3]]
     out_r = bufs[io[4]]
+    if io[4] == ROW_SINK:
+        for i in range(s0, s1):
+            for v in range(nl):
+                out_l[i, v] = mono[i, v] + left[i, v]
+        return
     for i in range(s0, s1):
         for v in range(nl):
             out_l[i, v] = mono[i, v] + left[i, v]
