@@ -14,6 +14,7 @@ from helpers import (
 from instrument.engine.engine import DEFAULT_CROSSFADE_MS
 from instrument.engine.events import CC, CC_SUSTAIN, NOTE_ON, PARAM
 from instrument.engine.output_stage import CEILING
+from instrument.layout import CFG_MONO_VOICE
 from instrument.modules.registry import check_module
 
 SR = 48000
@@ -189,6 +190,20 @@ velocity_amount = 0
 [voice.nodes.out]
 type = "output"
 """
+
+
+def test_a_mono_voice_sounds_the_same_on_both_sides_and_a_panned_voice_keeps_its_sides():
+    """A voice graph patching only the output's ``in`` is summed once (CFG_MONO_VOICE) into
+    both sides; one that patches ``left``/``right`` is summed per side."""
+    mono_plan = compile_toml(simple_toml("saw"), SR, BLOCK)
+    assert mono_plan.cfg[CFG_MONO_VOICE] == 1
+    out = render(make_engine(mono_plan), SR // 4, [note_on(0, 60), note_on(0, 67)])
+    assert rms(out[:, 0]) > 0.05 and np.array_equal(out[:, 0], out[:, 1])
+    panned = simple_toml("saw").replace('"amp.out -> out.in"', '"amp.out -> out.left"')
+    stereo_plan = compile_toml(panned, SR, BLOCK)
+    assert stereo_plan.cfg[CFG_MONO_VOICE] == 0
+    out = render(make_engine(stereo_plan), SR // 4, [note_on(0, 60)])
+    assert rms(out[:, 0]) > 0.05 and np.max(np.abs(out[:, 1])) == 0.0
 
 
 def test_envelope_into_cutoff_raises_spectral_centroid_at_its_peak():
