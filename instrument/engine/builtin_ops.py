@@ -73,10 +73,11 @@ def sum_op(bufs, io, s0, s1, nl):
     """bufs[io[-1]] = sum of bufs[io[:-1]] (fan-in of several connections into one input)."""
     dst = bufs[io[io.shape[0] - 1]]
     first = bufs[io[0]]
+    second = bufs[io[1]]  # a fan-in has two sources at least: one pass for the first two
     for i in range(s0, s1):
         for v in range(nl):
-            dst[i, v] = first[i, v]
-    for k in range(1, io.shape[0] - 1):
+            dst[i, v] = first[i, v] + second[i, v]
+    for k in range(2, io.shape[0] - 1):
         src = bufs[io[k]]
         for i in range(s0, s1):
             for v in range(nl):
