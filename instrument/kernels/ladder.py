@@ -19,9 +19,9 @@ LADDER_OSC_RESONANCE = 0.95  # where the loop gain at the cutoff, k / 4, reaches
 LADDER_K_MAX = 4.0 / LADDER_OSC_RESONANCE  # feedback k at resonance 1
 
 # State rows of the ladder (_DCS: the output high-pass's memory, _DCG: its coefficient).
-(_S1, _S2, _S3, _S4, _Y4, _G, _DG, _DRV, _GD0, _DGD, _OG0, _DOG, _LAD_GT, _DCS, _DCG,
- _LAD_RAMP) = range(16)
-LADDER_STATE = _LAD_RAMP + COEFF_STEP
+(_S1, _S2, _S3, _S4, _Y4, _G, _DG, _DRV, _GD0, _DGD, _OG0, _DOG, _LAD_GT, _DCS,
+ _DCG) = range(15)
+LADDER_STATE = 15
 LADDER_UNSET = (_G, _DRV)  # reset_state writes -1.0 here: set from the first segment
 LADDER_RECURSIVE = (_S1, _S2, _S3, _S4, _Y4, _DCS)
 
@@ -92,12 +92,11 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for v in range(nl):
             g = st[_LAD_GT, v]
             st[_DG, v] = (g / (1.0 + g) - st[_G, v]) * inv
-        chunk_ramp(st, _G, _DG, _LAD_RAMP, 1, end - i, nl)
         for j in range(i, end):
-            c = _LAD_RAMP + (j - i)
+            ramp = j - i + 1.0  # the coefficient ramp's position (``chunk_ramp``)
             t = j - s0
             for v in range(nl):
-                G = st[c, v]
+                G = st[_G, v] + st[_DG, v] * ramp
                 r = res[j, v]
                 r = r if r > 0.0 else 0.0
                 r = r if r < 1.0 else 1.0
@@ -144,6 +143,7 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 lp = w + sd
                 st[_DCS, v] = lp + w
                 out[j, v] = o - lp
+        chunk_ramp(st, _G, _DG, 1, end - i, nl)
         i = end
     for v in range(nl):
         st[_GD0, v] += st[_DGD, v] * (n - 1)

@@ -28,8 +28,8 @@ def dc_block_coeff(corner_hz, sample_rate):
 ONEPOLE_LOWPASS, ONEPOLE_HIGHPASS = range(2)
 
 # State rows of the one-pole.
-(_OS, _OG, _ODG, _OCL, _OCX, _OP_GT, _OP_RAMP) = range(7)
-ONEPOLE_STATE = _OP_RAMP + COEFF_STEP
+(_OS, _OG, _ODG, _OCL, _OCX, _OP_GT) = range(6)
+ONEPOLE_STATE = 6
 ONEPOLE_UNSET = _OG  # reset_state writes -1.0 here
 ONEPOLE_RECURSIVE = (_OS,)
 
@@ -62,17 +62,17 @@ def onepole_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for v in range(nl):
             g = st[_OP_GT, v]
             st[_ODG, v] = (g / (1.0 + g) - st[_OG, v]) * inv
-        chunk_ramp(st, _OG, _ODG, _OP_RAMP, 1, end - i, nl)
         for j in range(i, end):
-            c = _OP_RAMP + (j - i)
+            r = j - i + 1.0  # the coefficient ramp's position (``chunk_ramp``)
             for v in range(nl):
-                G = st[c, v]
+                G = st[_OG, v] + st[_ODG, v] * r
                 s = st[_OS, v]
                 xi = x[j, v]
                 w = (xi - s) * G
                 lp = w + s
                 st[_OS, v] = lp + w
                 out[j, v] = st[_OCL, v] * lp + st[_OCX, v] * xi
+        chunk_ramp(st, _OG, _ODG, 1, end - i, nl)
         i = end
     for v in range(nl):
         if abs(st[_OS, v]) < DENORMAL_FLOOR:

@@ -46,24 +46,29 @@ def svf_mix(mode):
 
 # State rows of the SVF (_CUT_KEY: the low-pass's cutoff at the last exact coefficients).
 (_IC1, _IC2, _A1, _A2, _A3, _D1, _D2, _D3, _RES, _K0, _DK, _KEND, _CX, _CB, _CL, _SVF_GT,
- _CUT_KEY, _SVF_RAMP) = range(18)
-SVF_STATE = _SVF_RAMP + 3 * COEFF_STEP
+ _CUT_KEY) = range(17)
+SVF_STATE = 17
 SVF_UNSET = _A1  # reset_state writes -1.0 here: coefficients come from the first sample
 SVF_RECURSIVE = (_IC1, _IC2)  # the filter's memory (flushed to 0 below DENORMAL_FLOOR)
 
 
 @njit(cache=True, inline="always")
 def _svf_run(x, out, st, i, end, s0, nl, m, held=False):
-    """Samples [i, end) of every lane with the coefficient ramp in state, or with the
-    coefficients held (``held``: rows _A1.._A3); ``m`` and ``held`` are constants at each call
-    site, so their tests fold away."""
+    """Samples [i, end) of every lane with the coefficients ramping from rows _A1.._A3 by
+    the steps in _D1.._D3 per sample (``chunk_ramp``), or held (``held``); ``m`` and ``held``
+    are constants at each call site, so their tests fold away."""
     for j in range(i, end):
-        c = _A1 if held else _SVF_RAMP + 3 * (j - i)
+        r = j - i + 1.0  # the ramp's position: the chunk's last sample has the exact values
         t = j - s0
         for v in range(nl):
-            a1 = st[c, v]
-            a2 = st[c + 1, v]
-            a3 = st[c + 2, v]
+            if held:
+                a1 = st[_A1, v]
+                a2 = st[_A2, v]
+                a3 = st[_A3, v]
+            else:
+                a1 = st[_A1, v] + st[_D1, v] * r
+                a2 = st[_A2, v] + st[_D2, v] * r
+                a3 = st[_A3, v] + st[_D3, v] * r
             ic1 = st[_IC1, v]
             ic2 = st[_IC2, v]
             xi = x[j, v]
@@ -183,7 +188,6 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
                 st[_D1, v] = (b1 - st[_A1, v]) * inv
                 st[_D2, v] = (b2 - st[_A2, v]) * inv
                 st[_D3, v] = (b3 - st[_A3, v]) * inv
-        chunk_ramp(st, _A1, _D1, _SVF_RAMP, 3, end - i, nl)
         if shared == SVF_LOWPASS:  # one loop per mode: the general mix costs ~35 ns more
             _svf_run(x, out, st, i, end, s0, nl, SVF_LOWPASS)
         elif shared == SVF_HIGHPASS:
@@ -194,6 +198,7 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
             _svf_run(x, out, st, i, end, s0, nl, SVF_NOTCH)
         else:
             _svf_run(x, out, st, i, end, s0, nl, _SVF_MIXED)
+        chunk_ramp(st, _A1, _D1, 3, end - i, nl)
         i = end
     _flush_denormals(st, nl)
 
