@@ -23,7 +23,7 @@ import math
 
 from numba import njit
 
-from instrument.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_PITCH_STEADY, CTX_SAMPLE_RATE, ROW_PITCH
 
 HALF_PI = 0.5 * math.pi
 TWO_PI = 2.0 * math.pi
@@ -67,3 +67,17 @@ def pitch_increments(P, pr, st, row, ctx, s0, s1, nl, scale):
         r1 = 2.0 ** ((P[pr[0], s1 - 1, v] + 0.01 * P[pr[1], s1 - 1, v]) / 12.0)
         st[row, v] = r0 * inv_sr
         st[row + 1, v] = (r1 - r0) * inv_sr / n if n > 1 else 0.0
+
+
+@njit(cache=True, inline="always")
+def steady_pitch(io_pitch, ctx, st, row, nl):
+    """Whether every lane's phase increment holds through the segment: the pitch input is the
+    engine's pitch row, every lane's flagged steady (``CTX_PITCH_STEADY``), and transpose and
+    detune hold (``pitch_increments`` left no slope in ``st[row + 1]``). An oscillator can
+    then compute its phase as start + k x increment instead of summing it sample by sample."""
+    if io_pitch != ROW_PITCH:
+        return False
+    for v in range(nl):
+        if ctx[CTX_PITCH_STEADY, v] != 1.0 or st[row + 1, v] != 0.0:
+            return False
+    return True

@@ -128,12 +128,13 @@ def _steady_segment(sustain, st, s0, s1, nl):
     same recursion and floor; in sustain (mul 0) the sustain level; idle 0."""
     n = s1 - s0
     first = sustain[s0]
-    moved = 0
-    for i in range(s0 + 1, s1):  # no early exit: a reduction across lanes, vectorized
-        for v in range(nl):
-            moved += sustain[i, v] != first[v]
-    if moved > 0:
-        return False
+    for i in range(s0 + 1, s1):
+        row = sustain[i]
+        moved = 0
+        for v in range(nl):  # a count across lanes (vectorized), then one test per sample
+            moved += row[v] != first[v]
+        if moved > 0:
+            return False
     for v in range(nl):
         if st[_A_STAGE, v] == ATTACK and not st[_A_LEVEL, v] + (n + 1) * st[_A_ATT_INC, v] < 1.0:
             return False  # reaches the top (and turns to decay) in this segment

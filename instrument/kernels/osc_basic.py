@@ -12,7 +12,7 @@ import math
 from numba import njit
 
 from instrument.kernels.approx import sin_2pi
-from instrument.kernels.coefficients import pitch_increments
+from instrument.kernels.coefficients import pitch_increments, steady_pitch
 
 STATE_SIZE = 3
 
@@ -49,11 +49,21 @@ def saw_fast_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 @njit(cache=True, error_model="numpy")
 def sine_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
-    """Sine; peak amplitude ``level``."""
+    """Sine; peak amplitude ``level``. At a steady pitch (``steady_pitch``) the phase of
+    sample s0 + k is start + k x increment, with no sum carried from sample to sample."""
     pitch = bufs[io[0]]
     out = bufs[io[1]]
     level = P[pr[2]]
     pitch_increments(P, pr, st, 1, ctx, s0, s1, nl, 1.0)
+    if steady_pitch(io[0], ctx, st, 1, nl):
+        for i in range(s0, s1):
+            k = float(i - s0)
+            for v in range(nl):  # sin_2pi takes any finite phase
+                out[i, v] = level[i, v] * sin_2pi(st[0, v] + pitch[s0, v] * st[1, v] * k)
+        for v in range(nl):
+            t = st[0, v] + pitch[s0, v] * st[1, v] * (s1 - s0)
+            st[0, v] = t - math.floor(t)
+        return
     for i in range(s0, s1):
         k = i - s0
         for v in range(nl):

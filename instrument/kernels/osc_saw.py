@@ -5,12 +5,12 @@ import math
 
 from numba import njit
 
-from instrument.kernels.coefficients import pitch_increments
+from instrument.kernels.coefficients import pitch_increments, steady_pitch
 from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
     push_event, shift_corrections, wrapped_phase,
 )
-from instrument.layout import CTX_PITCH_STEADY, ROW_PITCH, ROW_SINK
+from instrument.layout import ROW_SINK
 
 # ---- saw and hard-synced saw ---------------------------------------------------------------
 # State rows: phase of the last sample (unwrapped during pass A), the phase before the segment
@@ -102,17 +102,12 @@ def _unwrapped_phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
 
 @njit(cache=True, error_model="numpy")
 def _steady_increments(pitch, io_pitch, ctx, st, s0, nl):
-    """Whether every lane's phase increment holds through the segment: the pitch input is the
-    engine's pitch row with every lane flagged steady (``CTX_PITCH_STEADY``) and transpose
-    and detune hold (no slope). If so, the increments go to row ``_S_DT``."""
-    if io_pitch != ROW_PITCH:
+    """Whether every lane's phase increment holds through the segment (``steady_pitch``); if
+    so, the increments go to row ``_S_DT``."""
+    if not steady_pitch(io_pitch, ctx, st, _S_INC, nl):
         return False
-    inc, dinc = st[_S_INC], st[_S_DINC]
     for v in range(nl):
-        if ctx[CTX_PITCH_STEADY, v] != 1.0 or dinc[v] != 0.0:
-            return False
-    for v in range(nl):
-        st[_S_DT, v] = min(max(pitch[s0, v] * inc[v], MIN_INC), MAX_INC)
+        st[_S_DT, v] = min(max(pitch[s0, v] * st[_S_INC, v], MIN_INC), MAX_INC)
     return True
 
 
