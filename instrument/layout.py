@@ -22,10 +22,12 @@ Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1, nl)``:
   ``Module.prepare`` and initialised by ``Module.reset_state`` (given one column).
 - ``ctx``: float64 ``(CTX_WIDTH, lanes)``: per-lane context, slots below.
 - ``s0, s1``: the sample range to process (a block is split at event offsets).
-- ``nl``: the number of lanes to process (the active voices; 1 in the global graph).
+- ``nl``: the number of lanes to process: the active voices, and up to LANE_MULTIPLE - 1 idle
+  lanes beside them (fresh silent voices that nothing hears; see ``kernel_lanes`` in
+  ``engine.render_template``); 1 in the global graph.
 
 A kernel allocates nothing, raises nothing and returns nothing. Lane ``v`` of every array is the
-same voice; lanes at and past ``nl`` must not be touched.
+same voice, and no lane reads another; lanes at and past ``nl`` must not be touched.
 
 Part 2, the plan and the engine: column and slot numbers of the compiled plan's arrays (ops, cfg,
 parameter metadata and state), of the voice table and the engine slots, and the block state's
@@ -33,6 +35,12 @@ directory.
 """
 
 # ---- part 1: the kernel contract ----------------------------------------------------------------
+
+# Voice kernels run a multiple of this many lanes (idle ones included) when the polyphony
+# allows: LLVM runs a lane loop in SIMD steps and the lanes past the last whole step one at a
+# time. Measured, not derived: on an AMD EPYC (AVX-512) poly16's cheap lane counts were the
+# multiples of 4.
+LANE_MULTIPLE = 4
 
 # Reserved buffer rows (the same numbers in the voice and the global buffers). Unconnected
 # inputs read one of the first five, as their Port.default says.

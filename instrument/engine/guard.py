@@ -21,7 +21,7 @@ import math
 
 from numba import njit
 
-from instrument.engine.lanes import move_lane
+from instrument.engine.lanes import free_lane
 from instrument.layout import CTX_PEAK, E_ACTIVE_VOICES
 from instrument.engine.output_stage import RUNAWAY
 
@@ -35,7 +35,7 @@ def _finite_rows(state, start, end, lane):
 
 
 @njit(cache=True)
-def recover_blown(voices, vctx, vstate, vlayout, gstate, ginit, glayout, eng):
+def recover_blown(voices, vctx, vstate, vinit, vlayout, gstate, ginit, glayout, eng):
     """Free the blown voices and reset the global modules at fault (see the module
     docstring); allocation-free. Returns the number of modules reset."""
     n_reset = 0
@@ -56,13 +56,7 @@ def recover_blown(voices, vctx, vstate, vlayout, gstate, ginit, glayout, eng):
             if vlayout[k, 1] > vlayout[k, 0]:
                 stateful += 1
         n_reset += max(stateful, 1)  # a voice of stateless modules still counts as one
-        # Free the voice the way free_silent_voices does: the last active voice moves in.
-        last = n - 1
-        if v != last:
-            move_lane(voices, vctx, vstate, v, last)
-        voices[last, :] = 0.0
-        vctx[CTX_PEAK, last] = 0.0
-        n -= 1
+        n = free_lane(voices, vctx, vstate, vinit, v, n)  # as free_silent_voices does
     eng[E_ACTIVE_VOICES] = n
     n_global_nonfinite = 0
     for k in range(glayout.shape[0]):

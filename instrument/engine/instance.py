@@ -69,8 +69,8 @@ class PlanInstance:
         self._render = self._bind_render_block  # replaced by the entry point it binds
         self.live = None  # the audio callback's entry point, once bound (bind_live)
         self._live_arrays = None
-        self._guard_args = (self.voices, self.vctx, self.vstate, plan.vlayout, self.gstate,
-                            plan.ginit, plan.glayout, self.eng)
+        self._guard_args = (self.voices, self.vctx, self.vstate, plan.vinit, plan.vlayout,
+                            self.gstate, plan.ginit, plan.glayout, self.eng)
         self._recover = _entry_point(recover_blown, self._guard_args)  # compiled now, not
         # on the audio side when something first blows up
 

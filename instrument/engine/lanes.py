@@ -7,6 +7,8 @@ reaches it: about 5 s of a cold compile, for a path that never runs (the shapes 
 
 from numba import njit
 
+from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET
+
 
 @njit(cache=True, inline="always")
 def set_column(dst, col, src):
@@ -24,3 +26,22 @@ def move_lane(voices, vctx, vstate, to, frm):
         vctx[k, to] = vctx[k, frm]
     for k in range(vstate.shape[0]):
         vstate[k, to] = vstate[k, frm]
+
+
+@njit(cache=True, inline="always")
+def free_lane(voices, vctx, vstate, vinit, v, n):
+    """Free voice ``v`` of the ``n`` active ones and return ``n - 1``, the active voices kept
+    packed in the low lanes: the last active voice moves into lane ``v``, and the lane it
+    leaves becomes a fresh silent voice (node state from ``vinit``, reset flagged, peaks 0).
+    The renderer runs a few idle lanes beside the active ones (``kernel_lanes``): a fresh
+    voice there is steady and cheap, and cannot carry a blown voice's state on."""
+    last = n - 1
+    if v != last:
+        move_lane(voices, vctx, vstate, v, last)
+    for k in range(voices.shape[1]):
+        voices[last, k] = 0.0
+    set_column(vstate, last, vinit)
+    vctx[CTX_RESET, last] = 1.0
+    vctx[CTX_PEAK, last] = 0.0
+    vctx[CTX_LAST_PEAK, last] = 0.0
+    return last

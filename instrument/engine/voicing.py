@@ -8,7 +8,7 @@ import math
 
 from numba import njit
 
-from instrument.engine.lanes import move_lane, set_column
+from instrument.engine.lanes import free_lane, set_column
 from instrument.layout import (
     CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE,
     CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS,
@@ -349,9 +349,9 @@ def _fill_const(pmeta, pstate, P, row, PN, p, cur):
 
 
 @njit(cache=True, error_model="numpy")
-def free_silent_voices(voices, vctx, vstate, eng):
+def free_silent_voices(voices, vctx, vstate, vinit, eng):
     """Free released voices whose output stayed below SILENCE_PEAK for two blocks, keeping the
-    active voices packed in the low lanes (the last active voice moves into the freed lane)."""
+    active voices packed in the low lanes (``lanes.free_lane``)."""
     n = int(eng[E_ACTIVE_VOICES])
     v = 0
     while v < n:
@@ -361,11 +361,7 @@ def free_silent_voices(voices, vctx, vstate, eng):
         else:
             voices[v, V_QUIET_BLOCKS] = 0.0
         if voices[v, V_QUIET_BLOCKS] >= 2.0:
-            last = n - 1
-            if v != last:
-                move_lane(voices, vctx, vstate, v, last)
-            voices[last, :] = 0.0
-            n -= 1
+            n = free_lane(voices, vctx, vstate, vinit, v, n)
             continue  # look at the voice that moved in
         v += 1
     eng[E_ACTIVE_VOICES] = n
