@@ -15,6 +15,22 @@ MOD_STEP = 8
 CURVE_LINEAR, CURVE_LOG, CURVE_DB = 0, 1, 3
 
 
+@njit(cache=True, inline="always")
+def _modulated_norm(dst, base, bufs, srcs, amounts, s0, s1, nl):
+    """dst[i, v] = base[i] + sum(amount_k * src_k[i, v]) over [s0, s1): one pass per source,
+    so every innermost loop runs across lanes and vectorizes (a loop over the sources inside
+    the lane loop kept it scalar). The same sums in the same order."""
+    for i in range(s0, s1):
+        for v in range(nl):
+            dst[i, v] = base[i]
+    for k in range(srcs.shape[0]):
+        src = bufs[srcs[k]]
+        amount = amounts[k]
+        for i in range(s0, s1):
+            for v in range(nl):
+                dst[i, v] += amount * src[i, v]
+
+
 @njit(cache=True, error_model="numpy")
 def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
     """P[dst] = value(PN[param] + sum(amount_k * src_k)) per lane: modulation in normalized
@@ -32,28 +48,22 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
     skew = pmeta[p, PM_SKEW]
     log_ratio = math.log(hi / lo) if (curve == CURVE_LOG and lo > 0.0 and hi > lo) else 0.0
     if curve == CURVE_LINEAR or curve == CURVE_DB:  # cheap: exact on every sample
+        _modulated_norm(dst, base, bufs, srcs, amounts, s0, s1, nl)
         for i in range(s0, s1):
             for v in range(nl):
-                n = base[i]
-                for k in range(srcs.shape[0]):
-                    n += amounts[k] * bufs[srcs[k], i, v]
-                dst[i, v] = lo + (hi - lo) * min(max(n, 0.0), 1.0)
+                dst[i, v] = lo + (hi - lo) * min(max(dst[i, v], 0.0), 1.0)
         return
     i = s0
     prev = s0
     while True:
         # Exact values at sample i, all lanes (vectorized: no libm call on the LOG path).
-        for v in range(nl):
-            n = base[i]
-            for k in range(srcs.shape[0]):
-                n += amounts[k] * bufs[srcs[k], i, v]
-            n = min(max(n, 0.0), 1.0)
-            if log_ratio != 0.0:
-                dst[i, v] = lo * exp_approx(n * log_ratio)
-            elif curve == CURVE_LINEAR or curve == CURVE_DB:
-                dst[i, v] = lo + (hi - lo) * n
-            else:
-                dst[i, v] = norm_to_value(curve, lo, hi, skew, 0, n)
+        _modulated_norm(dst, base, bufs, srcs, amounts, i, i + 1, nl)
+        if log_ratio != 0.0:
+            for v in range(nl):
+                dst[i, v] = lo * exp_approx(min(max(dst[i, v], 0.0), 1.0) * log_ratio)
+        else:
+            for v in range(nl):
+                dst[i, v] = norm_to_value(curve, lo, hi, skew, 0, min(max(dst[i, v], 0.0), 1.0))
         if i > s0:  # fill the samples between the previous exact point and this one
             span = i - prev
             for t in range(prev + 1, i):
@@ -64,8 +74,6 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
             break
         prev = i
         i = min(i + MOD_STEP, s1 - 1)
-
-
 
 
 @njit(cache=True, error_model="numpy")
