@@ -84,7 +84,7 @@ def test_a_note_on_splits_the_block_at_its_offset():
     assert np.all(gate[:10] == 0.0) and np.all(gate[10:] == 1.0)
 
 
-def test_voice_kernels_run_the_active_lanes_rounded_up_to_a_multiple_of_4_within_polyphony():
-    assert [rt.kernel_lanes(n, 16) for n in (0, 1, 4, 5, 13, 16)] == [0, 4, 4, 8, 16, 16]
-    assert [rt.kernel_lanes(n, 6) for n in (1, 5, 6)] == [4, 6, 6]
+def test_voice_kernels_run_4_voices_or_more_rounded_up_to_a_multiple_of_4_within_polyphony():
+    assert [rt.kernel_lanes(n, 16) for n in (0, 1, 3, 4, 5, 13, 16)] == [0, 1, 3, 4, 8, 16, 16]
+    assert [rt.kernel_lanes(n, 6) for n in (1, 5, 6)] == [1, 6, 6]
     assert rt.kernel_lanes(1, 1) == 1
