@@ -1,10 +1,11 @@
 """What the audio callback costs per block, as the audio process runs it (ring, clock, render,
 status): the one-native-call path (``live_block``) against the Python path it takes during
-plan swaps, interleaved over rounds on a scratch shared-memory block, poly16 with 0, 1 and 16
-notes held. Prints per path the median and mean microseconds per callback and the calls the
-callback makes per block.
+plan swaps, interleaved over rounds on a scratch shared-memory block, a preset (poly16 unless
+named) with 0, 1 and 16 notes held (or ``--notes``). Prints per path the median and mean
+microseconds per callback and the calls the callback makes per block.
 
-    .venv/bin/python benchmarks/callback_cost.py [--blocks 20000] [--rounds 3]
+    .venv/bin/python benchmarks/callback_cost.py [PRESET] [--notes 0,1,16] [--blocks 20000]
+                                                 [--rounds 3]
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ SR, BLOCK = 48000, 64
 
 def main() -> None:
     p = argparse.ArgumentParser()
+    p.add_argument("preset", nargs="?", default=str(ROOT / "presets" / "poly16.toml"))
+    p.add_argument("--notes", default="0,1,16", help="note counts, comma-separated")
     p.add_argument("--blocks", type=int, default=20000)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
-    plan = compile_file(ROOT / "presets" / "poly16.toml", SR, BLOCK)
+    plan = compile_file(args.preset, SR, BLOCK)
     shared = SharedState(f"instrument-bench-{os.getpid()}", create=True)
     try:
         for slot in plan.params:
@@ -46,7 +49,7 @@ def main() -> None:
         out = np.zeros((BLOCK, 2), dtype=np.float32)
         paths = {"one native call": lambda o: proc.callback(o, BLOCK, None, NO_FLAGS),
                  "python path": lambda o: proc._callback_in_python(o, NO_FLAGS)}
-        for notes in (0, 1, 16):
+        for notes in (int(n) for n in args.notes.split(",")):
             proc.engine.current.reset()
             for k in range(notes):
                 ring.push(NOTE_ON, 0, 40 + 2 * k, 0.8)
