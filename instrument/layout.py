@@ -22,9 +22,9 @@ Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1, nl)``:
   ``Module.prepare`` and initialised by ``Module.reset_state`` (given one column).
 - ``ctx``: float64 ``(CTX_WIDTH, lanes)``: per-lane context, slots below.
 - ``s0, s1``: the sample range to process (a block is split at event offsets).
-- ``nl``: the number of lanes to process: the active voices, and up to LANE_MULTIPLE - 1 idle
-  lanes beside them from LANE_MULTIPLE voices on (fresh silent voices that nothing hears; see ``kernel_lanes`` in
-  ``engine.render_template``); 1 in the global graph.
+- ``nl``: the number of lanes to process: the active voices, and from LANE_MULTIPLE voices on
+  up to LANE_MULTIPLE - 1 idle lanes beside them (fresh silent voices that nothing hears; see
+  ``kernel_lanes`` in ``engine.render_template``); 1 in the global graph.
 
 A kernel allocates nothing, raises nothing and returns nothing. Lane ``v`` of every array is the
 same voice, and no lane reads another; lanes at and past ``nl`` must not be touched.

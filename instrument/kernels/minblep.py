@@ -156,17 +156,19 @@ def flush_events(st, ev, ne, corr, v, table):
 
 
 @njit(cache=True, error_model="numpy")
-def phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
-    """Pass A: the phase of each sample into ``out``. ``last`` runs unwrapped through the
-    segment (at most 1 + 64 x 0.5, so it keeps 47 bits of phase), its integer part counting
-    the wraps."""
+def phase_pass(pitch, out, last, inc, dinc, s0, s1, nl, wrapped):
+    """Pass A: the phase of each sample into ``out``, in [0, 1) when ``wrapped`` (a literal
+    at every call: numba compiles each case without the test), else unwrapped (rising
+    through the segment, so a caller can find the wraps by bisection). ``last`` runs
+    unwrapped through the segment (at most 1 + 64 x 0.5, so it keeps 47 bits of phase), its
+    integer part counting the wraps."""
     for i in range(s0, s1):
         k = i - s0
         for v in range(nl):
             dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
             u = last[v] + dt
             last[v] = u
-            out[i, v] = u - math.floor(u)
+            out[i, v] = u - math.floor(u) if wrapped else u
 
 
 @njit(cache=True, inline="always")

@@ -133,7 +133,7 @@ def _pulse_pass_c(width, wscale, level, out, st, row0, s0, s1, nl):
 
 @njit(cache=True, error_model="numpy")
 def _pulse(pitch, width, wscale, level, out, sync_out, write_sync, st, s0, s1, nl):
-    phase_pass(pitch, out, st[_P_LAST], st[_P_INC], st[_P_DINC], s0, s1, nl)
+    phase_pass(pitch, out, st[_P_LAST], st[_P_INC], st[_P_DINC], s0, s1, nl, True)
     _pulse_find(width, wscale, out, st, s0, s1, nl)
     _pulse_pass_b(width, wscale, sync_out, write_sync, out, st, PULSE_FIXED, s0, s1, nl)
     _pulse_pass_c(width, wscale, level, out, st, PULSE_FIXED, s0, s1, nl)
@@ -176,7 +176,7 @@ def sub_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         _pulse(pitch, bufs[ROW_ONE], 0.5, level, out, out, False, st, s0, s1, nl)
         return
     last = st[_P_LAST]
-    phase_pass(pitch, out, last, st[_P_INC], st[_P_DINC], s0, s1, nl)
+    phase_pass(pitch, out, last, st[_P_INC], st[_P_DINC], s0, s1, nl, True)
     for i in range(s0, s1):
         for v in range(nl):
             out[i, v] = level[i, v] * sin_2pi(out[i, v])
@@ -215,7 +215,7 @@ def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     last, prev, inc, dinc = st[_T_LAST], st[_T_PREV], st[_T_INC], st[_T_DINC]
     first, final = st[_T_FIRST], st[_T_FINAL]
     pitch_increments(P, pr, st, _T_INC, ctx, s0, s1, nl, 1.0)
-    phase_pass(pitch, out, last, inc, dinc, s0, s1, nl)
+    phase_pass(pitch, out, last, inc, dinc, s0, s1, nl, True)
     # A': the first and the last sample after a corner (a change between the halves).
     for v in range(nl):
         flag = abs(_rising(out[s0, v]) - _rising(prev[v]))

@@ -8,7 +8,7 @@ from numba import njit
 from instrument.kernels.coefficients import pitch_increments, steady_pitch
 from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
-    push_event, shift_corrections, wrapped_phase,
+    phase_pass, push_event, shift_corrections, wrapped_phase,
 )
 from instrument.layout import ROW_SINK
 
@@ -84,20 +84,6 @@ def _sync_pass_b(pitch, ratio, sync, out, st, s0, s1, nl):
         last[v] = wrapped_phase(last[v])
         prev[v] = last[v]
         sprev[v] = sync[s1 - 1, v]
-
-
-@njit(cache=True, error_model="numpy")
-def _unwrapped_phase_pass(pitch, out, last, inc, dinc, s0, s1, nl):
-    """Pass A of the free-running saw: like ``phase_pass`` but ``out`` keeps the unwrapped
-    phase (at most 1 + 64 x 0.5 in a segment), rising through the segment, so pass B finds
-    the wraps by bisection and pass C wraps it."""
-    for i in range(s0, s1):
-        k = i - s0
-        for v in range(nl):
-            dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
-            u = last[v] + dt
-            last[v] = u
-            out[i, v] = u
 
 
 @njit(cache=True, error_model="numpy")
@@ -211,7 +197,7 @@ def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     if steady:
         _steady_phase_pass(out, st, s0, s1, nl)
     else:
-        _unwrapped_phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl)
+        phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl, False)
     if write_sync:  # literal flags: numba prunes the dead branch (a variable cost 50 ns)
         _wrap_residuals(out, sync_out, True, st, s0, s1, nl)
     else:

@@ -109,7 +109,7 @@ def unison_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         r = u * _U_STRIDE
         last, prev, inc, dinc = st[r + _U_LAST], st[r + _U_PREV], st[r + _U_INC], st[r + _U_DINC]
         gl, dgl, gr, dgr = st[r + _U_GL], st[r + _U_DGL], st[r + _U_GR], st[r + _U_DGR]
-        phase_pass(pitch, right, last, inc, dinc, s0, s1, nl)
+        phase_pass(pitch, right, last, inc, dinc, s0, s1, nl, True)
         _unison_naive(pitch, right, cl, gl, dgl, inc, dinc, st, s0, s1, nl)
         if not mono:
             _unison_naive(pitch, right, cr, gr, dgr, inc, dinc, st, s0, s1, nl)

@@ -11,8 +11,8 @@ from instrument.engine.builtin_ops import run_builtin_ops
 from instrument.engine.events import NOTE_ON
 from instrument.engine.instance import PlanInstance
 from instrument.layout import (
-    CTX_PITCH_STEADY, CTX_WIDTH, E_ACTIVE_VOICES, ROW_GATE, ROW_PITCH, ROW_TRIGGER, V_BEND, V_KEY_DOWN, V_PITCH,
-    V_PITCH_TARGET, V_TRIGGER, V_WIDTH,
+    CTX_PITCH_STEADY, CTX_WIDTH, E_ACTIVE_VOICES, ROW_GATE, ROW_PITCH, ROW_TRIGGER, V_BEND,
+    V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_TRIGGER, V_WIDTH,
 )
 from instrument.presets import compile_file
 from live import REPO
