@@ -16,10 +16,10 @@ Caveats: skipping an op changes what the ops after it receive (a frozen input ro
 or quieter output), and data-dependent work downstream (the limiter, say) then costs
 differently, so a knock-out can come out negative; on a shared machine single differences are
 noisy, hence the medians. The op costs need not add up to the block.
-Measured 2026-12-07 (AMD EPYC, 2 cores, noisy), poly16 at 16 notes, 17.5 us per block: each
-saw 3.0-3.4 us, the filter envelope 1.9, its modulation of the cutoff 1.5, svf_lowpass 1.0 (2.6
-before its settled-filter path), vca 0.9, output 1.3. A saw's cost grows with its pitch (each
-wrap adds a minBLEP residual): 16 notes from E1 up cost 14.5 us per block, from E4 up 20.4.
+Measured 2026-12-07 (AMD EPYC, 2 cores), poly16 at 16 notes, 12.4 us per block: each saw
+1.75-1.86 us, each ADSR 1.28, the modulation of the cutoff 1.06, svf_lowpass 1.18, vca 0.78,
+output 0.12 (earlier that day 17.5 us: saws 3.0-3.4, modulation 1.5). A saw's cost grows with
+its pitch (each wrap adds a minBLEP residual).
 """
 
 from __future__ import annotations
