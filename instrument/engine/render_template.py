@@ -132,7 +132,8 @@ ONE = np.int64(1)
 @njit(cache=True, inline="always")
 def kernel_lanes(nl, lanes):
     """How many lanes the voice kernels run for ``nl`` active voices: from LANE_MULTIPLE
-    voices on, ``nl`` rounded up to a multiple of it (at most ``lanes``, the polyphony).
+    voices on, ``nl`` rounded up to a multiple of it (at most ``lanes``, the voice arrays'
+    lanes: ``instance.allocated_lanes``).
     LLVM runs a lane loop in SIMD steps and the lanes past the last whole step one at a
     time; the idle lanes beside the active ones are fresh silent voices
     (``lanes.free_lane``), steady and cheap, which nothing sums. Before: poly16's block at
