@@ -1,4 +1,4 @@
-"""Copies between voice lanes, written as loops.
+"""Voice lanes: copies between them written as loops, a freed or fresh lane, and how many lanes run.
 
 A slice assignment between arrays (``vstate[:, v] = vinit``) makes numba compile its
 shape-mismatch error message (string formatting of the shapes) into every entry point that
@@ -7,7 +7,7 @@ reaches it: about 5 s of a cold compile, for a path that never runs (the shapes 
 
 from numba import njit
 
-from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET
+from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET, LANE_MULTIPLE
 
 
 @njit(cache=True, inline="always")
@@ -40,8 +40,26 @@ def free_lane(voices, vctx, vstate, vinit, v, n):
         move_lane(voices, vctx, vstate, v, last)
     for k in range(voices.shape[1]):
         voices[last, k] = 0.0
-    set_column(vstate, last, vinit)
-    vctx[CTX_RESET, last] = 1.0
-    vctx[CTX_PEAK, last] = 0.0
-    vctx[CTX_LAST_PEAK, last] = 0.0
+    fresh_lane(vctx, vstate, vinit, last)
     return last
+
+
+@njit(cache=True, inline="always")
+def fresh_lane(vctx, vstate, vinit, v):
+    """Lane ``v`` as a voice that never sounded: node state from ``vinit``, the kernels'
+    reset flag raised, its peaks 0."""
+    set_column(vstate, v, vinit)
+    vctx[CTX_RESET, v] = 1.0
+    vctx[CTX_PEAK, v] = 0.0
+    vctx[CTX_LAST_PEAK, v] = 0.0
+
+
+@njit(cache=True, inline="always")
+def padded_lanes(n):
+    """``n`` lanes rounded up to a multiple of LANE_MULTIPLE, from LANE_MULTIPLE on (fewer
+    run as they are: 1 note of poly16 on 4 lanes cost 7.5 us against 5.8 on its own lane).
+    The rule behind both the voice arrays' size (``instance.allocated_lanes``) and the lanes
+    the voice kernels run (``render_template.kernel_lanes``)."""
+    if n < LANE_MULTIPLE:
+        return n
+    return -(-n // LANE_MULTIPLE) * LANE_MULTIPLE

@@ -14,10 +14,11 @@ from instrument.layout import (
     BS_VP, BS_VSTATE, CFG_MONO_VOICE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_NOW,
     CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_STEADY, CTX_RESET, CTX_SONG_BEATS,
     CTX_TEMPO_BPM, CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF, E_BEND_TARGET,
-    E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, LANE_MULTIPLE, ROW_BUS_L, ROW_BUS_R,
-    ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET, V_KEY_DOWN,
-    V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
+    E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE,
+    ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH,
+    V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
 )
+from instrument.engine.lanes import padded_lanes
 from instrument.engine.output_stage import finish_block
 from instrument.engine.voicing import apply_event, fill_params, free_silent_voices
 from instrument.runtime.ring import drain_ring
@@ -131,17 +132,13 @@ ONE = np.int64(1)
 
 @njit(cache=True, inline="always")
 def kernel_lanes(nl, lanes):
-    """How many lanes the voice kernels run for ``nl`` active voices: from LANE_MULTIPLE
-    voices on, ``nl`` rounded up to a multiple of it (at most ``lanes``, the voice arrays'
-    lanes: ``instance.allocated_lanes``).
-    LLVM runs a lane loop in SIMD steps and the lanes past the last whole step one at a
-    time; the idle lanes beside the active ones are fresh silent voices
-    (``lanes.free_lane``), steady and cheap, which nothing sums. Before: poly16's block at
-    13/14/15 held notes cost 14.0/14.3/15.6 us, at 16 notes 12.5 (AMD EPYC, AVX-512). Fewer
-    voices run as they are: 1 note on 4 lanes cost 7.5 us against 5.8 on its own lane."""
-    if nl < LANE_MULTIPLE:
-        return nl
-    return min(-(-nl // LANE_MULTIPLE) * LANE_MULTIPLE, lanes)
+    """How many lanes the voice kernels run for ``nl`` active voices: ``lanes.padded_lanes``,
+    at most ``lanes`` (the voice arrays' lanes: ``instance.allocated_lanes``). LLVM runs a
+    lane loop in SIMD steps and the lanes past the last whole step one at a time; the idle
+    lanes beside the active ones are fresh silent voices (``lanes.free_lane``), steady and
+    cheap, which nothing sums. Before: poly16's block at 13/14/15 held notes cost
+    14.0/14.3/15.6 us, at 16 notes 12.5 (AMD EPYC, AVX-512)."""
+    return min(padded_lanes(nl), lanes)
 
 
 @njit(cache=True, error_model="numpy")

@@ -8,10 +8,10 @@ import math
 
 from numba import njit
 
-from instrument.engine.lanes import free_lane, set_column
+from instrument.engine.lanes import free_lane, fresh_lane, set_column
 from instrument.layout import (
     CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE,
-    CTX_PEAK, CTX_PRESSURE, CTX_RESET, CTX_VELOCITY, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS,
+    CTX_PEAK, CTX_PRESSURE, CTX_VELOCITY, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS,
     E_BEND_RANGE_ST, E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL,
     E_NOTES_STOLEN, E_PRESSURE, E_SONG_BEATS, E_SUSTAIN, E_TEMPO_BPM, E_TRANSPORT, MODE_LEGATO,
     MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO, PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE,
@@ -38,10 +38,7 @@ def _start_voice(v, note, velocity, glide, cfg, voices, vctx, vstate, vinit, eng
     """(Re)start voice ``v`` on ``note``. A voice that was silent gets fresh state."""
     fresh = voices[v, V_ACTIVE] == 0.0
     if fresh:
-        set_column(vstate, v, vinit)
-        vctx[CTX_RESET, v] = 1.0
-        vctx[CTX_PEAK, v] = 0.0
-        vctx[CTX_LAST_PEAK, v] = 0.0
+        fresh_lane(vctx, vstate, vinit, v)
         start_pitch = eng[E_LAST_PITCH] if (glide and eng[E_LAST_PITCH] >= 0.0) else note
         voices[v, V_PITCH] = start_pitch
     elif not glide:
