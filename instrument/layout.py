@@ -27,7 +27,9 @@ Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1, nl)``:
   ``kernel_lanes`` in ``engine.render_template``); 1 in the global graph.
 
 A kernel allocates nothing, raises nothing and returns nothing. Lane ``v`` of every array is the
-same voice, and no lane reads another; lanes at and past ``nl`` must not be touched.
+same voice, and no lane reads another; lanes at and past ``nl`` must not be touched, except that
+a kernel in lane blocks (``kernels.lane_blocks``) may run idle lanes up to the end of its last
+block when the arrays hold them.
 
 Part 2, the plan and the engine: column and slot numbers of the compiled plan's arrays (ops, cfg,
 parameter metadata and state), of the voice table and the engine slots, and the block state's
@@ -41,6 +43,9 @@ directory.
 # time. Measured, not derived: on an AMD EPYC (AVX-512) poly16's cheap lane counts were the
 # multiples of 4.
 LANE_MULTIPLE = 4
+# Recursive filters run their lanes in blocks of this many (``kernels.lane_blocks``): 8 doubles
+# are one AVX-512 register, two AVX2 ones, four NEON ones.
+LANE_BLOCK = 8
 
 # Reserved buffer rows (the same numbers in the voice and the global buffers). Unconnected
 # inputs read one of the first five, as their Port.default says.

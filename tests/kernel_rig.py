@@ -31,11 +31,12 @@ def _rows(value, n, lanes):
     return np.broadcast_to(value, (n, lanes))
 
 
-def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR):
+def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR, active=None):
     """Drive ``cls.kernel`` over ``x`` (n, lanes) block by block, each block split at
     ``segments``. ``params`` maps names to a constant, a per-lane row (lanes,) or a per-sample
     array (n, lanes); missing ones take their defaults. ``key`` (Hz) likewise, for a module
-    with a second (key) input. Returns its first output, (n, lanes)."""
+    with a second (key) input. ``active``: the lanes the kernel is told to run (``nl``), all
+    by default. Returns its first output, (n, lanes)."""
     params = params or {}
     x = np.asarray(x, dtype=np.float64)
     n, lanes = x.shape
@@ -55,7 +56,7 @@ def run(cls, x, params=None, key=0.0, segments=(0, BLOCK), sample_rate=SR):
         for k, v in enumerate(values):
             P[k, :m] = v[lo:hi]
         for s0, s1 in segment_bounds(segments):
-            cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
+            cls.kernel(bufs, io, P, pr, st, ctx, s0, s1, active or lanes)
         out[lo:lo + BLOCK] = bufs[io[n_inputs]]
     return out[:n]
 

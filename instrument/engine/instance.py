@@ -12,12 +12,11 @@ from instrument.engine.block_state import new_block_state
 from instrument.engine.fused import renderer_for_key
 from instrument.engine.expression import MPE_MEMBER_RANGE_ST
 from instrument.engine.guard import recover_blown
-from instrument.engine.lanes import padded_lanes
 from instrument.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, CTX_SAMPLE_RATE, CTX_WIDTH, E_BEND_COEFF, E_BEND_RANGE_ST,
     DEFAULT_TEMPO_BPM, E_GLIDE_COEFF, E_LAST_PITCH, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST,
-    E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LIVE, PS_CURRENT, PS_FILLED, PS_TARGET,
-    PS_WIDTH, ROW_ONE, V_WIDTH,
+    E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LANE_BLOCK, LANE_MULTIPLE, LIVE,
+    PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, ROW_ONE, V_WIDTH,
 )
 from instrument.graph.plan import Plan
 from instrument.params.smoothing import one_pole_coeff
@@ -26,11 +25,14 @@ BEND_SMOOTHING_MS = 5.0  # MIDI bend arrives in steps; 5 ms hides them without a
 
 
 def allocated_lanes(polyphony: int) -> int:
-    """Lanes of the voice arrays: the polyphony padded as ``lanes.padded_lanes`` says (its
-    Python body: nothing to compile at start-up), so ``kernel_lanes`` can run 5 or 6 voices
-    of a polyphony of 6 on 8 lanes (drone at 6 held notes: 29.1 -> 24.4 us per block); the
-    lanes past the polyphony stay fresh silent voices, as the allocator never takes them."""
-    return padded_lanes.py_func(polyphony)
+    """Lanes of the voice arrays: from LANE_MULTIPLE voices on, the polyphony rounded up to a
+    whole LANE_BLOCK, so that ``kernel_lanes`` can run 5 or 6 voices of a polyphony of 6 on 8
+    lanes (drone at 6 held notes: 29.1 -> 24.4 us per block) and a kernel in lane blocks
+    (``kernels.lane_blocks``) its last block whole; fewer voices as they are. The lanes past
+    the polyphony stay fresh silent voices, as the allocator never takes them."""
+    if polyphony < LANE_MULTIPLE:
+        return polyphony
+    return -(-polyphony // LANE_BLOCK) * LANE_BLOCK
 
 
 class PlanInstance:

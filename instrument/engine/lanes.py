@@ -57,9 +57,9 @@ def fresh_lane(vctx, vstate, vinit, v):
 @njit(cache=True, inline="always")
 def padded_lanes(n):
     """``n`` lanes rounded up to a multiple of LANE_MULTIPLE, from LANE_MULTIPLE on (fewer
-    run as they are: 1 note of poly16 on 4 lanes cost 7.5 us against 5.8 on its own lane).
-    The rule behind both the voice arrays' size (``instance.allocated_lanes``) and the lanes
-    the voice kernels run (``render_template.kernel_lanes``)."""
+    run as they are: 1 note of poly16 on 4 lanes cost 7.5 us against 5.8 on its own lane):
+    the lanes the voice kernels run (``render_template.kernel_lanes``). The voice arrays hold
+    them (``instance.allocated_lanes`` rounds to LANE_BLOCK, a multiple of LANE_MULTIPLE)."""
     if n < LANE_MULTIPLE:
         return n
     return -(-n // LANE_MULTIPLE) * LANE_MULTIPLE

@@ -25,7 +25,8 @@ Measured (tests/kernels/test_filters.py, AMD EPYC, 48 kHz, 16 voices as lanes, n
 64 samples; svf_lowpass, then a kernel of its own, measured 100-105 on the same machine): svf
 111 (low-pass) to 134 (high-pass), ladder 171, one-pole 64; key tracking adds ~40-45. The
 ladder's output DC blocker (``dc_block_hz``, on or off) added 20-30 ns, about 8%, measured on
-another (2-core) machine: 254-271 ns before, 283-291 after.
+another (2-core) machine: 254-271 ns before, 283-291 after. From 4 to 15 voices the ladder runs
+in lane blocks (``kernels.lane_blocks``): its plain loop ran them one lane at a time.
 """
 
 from numba import njit

@@ -5,14 +5,15 @@ tracking, denormals, measured costs): ``instrument.kernels.filters``.
 
 import math
 
-from numba import njit
+from numba import carray, njit
 
 from instrument.kernels.approx import TANH_PADE_CLIP, tanh_pade_den, tanh_pade_num
 from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp, ramp_step
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
+from instrument.kernels.lane_blocks import block_lanes, stack_f64
 from instrument.kernels.onepole import dc_block_coeff
-from instrument.layout import CTX_SAMPLE_RATE
+from instrument.layout import CTX_SAMPLE_RATE, LANE_BLOCK
 
 
 LADDER_OSC_RESONANCE = 0.95  # where the loop gain at the cutoff, k / 4, reaches 1
@@ -24,6 +25,88 @@ LADDER_K_MAX = 4.0 / LADDER_OSC_RESONANCE  # feedback k at resonance 1
 LADDER_STATE = 15
 LADDER_UNSET = (_G, _DRV)  # reset_state writes -1.0 here: set from the first segment
 LADDER_RECURSIVE = (_S1, _S2, _S3, _S4, _Y4, _DCS)
+
+
+@njit(cache=True, inline="always")
+def _ladder_k(resonance):
+    """Feedback k for a resonance, clamped to [0, 1]."""
+    r = resonance if resonance > 0.0 else 0.0
+    r = r if r < 1.0 else 1.0
+    return LADDER_K_MAX * r
+
+
+@njit(cache=True, inline="always")
+def _ladder_sample(G, k, xd, og, s_1, s_2, s_3, s_4, y4, dcs, dcg):
+    """One sample of one lane: one-pole gain G, feedback k, driven input xd, output gain og
+    (times 1 + k here), the four stage states, the last y4 and the DC blocker's memory and
+    coefficient in; the new states, y4 and memory, and the output out."""
+    # Stage i outputs y_i = G**i u + f_i, f_i from the states alone, so the four stages need
+    # not wait for each other once u is known.
+    b = 1.0 - G
+    f1 = b * s_1
+    f2 = G * f1 + b * s_2
+    f3 = G * f2 + b * s_3
+    f4 = G * f3 + b * s_4
+    G2 = G * G
+    G4 = G2 * G2
+    # tanh(z) / z at the estimate z' as num / den; past the clip it continues as
+    # tanh(clip) / |z'|, which the |z'| in den does without a branch.
+    ze = xd - k * y4
+    az = abs(ze)
+    az = az if az > TANH_PADE_CLIP else TANH_PADE_CLIP
+    zc = ze if ze > -TANH_PADE_CLIP else -TANH_PADE_CLIP
+    zc = zc if zc < TANH_PADE_CLIP else TANH_PADE_CLIP
+    z2 = zc * zc
+    num = tanh_pade_num(z2) * TANH_PADE_CLIP
+    den = tanh_pade_den(z2) * az
+    # u = t (xd - k y4) with y4 = G**4 u + f4 and t = num / den, solved:
+    u = num * (xd - k * f4) / (den + k * num * G4)
+    y1 = G * u + f1
+    y2 = G2 * u + f2
+    y3 = G2 * G * u + f3
+    y = G4 * u + f4
+    o = (1.0 + k) * og * y
+    # DC blocker: o minus its one-pole low-pass (coefficient 0: o unchanged, bit for bit).
+    w = (o - dcs) * dcg
+    lp = w + dcs
+    return 2.0 * y1 - s_1, 2.0 * y2 - s_2, 2.0 * y3 - s_3, 2.0 * y - s_4, y, lp + w, o - lp
+
+
+# A lane block's scratch rows: the state rows' own numbers, then the block's input, resonance
+# and output samples.
+_BX, _BR, _BO = LADDER_STATE, LADDER_STATE + 1, LADDER_STATE + 2
+_BLOCK_ROWS = LADDER_STATE + 3
+_BLOCK_SIZE = _BLOCK_ROWS * LANE_BLOCK
+_BLOCK_IN = (_S1, _S2, _S3, _S4, _Y4, _G, _DG, _GD0, _DGD, _OG0, _DOG, _DCS, _DCG)
+_BLOCK_OUT = (_S1, _S2, _S3, _S4, _Y4, _DCS)
+
+
+@njit(cache=True, inline="always")
+def _ladder_blocks(x, res, out, st, i, end, s0, nb):
+    """Samples [i, end) of lanes [0, nb) in lane blocks (``kernels.lane_blocks``)."""
+    L = carray(stack_f64(_BLOCK_SIZE), (_BLOCK_ROWS, LANE_BLOCK))
+    for vb in range(0, nb, LANE_BLOCK):
+        for row in _BLOCK_IN:
+            for w in range(LANE_BLOCK):
+                L[row, w] = st[row, vb + w]
+        for j in range(i, end):
+            ramp = j - i + 1.0  # the coefficient ramp's position (``chunk_ramp``)
+            t = j - s0
+            for w in range(LANE_BLOCK):
+                L[_BX, w] = x[j, vb + w]
+                L[_BR, w] = res[j, vb + w]
+            for w in range(LANE_BLOCK):
+                (L[_S1, w], L[_S2, w], L[_S3, w], L[_S4, w], L[_Y4, w], L[_DCS, w],
+                 L[_BO, w]) = _ladder_sample(
+                    L[_G, w] + L[_DG, w] * ramp, _ladder_k(L[_BR, w]),
+                    (L[_GD0, w] + L[_DGD, w] * t) * L[_BX, w], L[_OG0, w] + L[_DOG, w] * t,
+                    L[_S1, w], L[_S2, w], L[_S3, w], L[_S4, w], L[_Y4, w], L[_DCS, w],
+                    L[_DCG, w])
+            for w in range(LANE_BLOCK):
+                out[j, vb + w] = L[_BO, w]
+        for row in _BLOCK_OUT:
+            for w in range(LANE_BLOCK):
+                st[row, vb + w] = L[row, w]
 
 
 @njit(cache=True, error_model="numpy")
@@ -63,6 +146,8 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     dcb = P[pr[4]]
     sr = ctx[CTX_SAMPLE_RATE, 0]
     n = s1 - s0
+    nb = block_lanes(nl, min(st.shape[1], out.shape[1]))
+    nl = max(nl, nb)
     for v in range(nl):
         st[_DCG, v] = dc_block_coeff(dcb[s0, v], sr)
         d0 = drive[s0, v]
@@ -92,57 +177,25 @@ def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for v in range(nl):
             g = st[_LAD_GT, v]
             st[_DG, v] = (g / (1.0 + g) - st[_G, v]) * inv
-        for j in range(i, end):
-            ramp = j - i + 1.0  # the coefficient ramp's position (``chunk_ramp``)
-            t = j - s0
-            for v in range(nl):
-                G = st[_G, v] + st[_DG, v] * ramp
-                r = res[j, v]
-                r = r if r > 0.0 else 0.0
-                r = r if r < 1.0 else 1.0
-                k = LADDER_K_MAX * r
-                xd = (st[_GD0, v] + st[_DGD, v] * t) * x[j, v]
-                s_1 = st[_S1, v]
-                s_2 = st[_S2, v]
-                s_3 = st[_S3, v]
-                s_4 = st[_S4, v]
-                # Stage i outputs y_i = G**i u + f_i, f_i from the states alone, so the four
-                # stages need not wait for each other once u is known.
-                b = 1.0 - G
-                f1 = b * s_1
-                f2 = G * f1 + b * s_2
-                f3 = G * f2 + b * s_3
-                f4 = G * f3 + b * s_4
-                G2 = G * G
-                G4 = G2 * G2
-                # tanh(z) / z at the estimate z' as num / den; past the clip it continues as
-                # tanh(clip) / |z'|, which the |z'| in den does without a branch.
-                ze = xd - k * st[_Y4, v]
-                az = abs(ze)
-                az = az if az > TANH_PADE_CLIP else TANH_PADE_CLIP
-                zc = ze if ze > -TANH_PADE_CLIP else -TANH_PADE_CLIP
-                zc = zc if zc < TANH_PADE_CLIP else TANH_PADE_CLIP
-                z2 = zc * zc
-                num = tanh_pade_num(z2) * TANH_PADE_CLIP
-                den = tanh_pade_den(z2) * az
-                # u = t (xd - k y4) with y4 = G**4 u + f4 and t = num / den, solved:
-                u = num * (xd - k * f4) / (den + k * num * G4)
-                y1 = G * u + f1
-                y2 = G2 * u + f2
-                y3 = G2 * G * u + f3
-                y = G4 * u + f4
-                st[_S1, v] = 2.0 * y1 - s_1
-                st[_S2, v] = 2.0 * y2 - s_2
-                st[_S3, v] = 2.0 * y3 - s_3
-                st[_S4, v] = 2.0 * y - s_4
-                st[_Y4, v] = y
-                o = (1.0 + k) * (st[_OG0, v] + st[_DOG, v] * t) * y
-                # DC blocker: o minus its one-pole low-pass (G = 0: o unchanged, bit for bit).
-                sd = st[_DCS, v]
-                w = (o - sd) * st[_DCG, v]
-                lp = w + sd
-                st[_DCS, v] = lp + w
-                out[j, v] = o - lp
+        if nb > 0:
+            _ladder_blocks(x, res, out, st, i, end, s0, nb)
+        else:
+            for j in range(i, end):
+                ramp = j - i + 1.0  # the coefficient ramp's position (``chunk_ramp``)
+                t = j - s0
+                for v in range(nl):
+                    s_1, s_2, s_3, s_4, y, dcs, o = _ladder_sample(
+                        st[_G, v] + st[_DG, v] * ramp, _ladder_k(res[j, v]),
+                        (st[_GD0, v] + st[_DGD, v] * t) * x[j, v], st[_OG0, v] + st[_DOG, v] * t,
+                        st[_S1, v], st[_S2, v], st[_S3, v], st[_S4, v], st[_Y4, v], st[_DCS, v],
+                        st[_DCG, v])
+                    st[_S1, v] = s_1
+                    st[_S2, v] = s_2
+                    st[_S3, v] = s_3
+                    st[_S4, v] = s_4
+                    st[_Y4, v] = y
+                    st[_DCS, v] = dcs
+                    out[j, v] = o
         chunk_ramp(st, _G, _DG, 1, end - i, nl)
         i = end
     for v in range(nl):

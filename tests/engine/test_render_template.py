@@ -9,7 +9,7 @@ import numpy as np
 import instrument.engine.render_template as rt
 from instrument.engine.builtin_ops import run_builtin_ops
 from instrument.engine.events import NOTE_ON
-from instrument.engine.instance import PlanInstance
+from instrument.engine.instance import PlanInstance, allocated_lanes
 from instrument.layout import (
     CTX_PITCH_STEADY, CTX_WIDTH, E_ACTIVE_VOICES, ROW_GATE, ROW_PITCH, ROW_TRIGGER, V_BEND,
     V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_TRIGGER, V_WIDTH,
@@ -82,6 +82,11 @@ def test_a_note_on_splits_the_block_at_its_offset():
     assert instance.eng[E_ACTIVE_VOICES] == 1
     gate = instance.vbufs[ROW_GATE, :, 0]
     assert np.all(gate[:10] == 0.0) and np.all(gate[10:] == 1.0)
+
+
+def test_voice_arrays_hold_whole_lane_blocks_from_4_voices_on():
+    assert [allocated_lanes(p) for p in (1, 2, 3, 4, 6, 8, 10, 12, 16)] == [
+        1, 2, 3, 8, 8, 8, 16, 16, 16]
 
 
 def test_voice_kernels_run_4_voices_or_more_rounded_up_to_a_multiple_of_4_within_polyphony():

@@ -21,12 +21,14 @@ from instrument.graph.compile import compile_preset
 from instrument.kernels.approx import TANH_PADE_CLIP, ln_approx, tanh_pade_den, tanh_pade_num
 from instrument.kernels.filters import KEY_RATIO_MAX, KEY_RATIO_MIN, key_cutoff
 from instrument.kernels.ladder import LADDER_K_MAX, LADDER_OSC_RESONANCE, LADDER_RECURSIVE
+from instrument.kernels.lane_blocks import block_lanes
 from instrument.kernels.onepole import ONEPOLE_RECURSIVE
 from instrument.kernels.svf import SVF_RECURSIVE
 from instrument.modules.ladder import Ladder
 from instrument.modules.onepole import OnePole
 from instrument.modules.svf import Svf, SvfLowpass
 from instrument.modules.registry import Registry, _exercise, default_registry
+from instrument.layout import LANE_BLOCK
 from instrument.presets import parse_preset
 
 SR = 48000.0
@@ -233,6 +235,29 @@ def test_ladder_with_moving_resonance_and_drive_stays_within_90_db_of_reference(
               segments=SEGMENTS)
     ref = np.array(nf.ladder(x[:, 0], 1500.0, res[:, 0], SR, drive[:, 0]))
     assert rel_db(out[:, 0] - ref, ref) < -90
+
+
+@pytest.mark.parametrize("active", [4, 5, 8, 12, 15])
+def test_ladder_in_lane_blocks_computes_what_each_lane_alone_does(active):
+    """From 4 to 15 lanes, on arrays rounded up to whole lane blocks (as the voice arrays
+    are), the ladder runs in blocks of 8 lanes, idle ones included (``kernels.lane_blocks``):
+    every active lane sounds as it does alone (one lane: the plain loop), drive, resonance
+    and cutoff moving."""
+    lanes = -(-active // LANE_BLOCK) * LANE_BLOCK
+    assert block_lanes(active, lanes) == lanes and block_lanes(1, 1) == 0
+    n = 30 * BLOCK
+    t = np.arange(n)[:, None] / SR
+    phase = np.arange(lanes)[None, :] / lanes
+    x = _noise(n, lanes)
+    params = dict(cutoff_hz=300.0 * 2.0 ** (4.0 * phase + np.sin(2 * np.pi * 3 * t)),
+                  resonance=0.5 + 0.5 * np.sin(2 * np.pi * (5 * t + phase)),
+                  drive_db=12.0 + 12.0 * np.sin(2 * np.pi * (2 * t + phase)),
+                  dc_block_hz=20.0)
+    blocked = run(Ladder, x, params, segments=SEGMENTS, active=active)
+    for v in range(active):
+        alone = run(Ladder, x[:, v:v + 1], {k: p if np.isscalar(p) else p[:, v:v + 1]
+                                            for k, p in params.items()}, segments=SEGMENTS)
+        assert np.max(np.abs(blocked[:, v] - alone[:, 0])) < 1e-12
 
 
 def test_ladder_output_is_bounded_by_its_saturation():
