@@ -22,8 +22,8 @@ Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1, nl)``:
   ``Module.prepare`` and initialised by ``Module.reset_state`` (given one column).
 - ``ctx``: float64 ``(CTX_WIDTH, lanes)``: per-lane context, slots below.
 - ``s0, s1``: the sample range to process (a block is split at event offsets).
-- ``nl``: the number of lanes to process: the active voices, and from LANE_MULTIPLE voices on
-  up to LANE_MULTIPLE - 1 idle lanes beside them (fresh silent voices that nothing hears; see
+- ``nl``: the number of lanes to process: the active voices, and above LANE_MULTIPLE voices
+  up to LANE_BLOCK - 1 idle lanes beside them (fresh silent voices that nothing hears; see
   ``kernel_lanes`` in ``engine.render_template``); 1 in the global graph.
 
 A kernel allocates nothing, raises nothing and returns nothing. Lane ``v`` of every array is the
@@ -38,13 +38,14 @@ directory.
 
 # ---- part 1: the kernel contract ----------------------------------------------------------------
 
-# Voice kernels run a multiple of this many lanes (idle ones included) when the polyphony
-# allows: LLVM runs a lane loop in SIMD steps and the lanes past the last whole step one at a
-# time. Measured, not derived: on an AMD EPYC (AVX-512) poly16's cheap lane counts were the
-# multiples of 4.
+# LLVM runs a lane loop in SIMD steps and the lanes past the last whole step one at a time, so
+# voice kernels run more than LANE_MULTIPLE voices on a whole number of LANE_BLOCKs, idle lanes
+# included, when the polyphony allows (``lanes.padded_lanes``); and recursive filters that
+# LLVM leaves scalar below 16 lanes run in blocks of LANE_BLOCK (``kernels.lane_blocks``).
+# Measured, not derived, on an AMD EPYC (Zen 4, AVX-512): 1-4 voices run cheapest as they are,
+# and 9-12 voices on 16 lanes cost less than on 12 (keys 30-33 -> 21-22 us per block).
+# 8 doubles are one AVX-512 register, two AVX2 ones, four NEON ones.
 LANE_MULTIPLE = 4
-# Recursive filters run their lanes in blocks of this many (``kernels.lane_blocks``): 8 doubles
-# are one AVX-512 register, two AVX2 ones, four NEON ones.
 LANE_BLOCK = 8
 
 # Reserved buffer rows (the same numbers in the voice and the global buffers). Unconnected

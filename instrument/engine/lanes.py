@@ -7,7 +7,7 @@ reaches it: about 5 s of a cold compile, for a path that never runs (the shapes 
 
 from numba import njit
 
-from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET, LANE_MULTIPLE
+from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET, LANE_BLOCK, LANE_MULTIPLE
 
 
 @njit(cache=True, inline="always")
@@ -56,10 +56,12 @@ def fresh_lane(vctx, vstate, vinit, v):
 
 @njit(cache=True, inline="always")
 def padded_lanes(n):
-    """``n`` lanes rounded up to a multiple of LANE_MULTIPLE, from LANE_MULTIPLE on (fewer
-    run as they are: 1 note of poly16 on 4 lanes cost 7.5 us against 5.8 on its own lane):
-    the lanes the voice kernels run (``render_template.kernel_lanes``). The voice arrays hold
-    them (``instance.allocated_lanes`` rounds to LANE_BLOCK, a multiple of LANE_MULTIPLE)."""
-    if n < LANE_MULTIPLE:
+    """``n`` lanes, rounded up to a whole number of LANE_BLOCKs above LANE_MULTIPLE: the lanes
+    the voice kernels run (``render_template.kernel_lanes``); the voice arrays hold them
+    (``instance.allocated_lanes``). Up to LANE_MULTIPLE run as they are (1 note of poly16 on
+    4 lanes cost 7.5 us against 5.8 on its own lane, 4 notes on 8 lanes 8.7-9.5 against 7.5
+    on 4). Rounding to multiples of 4 instead, 9-12 notes ran on 12 lanes: keys 30-33 us per
+    block against 21-22 on 16, pad 28.5-29.7 against 23.6-25.8, poly16 the same."""
+    if n <= LANE_MULTIPLE:
         return n
-    return -(-n // LANE_MULTIPLE) * LANE_MULTIPLE
+    return -(-n // LANE_BLOCK) * LANE_BLOCK

@@ -89,7 +89,8 @@ def test_voice_arrays_hold_whole_lane_blocks_from_4_voices_on():
         1, 2, 3, 8, 8, 8, 16, 16, 16]
 
 
-def test_voice_kernels_run_4_voices_or_more_rounded_up_to_a_multiple_of_4_within_polyphony():
-    assert [rt.kernel_lanes(n, 16) for n in (0, 1, 3, 4, 5, 13, 16)] == [0, 1, 3, 4, 8, 16, 16]
+def test_voice_kernels_run_more_than_4_voices_on_whole_blocks_of_8_lanes_within_polyphony():
+    assert [rt.kernel_lanes(n, 16) for n in (0, 1, 3, 4, 5, 8, 9, 12, 13, 16)] == [
+        0, 1, 3, 4, 8, 8, 16, 16, 16, 16]
     assert [rt.kernel_lanes(n, 6) for n in (1, 5, 6)] == [1, 6, 6]
     assert rt.kernel_lanes(1, 1) == 1
