@@ -32,15 +32,18 @@ def move_lane(voices, vctx, vstate, to, frm):
 def free_lane(voices, vctx, vstate, vinit, v, n):
     """Free voice ``v`` of the ``n`` active ones and return ``n - 1``, the active voices kept
     packed in the low lanes: the last active voice moves into lane ``v``, and the lane it
-    leaves becomes a fresh silent voice (node state from ``vinit``, reset flagged, peaks 0).
-    The renderer runs a few idle lanes beside the active ones (``kernel_lanes``): a fresh
-    voice there is steady and cheap, and cannot carry a blown voice's state on."""
+    leaves becomes a fresh silent voice (node state from ``vinit``, reset flagged, peaks 0),
+    as do the idle lanes the renderer ran beside the ``n`` voices (``kernel_lanes``). So every
+    lane past the active voices is fresh again once their count drops, and cannot carry a
+    blown voice's state on, nor a free-running LFO's phase (which a new voice joins only from
+    a running one: idle lanes run beside 5 voices kept it after every voice had ended)."""
     last = n - 1
     if v != last:
         move_lane(voices, vctx, vstate, v, last)
     for k in range(voices.shape[1]):
         voices[last, k] = 0.0
-    fresh_lane(vctx, vstate, vinit, last)
+    for lane in range(last, min(padded_lanes(n), vstate.shape[1])):
+        fresh_lane(vctx, vstate, vinit, lane)
     return last
 
 

@@ -169,6 +169,8 @@ def release_all(cfg, voices, eng, held, hard, vstate, vinit):
             voices[v, V_ACTIVE] = 0.0
             set_column(vstate, v, vinit)
     if hard:
+        for v in range(cfg[CFG_N_VOICES], vstate.shape[1]):  # idle lanes the renderer ran
+            set_column(vstate, v, vinit)
         eng[E_ACTIVE_VOICES] = 0
 
 

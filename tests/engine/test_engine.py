@@ -587,6 +587,28 @@ def test_an_event_with_a_non_finite_or_out_of_block_offset_does_not_raise(offset
     assert np.abs(out).max() > 0.0
 
 
+def test_a_free_lfo_starts_at_phase_0_after_every_voice_ended_beside_idle_lanes():
+    """A free-running LFO joins the phase of a running voice, and with none running starts
+    at phase 0. 5 notes run on 8 lanes (``kernel_lanes``): the 3 idle ones start their LFO
+    too, and are made fresh again when the voices end (``lanes.free_lane``), so a later chord
+    starts at phase 0, not at the phase the idle lanes stopped at (0.5 Hz: a quarter cycle
+    after the first chord's 0.52 s)."""
+    text = simple_toml("lfo", osc_params="shape = 0\nrate_hz = 0.5\ndepth = 1.0",
+                       env="attack_ms = 0.2\ndecay_ms = 10\nsustain = 1.0\nrelease_ms = 5",
+                       vca="gain = 0.1\nvelocity_amount = 0.0")
+    plan = compile_toml(text)
+    keys = (60, 62, 64, 65, 67)
+    second = SR  # the second chord, long after every voice of the first ended
+    events = [note_on(0, k) for k in keys] + [note_off(SR // 2, k) for k in keys]
+    events += [note_on(second, k) for k in keys]
+    active = []
+    out = render(make_engine(plan), second + 10 * BLOCK, events,
+                 on_block=lambda b, e: active.append(e.active_voices))
+    assert max(active) == 5 and active[second // BLOCK - 1] == 0
+    expected = 5 * 0.1 * np.sin(2 * np.pi * 0.5 * np.arange(10 * BLOCK) / SR)
+    np.testing.assert_allclose(out[second + 64:, 0], expected[64:], atol=2e-4)
+
+
 # ---- determinism ----------------------------------------------------------------------------
 
 def test_same_events_give_bit_identical_output_on_fresh_engines():
