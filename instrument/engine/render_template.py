@@ -46,14 +46,22 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
     # Scratch in the context rows: held (gate level) and steady pitch per lane.
     for v in range(nl):
         voice = voices[v]
-        vctx[CTX_GATE_NOW, v] = 1.0 if (voice[V_KEY_DOWN] != 0.0 or voice[V_SUSTAINED] != 0.0) else 0.0
+        held = voice[V_KEY_DOWN] != 0.0 or voice[V_SUSTAINED] != 0.0
+        vctx[CTX_GATE_NOW, v] = 1.0 if held else 0.0
         p = voice[V_PITCH]
         vctx[CTX_PITCH_NOW, v] = 440.0 * 2.0 ** ((p + bend0 + voice[V_BEND] - 69.0) / 12.0)
-    for i in range(s0, s1):
-        for v in range(nl):
-            gate[i, v] = vctx[CTX_GATE_NOW, v]
-            trig[i, v] = 0.0
-            pitch[i, v] = vctx[CTX_PITCH_NOW, v]
+    if nl == 1:  # one voice: sample after sample (no loop across lanes per sample)
+        g, p = vctx[CTX_GATE_NOW, 0], vctx[CTX_PITCH_NOW, 0]
+        for i in range(s0, s1):
+            gate[i, 0] = g
+            trig[i, 0] = 0.0
+            pitch[i, 0] = p
+    else:
+        for i in range(s0, s1):
+            for v in range(nl):
+                gate[i, v] = vctx[CTX_GATE_NOW, v]
+                trig[i, v] = 0.0
+                pitch[i, v] = vctx[CTX_PITCH_NOW, v]
     for v in range(nl):
         voice = voices[v]
         if voice[V_TRIGGER] != 0.0:
@@ -89,6 +97,20 @@ def _sum_voices(vbufs, gbufs, vctx, mono, s0, s1, nl):
     out_r = vbufs[ROW_OUT_R]
     bus_l = gbufs[ROW_BUS_L]
     bus_r = gbufs[ROW_BUS_R]
+    if nl == 1:  # one voice: a copy and a peak, sample after sample (no loop across lanes)
+        peak = vctx[CTX_PEAK, 0]
+        for i in range(s0, s1):
+            bus_l[i, 0] = 0.0 + out_l[i, 0]
+            peak = max(peak, abs(out_l[i, 0]))
+        if mono:
+            for i in range(s0, s1):
+                bus_r[i, 0] = bus_l[i, 0]
+        else:
+            for i in range(s0, s1):
+                bus_r[i, 0] = 0.0 + out_r[i, 0]
+                peak = max(peak, abs(out_r[i, 0]))
+        vctx[CTX_PEAK, 0] = peak
+        return
     if mono:
         for i in range(s0, s1):
             acc = 0.0

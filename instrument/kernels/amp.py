@@ -42,12 +42,23 @@ def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         f1 = velocity_db_factor(range_db[s1 - 1, v], vel[v])
         st[VCA_F0, v] = f0
         st[VCA_DF, v] = ramp_step(f0, f1, n)
+    if nl == 1:  # one voice: sample after sample (a loop across one lane per sample costs)
+        vel0, f0, df = vel[0], st[VCA_F0, 0], st[VCA_DF, 0]
+        for i in range(s0, s1):
+            out[i, 0] = _vca_sample(x[i, 0], cv[i, 0], gain[i, 0], vel_amount[i, 0], vel0, f0,
+                                    df, i - s0)
+        return
     for i in range(s0, s1):
-        k = i - s0
         for v in range(nl):
-            a = vel_amount[i, v]
-            out[i, v] = (x[i, v] * cv[i, v] * gain[i, v] * (1.0 - a + a * vel[v])
-                         * (st[VCA_F0, v] + st[VCA_DF, v] * k))
+            out[i, v] = _vca_sample(x[i, v], cv[i, v], gain[i, v], vel_amount[i, v], vel[v],
+                                    st[VCA_F0, v], st[VCA_DF, v], i - s0)
+
+
+@njit(cache=True, inline="always")
+def _vca_sample(x, cv, gain, vel_amount, vel, f0, df, k):
+    """The vca's output at sample k of a segment: input times cv, gain, the linear velocity
+    law and the dB factor ramping from f0 by df per sample."""
+    return x * cv * gain * (1.0 - vel_amount + vel_amount * vel) * (f0 + df * k)
 
 
 @njit(cache=True, error_model="numpy")
@@ -89,6 +100,13 @@ def output_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     right = bufs[io[2]]
     out_l = bufs[io[3]]
     out_r = bufs[io[4]]
+    if nl == 1:  # one voice (a mono preset): sample after sample, 161 -> 37 ns per block
+        for i in range(s0, s1):
+            out_l[i, 0] = mono[i, 0] + left[i, 0]
+        if io[4] != ROW_SINK:
+            for i in range(s0, s1):
+                out_r[i, 0] = mono[i, 0] + right[i, 0]
+        return
     if io[4] == ROW_SINK:
         for i in range(s0, s1):
             for v in range(nl):
