@@ -82,6 +82,14 @@ def sum_op(bufs, io, s0, s1, nl):
     dst = bufs[io[io.shape[0] - 1]]
     first = bufs[io[0]]
     second = bufs[io[1]]  # a fan-in has two sources at least: one pass for the first two
+    if nl == 1:  # one voice: sample after sample (a loop across one lane per sample costs)
+        for i in range(s0, s1):
+            dst[i, 0] = first[i, 0] + second[i, 0]
+        for k in range(2, io.shape[0] - 1):
+            src = bufs[io[k]]
+            for i in range(s0, s1):
+                dst[i, 0] += src[i, 0]
+        return
     for i in range(s0, s1):
         for v in range(nl):
             dst[i, v] = first[i, v] + second[i, v]

@@ -170,11 +170,17 @@ def _run_steady(out, st, s0, s1, nl):
     level = st[_A_LEVEL]
     for v in range(nl):  # the level's distance from the aim, the one number carried along
         level[v] -= aim[v]
-    for i in range(s0, s1):
-        for v in range(nl):
-            y = level[v] * mul[v] + inc[v]
-            level[v] = y
-            out[i, v] = min(max(aim[v] + y, lo[v]), hi[v])
+    if nl == 1:  # one voice: sample after sample, the distance in a register
+        y, m, c, a, floor, ceiling = level[0], mul[0], inc[0], aim[0], lo[0], hi[0]
+        for i in range(s0, s1):
+            y = y * m + c
+            out[i, 0] = min(max(a + y, floor), ceiling)
+    else:
+        for i in range(s0, s1):
+            for v in range(nl):
+                y = level[v] * mul[v] + inc[v]
+                level[v] = y
+                out[i, v] = min(max(aim[v] + y, lo[v]), hi[v])
     for v in range(nl):
         x = out[s1 - 1, v]
         level[v] = x
