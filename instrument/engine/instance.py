@@ -12,10 +12,11 @@ from instrument.engine.block_state import new_block_state
 from instrument.engine.fused import renderer_for_key
 from instrument.engine.expression import MPE_MEMBER_RANGE_ST
 from instrument.engine.guard import recover_blown
+from instrument.kernels.lane_blocks import whole_blocks
 from instrument.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, CTX_SAMPLE_RATE, CTX_WIDTH, E_BEND_COEFF, E_BEND_RANGE_ST,
     DEFAULT_TEMPO_BPM, E_GLIDE_COEFF, E_LAST_PITCH, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST,
-    E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LANE_BLOCK, LANE_MULTIPLE, LIVE,
+    E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LANE_MULTIPLE, LIVE,
     PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, ROW_ONE, V_WIDTH,
 )
 from instrument.graph.plan import Plan
@@ -32,7 +33,7 @@ def allocated_lanes(polyphony: int) -> int:
     the polyphony stay fresh silent voices, as the allocator never takes them."""
     if polyphony < LANE_MULTIPLE:
         return polyphony
-    return -(-polyphony // LANE_BLOCK) * LANE_BLOCK
+    return whole_blocks.py_func(polyphony)  # its Python body: nothing compiled at start-up
 
 
 class PlanInstance:

@@ -7,7 +7,8 @@ reaches it: about 5 s of a cold compile, for a path that never runs (the shapes 
 
 from numba import njit
 
-from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET, LANE_BLOCK, LANE_MULTIPLE
+from instrument.kernels.lane_blocks import whole_blocks
+from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET, LANE_MULTIPLE
 
 
 @njit(cache=True, inline="always")
@@ -33,16 +34,17 @@ def free_lane(voices, vctx, vstate, vinit, v, n):
     """Free voice ``v`` of the ``n`` active ones and return ``n - 1``, the active voices kept
     packed in the low lanes: the last active voice moves into lane ``v``, and the lane it
     leaves becomes a fresh silent voice (node state from ``vinit``, reset flagged, peaks 0),
-    as do the idle lanes the renderer ran beside the ``n`` voices (``kernel_lanes``). So every
-    lane past the active voices is fresh again once their count drops, and cannot carry a
-    blown voice's state on, nor a free-running LFO's phase (which a new voice joins only from
-    a running one: idle lanes run beside 5 voices kept it after every voice had ended)."""
+    as do the idle lanes the renderer ran beside ``n`` voices and will not beside ``n - 1``
+    (``padded_lanes``). So a lane that does not run is always fresh: it cannot carry a blown
+    voice's state on, nor a free-running LFO's phase, which a new voice joins only from a
+    running one (idle lanes run beside 5 voices kept it after every voice had ended)."""
     last = n - 1
     if v != last:
         move_lane(voices, vctx, vstate, v, last)
     for k in range(voices.shape[1]):
         voices[last, k] = 0.0
-    for lane in range(last, min(padded_lanes(n), vstate.shape[1])):
+    fresh_lane(vctx, vstate, vinit, last)
+    for lane in range(max(padded_lanes(last), n), min(padded_lanes(n), vstate.shape[1])):
         fresh_lane(vctx, vstate, vinit, lane)
     return last
 
@@ -67,4 +69,4 @@ def padded_lanes(n):
     block against 21-22 on 16, pad 28.5-29.7 against 23.6-25.8, poly16 the same."""
     if n <= LANE_MULTIPLE:
         return n
-    return -(-n // LANE_BLOCK) * LANE_BLOCK
+    return whole_blocks(n)

@@ -100,7 +100,7 @@ def _sum_voices(vbufs, gbufs, vctx, mono, s0, s1, nl):
     if nl == 1:  # one voice: a copy and a peak, sample after sample (no loop across lanes)
         peak = vctx[CTX_PEAK, 0]
         for i in range(s0, s1):
-            bus_l[i, 0] = 0.0 + out_l[i, 0]
+            bus_l[i, 0] = 0.0 + out_l[i, 0]  # 0.0 + x: the sum's own result, -0.0 too
             peak = max(peak, abs(out_l[i, 0]))
         if mono:
             for i in range(s0, s1):

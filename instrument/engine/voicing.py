@@ -167,9 +167,8 @@ def release_all(cfg, voices, eng, held, hard, vstate, vinit):
         voices[v, V_SUSTAINED] = 0.0
         if hard:
             voices[v, V_ACTIVE] = 0.0
-            set_column(vstate, v, vinit)
     if hard:
-        for v in range(cfg[CFG_N_VOICES], vstate.shape[1]):  # idle lanes the renderer ran
+        for v in range(vstate.shape[1]):  # every lane, the idle ones the renderer ran too
             set_column(vstate, v, vinit)
         eng[E_ACTIVE_VOICES] = 0
 

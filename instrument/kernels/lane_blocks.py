@@ -43,6 +43,12 @@ def stack_f64(typingctx, size):
 
 
 @njit(cache=True, inline="always")
+def whole_blocks(n):
+    """``n`` lanes rounded up to a whole number of LANE_BLOCKs."""
+    return -(-n // LANE_BLOCK) * LANE_BLOCK
+
+
+@njit(cache=True, inline="always")
 def block_lanes(nl, lanes):
     """How many lanes a blocked kernel runs in whole LANE_BLOCKs for ``nl`` lanes, or 0 for
     its plain loop across ``nl`` lanes: from LANE_MULTIPLE to BLOCKS_BELOW lanes, ``nl``
@@ -50,5 +56,5 @@ def block_lanes(nl, lanes):
     ``nl`` are idle; ``instance.allocated_lanes`` sizes the voice arrays so)."""
     if nl < LANE_MULTIPLE or nl >= BLOCKS_BELOW:
         return 0
-    up = -(-nl // LANE_BLOCK) * LANE_BLOCK
+    up = whole_blocks(nl)
     return up if up <= lanes else 0
