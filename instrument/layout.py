@@ -26,6 +26,16 @@ Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1, nl)``:
   up to LANE_BLOCK - 1 idle lanes beside them (fresh silent voices that nothing hears; see
   ``kernel_lanes`` in ``engine.render_template``); 1 in the global graph.
 
+Two reads are sparse, and the plan compiler tells the writers so:
+
+- a parameter a module lists in ``Module.chunk_params`` (a filter's cutoff) is read only at
+  ``s0`` and at the last sample of every COEFF_STEP chunk from ``s0``; a modulation into it
+  writes only those samples;
+- a modulation of a parameter whose curve is neither linear nor dB reads its sources only at
+  the modulation points ``s0, s0 + MOD_STEP, s0 + 2 * MOD_STEP, ...`` and ``s1 - 1``. A node
+  whose every output is read that way only is told with ``Module.read_at_points``, and its
+  kernel may then write those points alone (poly16's filter envelope).
+
 A kernel allocates nothing, raises nothing and returns nothing. Lane ``v`` of every array is the
 same voice, and no lane reads another; lanes at and past ``nl`` must not be touched, except that
 a kernel in lane blocks (``kernels.lane_blocks``) may run idle lanes up to the end of its last
@@ -47,6 +57,10 @@ directory.
 # 8 doubles are one AVX-512 register, two AVX2 ones, four NEON ones.
 LANE_MULTIPLE = 4
 LANE_BLOCK = 8
+
+# Modulations of non-linear parameters are exact every MOD_STEP samples and at a segment's
+# last (the modulation points), linear between (``engine.builtin_ops.pmod_op``).
+MOD_STEP = 8
 
 # Reserved buffer rows (the same numbers in the voice and the global buffers). Unconnected
 # inputs read one of the first five, as their Port.default says.
@@ -98,7 +112,9 @@ OP_CODE, OP_IO0, OP_IO1, OP_PR0, OP_PR1, OP_ST0, OP_ST1, OP_FA0, OP_FA1, OP_NODE
 OP_WIDTH = 10
 
 # Built-in op codes; module kernels get codes from FIRST_MODULE_CODE up.
-CODE_PMOD = 0  # P[dst] = value(norm(param) + sum(amount_k * bufs[src_k])); io=srcs, pr=[param, dst]
+# P[dst] = value(norm(param) + sum(amount_k * bufs[src_k])); io=srcs, pr=[param, dst, chunk
+# ends] (chunk ends 1: dst is read only at chunk ends, ``Module.chunk_params``)
+CODE_PMOD = 0
 CODE_SUM = 1  # bufs[dst] = sum(bufs[src_k]); io=srcs + [dst]
 FIRST_MODULE_CODE = 2
 

@@ -4,14 +4,15 @@ import math
 
 from numba import njit
 
-from instrument.layout import CODE_PMOD, CODE_SUM, PM_CURVE, PM_HI, PM_LO, PM_SKEW
+from instrument.layout import CODE_PMOD, CODE_SUM, MOD_STEP, PM_CURVE, PM_HI, PM_LO, PM_SKEW
 from instrument.kernels.approx import exp_approx
+from instrument.kernels.coefficients import COEFF_STEP
 from instrument.params.curves import norm_to_value
 
-# Modulated values are exact every MOD_STEP samples and interpolated linearly in between (a
-# 6 kHz control rate at 48 kHz), and the LOG curve uses exp_approx so the loop across voices
-# vectorizes: 134 ns per voice per block with libm exp per lane, the largest cost of poly16.
-MOD_STEP = 8
+# Modulated values are exact every MOD_STEP samples (``layout``) and interpolated linearly in
+# between (a 6 kHz control rate at 48 kHz), and the LOG curve uses exp_approx so the loop across
+# voices vectorizes: 134 ns per voice per block with libm exp per lane, the largest cost of
+# poly16.
 CURVE_LINEAR, CURVE_LOG, CURVE_DB = 0, 1, 3
 
 
@@ -37,10 +38,14 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
     units of the parameter, so an envelope at 1.0 with amount 0.5 moves it half its range.
 
     Linear and dB parameters are exact on every sample (audio-rate PWM, say); other curves are
-    exact at every MOD_STEP-th sample and at the segment's last, linear between.
+    exact at every MOD_STEP-th sample and at the segment's last (the modulation points), linear
+    between. When ``prs[2]`` is 1 the parameter is one its module reads only at the segment's
+    first sample and the last of every COEFF_STEP chunk (``Module.chunk_params``: filter
+    cutoffs), and only those samples are written between the points: the same numbers there.
     """
     p = prs[0]
     dst = P[prs[1]]
+    chunk_ends = prs.shape[0] > 2 and prs[2] != 0
     base = PN[p]
     curve = int(pmeta[p, PM_CURVE])
     lo = pmeta[p, PM_LO]
@@ -66,10 +71,16 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
                 dst[i, v] = norm_to_value(curve, lo, hi, skew, 0, min(max(dst[i, v], 0.0), 1.0))
         if i > s0:  # fill the samples between the previous exact point and this one
             span = i - prev
-            for t in range(prev + 1, i):
+            t = prev + 1
+            step = 1
+            if chunk_ends:  # only the chunk ends the reader reads: poly16's cutoff modulation
+                t = s0 + ((prev - s0) // COEFF_STEP + 1) * COEFF_STEP - 1
+                step = COEFF_STEP
+            while t < i:
                 w = (t - prev) / span
                 for v in range(nl):
                     dst[t, v] = dst[prev, v] + (dst[i, v] - dst[prev, v]) * w
+                t += step
         if i >= s1 - 1:
             break
         prev = i

@@ -21,6 +21,7 @@ from instrument.errors import GraphError, ModuleError, ParamError
 from instrument.graph.model import Graph, Preset
 from instrument.names import nearest
 from instrument.graph.plan import MacroSlot, ParamSlot, Plan, freeze
+from instrument.params import Curve
 from instrument.params.smoothing import linear_ramp_samples, one_pole_coeff
 
 MAX_POLYPHONY = 128
@@ -175,11 +176,15 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
 
     vinit = np.zeros(max(vs_scope.state_size, 1))
     ginit = np.zeros(max(gl_scope.state_size, 1))
+    at_points: list[str] = []
     for graph, init, scope in ((preset.voice_graph, vinit, vs_scope),
                                (preset.global_graph, ginit, gl_scope)):
+        sparse = read_at_points(graph, classes)
         for node in graph.nodes.values():
             a, b = scope.layout[node.id]
             classes[node.id].reset_state(init[a:b], float(sample_rate))
+            if node.id in sparse and classes[node.id].read_at_points(init[a:b]):
+                at_points.append(node.id)
 
     cfg = np.zeros(CFG_WIDTH, dtype=np.int64)
     cfg[CFG_N_VOICE_OPS] = n_voice_ops
@@ -208,11 +213,31 @@ def compile_preset(preset: Preset, registry, sample_rate: float, block_size: int
     global_lines = em.lines[n_voice_ops:]
     text = "\n".join([header, f"voice ({len(voice_lines)} ops):", *voice_lines,
                       f"global ({len(global_lines)} ops):", *global_lines,
-                      vs_scope.summary(), gl_scope.summary()])
+                      vs_scope.summary(), gl_scope.summary()]
+                     + ([f"written at modulation points only: {', '.join(at_points)}"]
+                        if at_points else []))
     return Plan(preset.name, float(sample_rate), int(block_size), cfg, ops, io, pr, fa, pmeta,
                 vs_scope.rows.next, gl_scope.rows.next, vs_scope.prows.next, gl_scope.prows.next,
                 vinit, ginit, vlayout, glayout, float(vs.glide_ms), float(vs.bend_range_st),
                 tuple(params), macros, renderer.key, text)
+
+
+def read_at_points(graph: Graph, classes) -> set[str]:
+    """Nodes of ``graph`` whose outputs are all read only at the modulation points: every
+    connection from them goes to a parameter whose curve is neither linear nor dB (a cutoff,
+    a time), which a modulation reads there alone (``engine.builtin_ops.pmod_op``)."""
+    found = set()
+    for name in graph.nodes:
+        out = [c for c in graph.connections if c.src == name]
+        if out and all(_read_at_points(classes[c.dst], c.dst_port) for c in out):
+            found.add(name)
+    return found
+
+
+def _read_at_points(cls, port: str) -> bool:
+    if port not in cls.param_names():
+        return False  # an input: read on every sample
+    return cls.param(port).curve not in (Curve.LINEAR, Curve.DB)
 
 
 def _state_layout(scope) -> np.ndarray:
@@ -319,10 +344,12 @@ def _emit_graph(graph, classes, index, local_row, em, scope, sample_rate, block_
             dst = param_rows.take()
             ptemps.append(dst)
             src_rows = [out_rows[(c.src, c.src_port)] for c in mods]
-            em.emit(CODE_PMOD, src_rows, [p, dst], [c.amount for c in mods], (0, 0), -1,
+            chunk_ends = int(spec.name in cls.chunk_params)
+            em.emit(CODE_PMOD, src_rows, [p, dst, chunk_ends], [c.amount for c in mods], (0, 0),
+                    -1,
                     f"  pmod         {name}.{spec.name} + "
                     + " + ".join(f"b{r}*{c.amount:g}" for r, c in zip(src_rows, mods))
-                    + f" -> P{dst}")
+                    + f" -> P{dst}" + (" (chunk ends)" if chunk_ends else ""))
             prows.append(dst)
         size = cls.prepare(float(sample_rate), int(block_size))
         start = scope.state_size

@@ -44,6 +44,10 @@ class Module:
     outputs: ClassVar[tuple[str, ...]] = ("out",)
     state_size: ClassVar[int] = 0
     kernel: ClassVar[Any] = None
+    # Parameters the kernel reads only at a segment's first sample and at the last sample of
+    # every COEFF_STEP chunk from there (filter cutoffs, turned into coefficients per chunk):
+    # a modulation into one writes only those samples (``engine.builtin_ops.pmod_op``).
+    chunk_params: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def prepare(cls, sample_rate: float, block_size: int) -> int:
@@ -54,6 +58,14 @@ class Module:
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         """Fill a freshly allocated state vector; the default is all zeros."""
         state[:] = 0.0
+
+    @classmethod
+    def read_at_points(cls, state: np.ndarray) -> bool:
+        """Called with a fresh state (one lane's) when the plan finds every output of this node
+        read only at the modulation points (``layout.MOD_STEP``), by modulations of parameters
+        whose curve is neither linear nor dB. A kernel that can then write those samples alone
+        marks it in ``state`` and returns True; by default every sample is written (False)."""
+        return False
 
     @classmethod
     def param(cls, name: str) -> ParamSpec:
@@ -82,6 +94,9 @@ class Module:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             found.append(f"names used twice among params and ports: {', '.join(dupes)}")
+        for name in cls.chunk_params:
+            if name not in cls.param_names():
+                found.append(f"chunk_params names {name!r}, which is not a parameter")
         for port in cls.inputs:
             if port.default not in PORT_DEFAULT_ROWS:
                 found.append(f"input {port.name!r} default {port.default!r} is unknown")

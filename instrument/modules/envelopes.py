@@ -4,7 +4,8 @@ Kernels and the envelope math: ``instrument.kernels.envelopes``."""
 import numpy as np
 
 from instrument.kernels.envelopes import (
-    ADSR_STATE, ENV_STATE, adsr_curve_kernel, adsr_kernel, ar_kernel, env_reset,
+    ADSR_STATE, ENV_STATE, adsr_curve_kernel, adsr_kernel, adsr_read_at_points, ar_kernel,
+    env_reset,
 )
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec
@@ -39,6 +40,11 @@ class Adsr(Module):
     outputs = ("out",)
     state_size = ADSR_STATE
     kernel = adsr_kernel
+
+    @classmethod
+    def read_at_points(cls, state: np.ndarray) -> bool:
+        adsr_read_at_points(state)  # a filter envelope: its steady segments jump point to point
+        return True
 
 
 class Ar(Module):

@@ -43,6 +43,7 @@ class Ladder(Module):
     outputs = ("out",)
     state_size = LADDER_STATE
     kernel = ladder_kernel
+    chunk_params = ("cutoff_hz",)
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:

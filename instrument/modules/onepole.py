@@ -25,6 +25,7 @@ class OnePole(Module):
     outputs = ("out",)
     state_size = ONEPOLE_STATE
     kernel = onepole_kernel
+    chunk_params = ("cutoff_hz",)
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:

@@ -31,6 +31,7 @@ class Svf(Module):
     outputs = ("out",)
     state_size = SVF_STATE
     kernel = svf_kernel
+    chunk_params = ("cutoff_hz",)
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
@@ -58,6 +59,7 @@ class SvfLowpass(Module):
     outputs = ("out",)
     state_size = SVF_STATE
     kernel = svf_lowpass_kernel
+    chunk_params = ("cutoff_hz",)
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:

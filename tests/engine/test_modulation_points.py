@@ -1,0 +1,163 @@
+"""Sparse reads (``layout``, part 1): a modulation of a filter's cutoff writes only the chunk
+ends the filter reads, and an envelope that only modulates such parameters writes only the
+modulation points. Same sound as writing every sample, up to rounding."""
+
+import numpy as np
+import pytest
+
+from helpers import bend, cc, make_engine, note_off, note_on, param, render
+from instrument.graph.compile import read_at_points, resolve_modules
+from instrument.kernels.envelopes import ADSR_STATE, adsr_kernel, adsr_read_at_points
+from instrument.layout import (
+    CTX_SAMPLE_RATE, CTX_WIDTH, MOD_STEP, N_RESERVED_ROWS, ROW_GATE, ROW_TRIGGER,
+)
+from instrument.modules.envelopes import Adsr
+from instrument.modules.registry import default_registry
+from instrument.modules.ladder import Ladder
+from instrument.modules.svf import Svf, SvfLowpass
+from instrument.presets import compile_file
+from instrument.presets.load import parse_preset
+from live import REPO
+
+SR = 48000
+BLOCK = 64
+
+
+def _points(s0, s1):
+    """The modulation points of segment [s0, s1)."""
+    return sorted(set(range(s0, s1, MOD_STEP)) | {s1 - 1})
+
+
+def _everywhere(monkeypatch):
+    """Compile as before sparse reads: every sample of every row written."""
+    monkeypatch.setattr(Adsr, "read_at_points", classmethod(lambda cls, state: False))
+    for cls in (Svf, SvfLowpass, Ladder):
+        monkeypatch.setattr(cls, "chunk_params", ())
+
+
+def _sparse_nodes(text):
+    preset = parse_preset(text)
+    return read_at_points(preset.voice_graph, resolve_modules(preset, default_registry()))
+
+
+VOICE = """
+format = 1
+name = "t"
+[voice]
+polyphony = 4
+connect = [{connect}]
+[voice.nodes.osc]
+type = "saw"
+[voice.nodes.env]
+type = "adsr"
+[voice.nodes.env2]
+type = "adsr"
+[voice.nodes.filt]
+type = "svf_lowpass"
+[voice.nodes.amp]
+type = "vca"
+[voice.nodes.out]
+type = "output"
+"""
+
+
+@pytest.mark.parametrize("connect, sparse", [
+    # only a cutoff (log curve): read at the modulation points only
+    (['"env.out -> filt.cutoff_hz * 0.5"'], {"env"}),
+    # a cutoff and a time (exp curve): still only points
+    (['"env.out -> filt.cutoff_hz * 0.5"', '"env.out -> env2.decay_ms * 0.2"'], {"env"}),
+    # a cutoff and an audio input: every sample
+    (['"env.out -> filt.cutoff_hz * 0.5"', '"env.out -> amp.cv"'], set()),
+    # a linear parameter (resonance): every sample
+    (['"env.out -> filt.resonance * 0.5"'], set()),
+])
+def test_a_node_is_read_at_points_only_when_every_reader_is_a_non_linear_modulation(
+        connect, sparse):
+    audio = ['"osc.out -> filt.in"', '"filt.out -> amp.in"', '"amp.out -> out.in"']
+    text = VOICE.format(connect=", ".join(audio + connect))
+    assert _sparse_nodes(text) == sparse
+
+
+def test_the_plan_says_which_nodes_write_points_and_which_modulations_chunk_ends():
+    text = str(compile_file(REPO / "presets" / "poly16.toml", SR, BLOCK))
+    assert "pmod         filt.cutoff_hz + b12*0.45 -> P19 (chunk ends)" in text
+    assert text.endswith("written at modulation points only: fenv")
+
+
+def _events(plan):
+    """Chords struck and released at odd offsets (segments of every length), a zero-length
+    note, pitch bend, the mod wheel and a cutoff move: every path of the envelopes."""
+    cutoff = plan.param_index("filt.cutoff_hz")
+    ev = [note_on(0, 57), note_on(37, 61), note_on(1000, 64), note_off(5003, 57),
+          note_on(7001, 45), note_off(7001, 45), bend(9000, 0.5), cc(12000, 1, 0.7),
+          param(15000, cutoff, 0.2), note_off(20011, 61), note_on(20011, 66),
+          note_on(24000, 69), note_off(30000, 64), note_off(30000, 66), note_off(40000, 69)]
+    return ev + [note_on(41000 + 13 * k, 50 + 3 * k) for k in range(6)]
+
+
+@pytest.mark.parametrize("preset", ["poly16", "pad", "brass", "bass", "init"])
+def test_sparse_reads_sound_as_writing_every_sample(preset, monkeypatch):
+    """The chunk-end modulation gives the very numbers the filter read before; the envelope's
+    jumps from point to point give the recursion's values up to rounding (an attack's last
+    sample could move by one, -100 dB; here the outputs agree to 1e-9 of the peak)."""
+    path = REPO / "presets" / f"{preset}.toml"
+    sparse = compile_file(path, SR, BLOCK)
+    with monkeypatch.context() as m:
+        _everywhere(m)
+        dense = compile_file(path, SR, BLOCK)
+    assert "(chunk ends)" in str(sparse) and "(chunk ends)" not in str(dense)
+    n = 60000
+    outs = [render(make_engine(plan), n, _events(sparse)) for plan in (sparse, dense)]
+    peak = np.abs(outs[1]).max()
+    assert peak > 0.05
+    assert np.abs(outs[0] - outs[1]).max() <= 1e-9 * peak
+
+
+def _run_adsr(points, gate, trig, segments, params):
+    lanes = gate.shape[1]
+    io = np.array([ROW_GATE, ROW_TRIGGER, N_RESERVED_ROWS], dtype=np.int64)
+    bufs = np.zeros((N_RESERVED_ROWS + 1, BLOCK, lanes))
+    P = np.zeros((4, BLOCK, lanes))
+    P[:] = np.asarray(params)[:, None, None]
+    st = np.zeros((ADSR_STATE, lanes))
+    if points:
+        for v in range(lanes):
+            adsr_read_at_points(st[:, v])
+    ctx = np.zeros((CTX_WIDTH, lanes))
+    ctx[CTX_SAMPLE_RATE] = SR
+    out = np.full(gate.shape, np.nan)
+    for s, e in segments:
+        s0, s1 = s % BLOCK, (e - 1) % BLOCK + 1
+        bufs[ROW_GATE, s0:s1] = gate[s:e]
+        bufs[ROW_TRIGGER, s0:s1] = trig[s:e]
+        bufs[N_RESERVED_ROWS] = np.nan  # what the kernel does not write stays NaN
+        adsr_kernel(bufs, io, P, np.arange(4, dtype=np.int64), st, ctx, s0, s1, lanes)
+        out[s:e] = bufs[N_RESERVED_ROWS, s0:s1]
+    return out
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 16])
+def test_an_adsr_read_at_points_writes_them_as_the_every_sample_adsr_does(lanes):
+    """Random segments (engine-like: gate constant over each, triggers on their first
+    sample, zero-length notes among them): at every modulation point the value is the every
+    sample kernel's within 1e-12; in steady segments it writes the points alone."""
+    rng = np.random.default_rng(3)
+    total = 400 * BLOCK
+    cuts = set(range(0, total + 1, BLOCK)) | set(rng.integers(0, total, total // 50).tolist())
+    bounds = sorted(cuts)
+    segments = list(zip(bounds, bounds[1:]))
+    gate = np.zeros((total, lanes))
+    trig = np.zeros((total, lanes))
+    for s, e in segments:
+        gate[s:e] = rng.random(lanes) < 0.6
+        trig[s] = rng.random(lanes) < 0.15
+    params = (4.0, 30.0, 0.4, 20.0)  # attack, decay, sustain, release
+    every = _run_adsr(False, gate, trig, segments, params)
+    points = _run_adsr(True, gate, trig, segments, params)
+    assert not np.isnan(every).any()
+    at = np.array([s + p - s % BLOCK for s, e in segments
+                   for p in _points(s % BLOCK, (e - 1) % BLOCK + 1)])
+    np.testing.assert_allclose(points[at], every[at], rtol=0, atol=1e-12)
+    skipped = np.isnan(points)
+    assert skipped.mean() > 0.1  # steady segments wrote their points alone
+    assert not skipped[at].any()
