@@ -69,7 +69,9 @@ ROW_ONE = 1  # all ones, never written
 ROW_PITCH = 2  # voice pitch in Hz per sample (glide and pitch bend applied); voice graph only
 ROW_GATE = 3  # 1.0 while the key (or sustain) holds the voice, else 0.0; voice graph only
 ROW_TRIGGER = 4  # 1.0 on the sample a note starts (or retriggers), else 0.0; voice graph only
-ROW_OUT_L = 5  # the graph's output node writes here (voice: per voice; global: main out)
+# The graph's output node writes here (voice: per voice; global: main out), or the nodes that
+# feed it, when it runs no op (``graph.compile.direct_outputs``).
+ROW_OUT_L = 5
 ROW_OUT_R = 6
 ROW_BUS_L = 7  # global graph only: the sum of all voices (the 'voices' node's outputs)
 ROW_BUS_R = 8

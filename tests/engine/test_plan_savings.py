@@ -1,15 +1,18 @@
-"""Sparse reads (``layout``, part 1): a modulation of a filter's cutoff writes only the chunk
-ends the filter reads, and an envelope that only modulates such parameters writes only the
-modulation points. Same sound as writing every sample, up to rounding."""
+"""Work the plan compiler saves: sparse reads (``layout``, part 1), where a modulation of a
+filter's cutoff writes only the chunk ends the filter reads and an envelope that only
+modulates such parameters writes only the modulation points (the same sound as writing every
+sample, up to rounding); and output nodes that run no op, their sources writing the output
+rows themselves (the same samples)."""
 
 import numpy as np
 import pytest
 
 from helpers import bend, cc, make_engine, note_off, note_on, param, render
-from instrument.graph.compile import read_at_points, resolve_modules
+from instrument.graph.compile import direct_outputs, read_at_points, resolve_modules
 from instrument.kernels.envelopes import ADSR_STATE, adsr_kernel, adsr_read_at_points
 from instrument.layout import (
-    CTX_SAMPLE_RATE, CTX_WIDTH, MOD_STEP, N_RESERVED_ROWS, ROW_GATE, ROW_TRIGGER,
+    CFG_N_OPS, CTX_SAMPLE_RATE, CTX_WIDTH, MOD_STEP, N_RESERVED_ROWS, ROW_GATE, ROW_OUT_L,
+    ROW_OUT_R, ROW_TRIGGER,
 )
 from instrument.modules.envelopes import Adsr
 from instrument.modules.registry import default_registry
@@ -87,7 +90,7 @@ def test_the_plan_says_which_nodes_write_points_and_which_modulations_chunk_ends
 def _events(plan):
     """Chords struck and released at odd offsets (segments of every length), a zero-length
     note, pitch bend, the mod wheel and a cutoff move: every path of the envelopes."""
-    cutoff = plan.param_index("filt.cutoff_hz")
+    cutoff = next((p.index for p in plan.params if p.path.endswith("cutoff_hz")), 0)
     ev = [note_on(0, 57), note_on(37, 61), note_on(1000, 64), note_off(5003, 57),
           note_on(7001, 45), note_off(7001, 45), bend(9000, 0.5), cc(12000, 1, 0.7),
           param(15000, cutoff, 0.2), note_off(20011, 61), note_on(20011, 66),
@@ -161,3 +164,60 @@ def test_an_adsr_read_at_points_writes_them_as_the_every_sample_adsr_does(lanes)
     skipped = np.isnan(points)
     assert skipped.mean() > 0.1  # steady segments wrote their points alone
     assert not skipped[at].any()
+
+
+# ---- outputs written in place -----------------------------------------------------------
+
+_PANNED = ['"amp.out -> pan.in"', '"pan.out_left -> out.left"', '"pan.out_right -> out.right"']
+
+
+@pytest.mark.parametrize("connect, writers", [
+    (['"amp.out -> out.in"'], {("amp", "out"): ROW_OUT_L}),
+    (_PANNED, {("pan", "out_left"): ROW_OUT_L, ("pan", "out_right"): ROW_OUT_R}),
+    (_PANNED + ['"osc.out -> out.in"'], {}),  # the output sums in into both sides
+    (['"amp.out -> out.in"', '"osc.out -> out.in"'], {}),  # a fan-in into in
+    (['"amp.out -> out.in"', '"amp.out -> pan.in"'], {}),  # amp is read elsewhere too
+    (['"amp.out -> pan.in"', '"pan.out_left -> out.left"'], {}),  # right: zeros to write
+])
+def test_the_output_node_runs_no_op_when_its_sources_can_write_its_rows(connect, writers):
+    text = PANNED.format(connect=", ".join(['"osc.out -> amp.in"'] + connect))
+    preset = parse_preset(text)
+    graph = preset.voice_graph
+    classes = resolve_modules(preset, default_registry())
+    readers = {}
+    for c in graph.connections:
+        readers[(c.src, c.src_port)] = readers.get((c.src, c.src_port), 0) + 1
+    assert direct_outputs(graph, classes, readers) == writers
+
+
+PANNED = """
+format = 1
+name = "t"
+[voice]
+polyphony = 4
+connect = [{connect}]
+[voice.nodes.osc]
+type = "saw"
+[voice.nodes.amp]
+type = "vca"
+[voice.nodes.pan]
+type = "pan"
+[voice.nodes.out]
+type = "output"
+"""
+
+
+@pytest.mark.parametrize("preset", ["poly16", "keys", "brass"])
+def test_outputs_written_in_place_sound_bit_identical(preset, monkeypatch):
+    """poly16 (a mono voice), keys (a panned one) and brass: the plan without output ops
+    renders the very samples of the plan with them."""
+    path = REPO / "presets" / f"{preset}.toml"
+    direct = compile_file(path, SR, BLOCK)
+    with monkeypatch.context() as m:
+        m.setattr("instrument.graph.compile.direct_outputs", lambda *args: {})
+        copied = compile_file(path, SR, BLOCK)
+    assert "runs no op" in str(direct) and "runs no op" not in str(copied)
+    assert direct.cfg[CFG_N_OPS] < copied.cfg[CFG_N_OPS]
+    outs = [render(make_engine(plan), 40000, _events(direct)) for plan in (direct, copied)]
+    assert np.abs(outs[0]).max() > 0.05
+    assert outs[0].tobytes() == outs[1].tobytes()
