@@ -10,7 +10,7 @@ from numba import njit
 
 from instrument.kernels.envelopes import NO_KEY
 from instrument.kernels.tempo import context_tempo_bpm, sync_beats
-from instrument.layout import CTX_NOTE, CTX_SAMPLE_RATE, CTX_SONG_BEATS, CTX_TRANSPORT
+from instrument.layout import CTX_NOTE, CTX_SAMPLE_RATE, CTX_SONG_BEATS, CTX_TRANSPORT, MOD_STEP
 
 # ---- approximations for the inner loops (no libm there, so the loops across voices vectorize)
 
@@ -37,7 +37,13 @@ def sin_turns(t):
 SINE, TRIANGLE, SAW, SQUARE, SAMPLE_HOLD = 0, 1, 2, 3, 4
 FREE, RETRIGGER = 0, 1
 L_PHASE, L_STARTED, L_HELD, L_RNG, L_TPREV, L_TRANSPORT = 0, 1, 2, 3, 4, 5
-LFO_STATE = 6
+L_POINTS = 6  # 1.0 when the output is read only at the modulation points (lfo_read_at_points)
+LFO_STATE = 7
+
+
+def lfo_read_at_points(state) -> None:
+    """Mark a fresh LFO state (one lane's column) as read only at the modulation points."""
+    state[L_POINTS] = 1.0
 _MASK32 = 0xFFFFFFFF
 
 
@@ -159,6 +165,10 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 st[L_HELD, v] = held
                 out[i, v] = depth[i, v] * (bi * held + uni * 0.5 * (held + 1.0))
         return
+    if st[L_POINTS, 0] != 0.0:
+        _lfo_points(trig, out, depth, rate, phase, st, shape, retrig, rmul, radd, bi, uni,
+                    inv_sr, s0, s1, nl)
+        return
     # One loop per shape: computing every shape and masking cost twice the time.
     if shape == SINE:
         for i in range(s0, s1):
@@ -190,6 +200,37 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                                                rate[i, v] * rmul + radd, inv_sr)
                 y = 1.0 - 2.0 * ((t >= 0.5) * 1.0)
                 out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
+
+
+@njit(cache=True, error_model="numpy")
+def _lfo_points(trig, out, depth, rate, phase, st, shape, retrig, rmul, radd, bi, uni, inv_sr,
+                s0, s1, nl):
+    """``lfo_kernel`` for an output read only at the modulation points (``layout.MOD_STEP``;
+    not sample-and-hold, whose draws need every sample): the phase runs on every sample as
+    there (its turns parked in ``out``), the shape only at the points, so those are the very
+    numbers of the kernel's every-sample loops."""
+    for i in range(s0, s1):
+        for v in range(nl):
+            out[i, v], st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig,
+                                                   phase[i, v], rate[i, v] * rmul + radd, inv_sr)
+    i = s0
+    while True:
+        for v in range(nl):
+            t = out[i, v]
+            if shape == SINE:
+                y = sin_turns(t)
+            elif shape == TRIANGLE:
+                u = t + 0.25
+                y = 1.0 - 4.0 * abs(u - (u >= 1.0) * 1.0 - 0.5)
+            elif shape == SAW:
+                w = t + 0.5
+                y = 2.0 * (w - (w >= 1.0) * 1.0) - 1.0
+            else:
+                y = 1.0 - 2.0 * ((t >= 0.5) * 1.0)
+            out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
+        if i >= s1 - 1:
+            break
+        i = min(i + MOD_STEP, s1 - 1)
 
 
 # ---- slew limiter ---------------------------------------------------------------------------

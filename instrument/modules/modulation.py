@@ -9,7 +9,8 @@ knob range). Glide is not a module: the engine does it (``[voice] glide_ms``).
 import numpy as np
 
 from instrument.kernels.modulation import (
-    LFO_STATE, SLEW_STATE, lfo_kernel, pan_kernel, slew_kernel, slew_reset, width_kernel,
+    LFO_STATE, SLEW_STATE, lfo_kernel, lfo_read_at_points, pan_kernel, slew_kernel, slew_reset,
+    width_kernel,
 )
 from instrument.kernels.tempo import SYNC_CHOICES
 from instrument.modules.base import Module, Port
@@ -57,6 +58,11 @@ class Lfo(Module):
     outputs = ("out",)
     state_size = LFO_STATE
     kernel = lfo_kernel
+
+    @classmethod
+    def read_at_points(cls, state: np.ndarray) -> bool:
+        lfo_read_at_points(state)  # the shape only at the points (not sample-and-hold)
+        return True
 
 
 class Slew(Module):

@@ -17,6 +17,7 @@ from instrument.layout import (
 from instrument.modules.envelopes import Adsr
 from instrument.modules.registry import default_registry
 from instrument.modules.ladder import Ladder
+from instrument.modules.modulation import Lfo
 from instrument.modules.svf import Svf, SvfLowpass
 from instrument.presets import compile_file
 from instrument.presets.load import parse_preset
@@ -33,7 +34,8 @@ def _points(s0, s1):
 
 def _everywhere(monkeypatch):
     """Compile as before sparse reads: every sample of every row written."""
-    monkeypatch.setattr(Adsr, "read_at_points", classmethod(lambda cls, state: False))
+    for cls in (Adsr, Lfo):
+        monkeypatch.setattr(cls, "read_at_points", classmethod(lambda cls, state: False))
     for cls in (Svf, SvfLowpass, Ladder):
         monkeypatch.setattr(cls, "chunk_params", ())
 
@@ -98,7 +100,7 @@ def _events(plan):
     return ev + [note_on(41000 + 13 * k, 50 + 3 * k) for k in range(6)]
 
 
-@pytest.mark.parametrize("preset", ["poly16", "pad", "brass", "bass", "init"])
+@pytest.mark.parametrize("preset", ["poly16", "pad", "brass", "bass", "init", "drone"])
 def test_sparse_reads_sound_as_writing_every_sample(preset, monkeypatch):
     """The chunk-end modulation gives the very numbers the filter read before; the envelope's
     jumps from point to point give the recursion's values up to rounding (an attack's last
@@ -164,6 +166,46 @@ def test_an_adsr_read_at_points_writes_them_as_the_every_sample_adsr_does(lanes)
     skipped = np.isnan(points)
     assert skipped.mean() > 0.1  # steady segments wrote their points alone
     assert not skipped[at].any()
+
+
+@pytest.mark.parametrize("shape", ["Sine", "Triangle", "Saw", "Square", "S&H"])
+@pytest.mark.parametrize("mode", ["Free", "Retrigger"])
+def test_an_lfo_read_at_points_gives_the_every_sample_numbers_there(shape, mode):
+    """Random engine-like segments, triggers on their first samples, the rate moving: at every
+    modulation point the very numbers of the every-sample kernel (sample-and-hold runs every
+    sample either way)."""
+    from instrument.kernels.modulation import L_POINTS
+    from instrument.modules.kernel_args import kernel_args
+
+    lanes, total = 5, 200 * BLOCK
+    rng = np.random.default_rng(5)
+    cuts = sorted(set(range(0, total + 1, BLOCK)) | set(rng.integers(0, total, 150).tolist()))
+    segments = list(zip(cuts, cuts[1:]))
+    trig = np.zeros((total, lanes))
+    for s, _ in segments:
+        trig[s] = rng.random(lanes) < 0.2
+    rate = 3.0 + 2.0 * np.sin(np.arange(total) / 900.0)[:, None] + np.arange(lanes)
+    params = {"shape": Lfo.param("shape").choices.index(shape),
+              "mode": Lfo.param("mode").choices.index(mode), "depth": 0.8, "phase_deg": 30.0}
+    outs = []
+    for points in (False, True):
+        bufs, io, P, pr, st, ctx = kernel_args(Lfo, 2, lanes, params=params)
+        st[L_POINTS] = 1.0 if points else 0.0
+        out = np.full((total, lanes), np.nan)
+        rate_row = Lfo.param_names().index("rate_hz")
+        for s, e in segments:
+            s0, s1 = s % BLOCK, (e - 1) % BLOCK + 1
+            bufs[io[0], s0:s1] = trig[s:e]
+            P[rate_row, s0:s1] = rate[s:e]
+            bufs[io[1]] = np.nan
+            Lfo.kernel(bufs, io, P, pr, st, ctx, s0, s1, lanes)
+            out[s:e] = bufs[io[1], s0:s1]
+        outs.append(out)
+    every, points = outs
+    assert not np.isnan(every).any() and np.abs(every).max() > 0.1
+    at = np.array([s + p - s % BLOCK for s, e in segments
+                   for p in _points(s % BLOCK, (e - 1) % BLOCK + 1)])
+    np.testing.assert_array_equal(points[at], every[at])
 
 
 # ---- outputs written in place -----------------------------------------------------------
