@@ -184,13 +184,14 @@ def _land(out, st, lo, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def _run_steady(out, st, s0, s1, nl):
+def _run_steady(out, st, s0, s1, nl, first=_A_AIM):
     """The steady segment (``_steady_segment``) across lanes: the distance y from the aim
     follows y <- y * mul + inc and the output is aim + y clamped (a clamped decay or release
     stays on its floor either way, so the clamp need not be in the recursion: a shorter
     chain from sample to sample); then decay lanes that landed on sustain sustain and
-    release lanes at 0 idle."""
-    aim, mul, inc, lo, hi = st[_A_AIM], st[_A_MUL], st[_A_INC], st[_A_LO], st[_A_HI]
+    release lanes at 0 idle. The step's rows start at ``first`` (the ADSR's ``_A_AIM``, the
+    curved envelopes' ``E_AIM``); stage and level are rows 0 and 1 of both."""
+    aim, mul, inc, lo, hi = st[first], st[first + 1], st[first + 2], st[first + 3], st[first + 4]
     level = st[_A_LEVEL]
     for v in range(nl):  # the level's distance from the aim, the one number carried along
         level[v] -= aim[v]
@@ -335,8 +336,11 @@ AR_OVERSHOOT = 0.001  # ar's release aims 0.1% of its travel past zero, like ads
 AR_RELEASE_K = math.log((1.0 + AR_OVERSHOOT) / AR_OVERSHOOT)
 LAND_TOL = 1e-10  # a stage has landed when this close to its goal
 (E_STAGE, E_LEVEL, E_PREV_GATE, E_REL_START, E_A_ATT, E_B_ATT, E_A_DEC, E_B_DEC, E_A_REL,
- E_B_REL, E_KEY_ATT, E_KEY_DEC, E_KEY_REL, E_KEY_CURVE) = range(14)
-ENV_STATE = 14  # stage, level, previous gate, release start level, per-stage (A, B), cache keys
+ E_B_REL, E_KEY_ATT, E_KEY_DEC, E_KEY_REL, E_KEY_CURVE, E_AIM) = range(15)
+# stage, level, previous gate, release start level, per-stage (A, B), cache keys; then the
+# steady path's per-lane step from E_AIM (aim, factor, increment, floor, ceiling: _run_steady)
+ENV_STATE = E_AIM + 5
+_STEADY_MARGIN = 1e-9  # a steady segment ends this far from a landing at least
 
 
 NO_KEY = -1.0  # a cache key no parameter takes (times and curve are >= 0); finite, so a scan
@@ -395,6 +399,67 @@ def _env_advance(stage, level, s, rel_start, aa, ba, ad, bd, ar, br):
     return stage, level
 
 
+@njit(cache=True, inline="always")
+def _pow_int(m, n):
+    """m ** n for a whole n in [0, 128), by its bits (no libm call)."""
+    r = 1.0
+    b = m
+    while n > 0:
+        if n & 1:
+            r *= b
+        b *= b
+        n >>= 1
+    return r
+
+
+@njit(cache=True, error_model="numpy")
+def _env_steady_segment(sustain, st, s0, s1, nl):
+    """Whether no lane lands on a goal (or changes stage) between samples s0 and s1, with
+    sustain constant through the segment; if so, each lane's stage is one recursion on its
+    distance y from the goal, y <- y * (1 - A) + c (``_env_advance``'s formula rearranged,
+    equal up to rounding), whose constants go to the rows from E_AIM for ``_run_steady``. A
+    stage approaches its goal monotonically, so the level after the segment, in closed form,
+    says whether it lands there: it must stay _STEADY_MARGIN short of the landing."""
+    n = s1 - s0
+    first = sustain[s0]
+    for i in range(s0 + 1, s1):
+        row = sustain[i]
+        moved = 0
+        for v in range(nl):
+            moved += row[v] != first[v]
+        if moved > 0:
+            return False
+    inf = math.inf
+    for v in range(nl):
+        stage = st[E_STAGE, v]
+        s = sustain[s0, v]
+        aim, mul, inc = 0.0, 0.0, 0.0
+        if stage == ATTACK:
+            aim, mul, inc = 1.0, 1.0 - st[E_A_ATT, v], st[E_B_ATT, v]
+        elif stage == DECAY:
+            aim, mul, inc = s, 1.0 - st[E_A_DEC, v], st[E_B_DEC, v] * (s - 1.0)
+        elif stage == SUSTAIN:
+            aim = s
+        elif stage == RELEASE:
+            mul, inc = 1.0 - st[E_A_REL, v], -st[E_B_REL, v] * st[E_REL_START, v]
+        y = st[E_LEVEL, v] - aim
+        mn = _pow_int(mul, n)
+        y_end = y * mn + inc * (n if mul == 1.0 else (1.0 - mn) / (1.0 - mul))
+        x = aim + y_end
+        if stage == ATTACK and not x < 1.0 - LAND_TOL - _STEADY_MARGIN:
+            return False
+        if stage == DECAY and not x > s + LAND_TOL + _STEADY_MARGIN:
+            return False
+        if stage == RELEASE and not x > LAND_TOL + _STEADY_MARGIN:
+            return False
+        st[E_AIM, v] = aim
+        st[E_AIM + 1, v] = mul
+        st[E_AIM + 2, v] = inc
+        st[E_AIM + 3, v] = -inf
+        st[E_AIM + 4, v] = inf
+    return True
+
+
 @njit(cache=True, error_model="numpy")
 def _env_run(bufs, io, sustain, st, hard, s0, s1, nl):
     """Gate/trigger edges and stage advance over [s0, s1) for every lane (coefficients in st).
@@ -425,6 +490,9 @@ def _env_run(bufs, io, sustain, st, hard, s0, s1, nl):
                     gate[s0, v], st[E_PREV_GATE, v], 0.0, st[E_STAGE, v], st[E_LEVEL, v],
                     st[E_REL_START, v], hard)
             start = s0 + 1
+        if start < s1 and _env_steady_segment(sustain, st, start, s1, nl):
+            _run_steady(out, st, start, s1, nl, E_AIM)
+            return
         for i in range(start, s1):
             for v in range(nl):
                 st[E_STAGE, v], st[E_LEVEL, v] = _env_advance(

@@ -104,7 +104,8 @@ def _events(plan):
 def test_sparse_reads_sound_as_writing_every_sample(preset, monkeypatch):
     """The chunk-end modulation gives the very numbers the filter read before; the envelope's
     jumps from point to point give the recursion's values up to rounding (an attack's last
-    sample could move by one, -100 dB; here the outputs agree to 1e-9 of the peak)."""
+    sample could move by one, -100 dB; here the float32 outputs agree to 1e-7 of the peak,
+    a float32 rounding step)."""
     path = REPO / "presets" / f"{preset}.toml"
     sparse = compile_file(path, SR, BLOCK)
     with monkeypatch.context() as m:
@@ -115,7 +116,7 @@ def test_sparse_reads_sound_as_writing_every_sample(preset, monkeypatch):
     outs = [render(make_engine(plan), n, _events(sparse)) for plan in (sparse, dense)]
     peak = np.abs(outs[1]).max()
     assert peak > 0.05
-    assert np.abs(outs[0] - outs[1]).max() <= 1e-9 * peak
+    assert np.abs(outs[0] - outs[1]).max() <= 1e-7 * peak
 
 
 def _run_adsr(points, gate, trig, segments, params):

@@ -182,6 +182,33 @@ def test_adsr_curve_matches_reference_with_patched_gate(hard):
         assert np.max(np.abs(out[:, v] - ref)) < 1e-9
 
 
+@pytest.mark.parametrize("hard", [0.0, 1.0], ids=["from-current", "from-zero"])
+def test_adsr_curve_on_engine_rows_runs_steady_segments_that_match_the_reference(hard):
+    """On the engine's rows (gate changes at block starts, triggers on their first sample)
+    most segments are steady: one recursion per lane (``_env_steady_segment``), which must
+    stop short of every landing; every curve from straight to 80 dB, stages from under a
+    block to many blocks long."""
+    lanes, n_blocks = 4, 300
+    total = n_blocks * BLOCK
+    gate = np.repeat(pulses(total, lanes, np.random.default_rng(8))[::BLOCK], BLOCK, axis=0)
+    trig = np.zeros((total, lanes))
+    starts = np.nonzero(np.diff(gate[:, 1]) > 0)[0][::2] + 1
+    trig[starts, 1] = 1.0  # retriggers on a held gate too
+    curves = np.array([0.0, 0.3, 0.75, 1.0])
+    for times in ({"attack_ms": 0.9, "decay_ms": 2.0, "sustain": 0.5, "release_ms": 1.1},
+                  {"attack_ms": 13.0, "decay_ms": 47.0, "sustain": 0.3, "release_ms": 35.0}):
+        st = fresh_env(lanes)
+        out, = drive(adsr_curve_kernel, n_blocks, lanes, st, [gate, trig],
+                     [times["attack_ms"], times["decay_ms"], times["sustain"],
+                      times["release_ms"], curves, hard], io_inputs=[ROW_GATE, ROW_TRIGGER])
+        for v in range(lanes):
+            k = curves[v] * K_MAX
+            ref = naive.envelope(gate[:, v], trig[:, v], SR, **times, k_att=k, k_dec=k,
+                                 k_rel=k, hard=bool(hard))
+            assert np.max(np.abs(out[:, v] - ref)) < 1e-9
+            assert np.all(out[ref == 0.0, v] == 0.0)  # landed on silence to the sample
+
+
 def test_ar_matches_reference_on_engine_rows_and_patched_gate():
     lanes, n_blocks = 3, 120
     total = n_blocks * BLOCK
