@@ -225,14 +225,14 @@ def _pow_small(m, n):
 
 
 @njit(cache=True, error_model="numpy")
-def _run_steady_points(out, st, s0, start, s1, nl):
+def _run_steady_points(out, st, s0, start, s1, nl, first=_A_AIM):
     """``_run_steady`` writing only the modulation points in [start, s1) (``layout.MOD_STEP``:
     s0 + k * MOD_STEP and s1 - 1), all a non-linear modulation reads: from one point to the
-    next, n samples on, the distance from the aim is y * mul ** n + inc * n (inc is nonzero
-    only in attack, where mul is 1), the recursion's value up to rounding. The other samples
-    of ``out`` are left as they were. poly16's filter envelope at 16 lanes: see
-    ``adsr_kernel``."""
-    aim, mul, inc, lo, hi = st[_A_AIM], st[_A_MUL], st[_A_INC], st[_A_LO], st[_A_HI]
+    next, n samples on, the distance from the aim is y * mul ** n + inc * n when mul is 1
+    (the ADSR's attack; its other stages have no inc), else y * mul ** n + inc * (1 - mul **
+    n) / (1 - mul): the recursion's value up to rounding. The other samples of ``out`` are
+    left as they were. poly16's filter envelope at 16 lanes: see ``adsr_kernel``."""
+    aim, mul, inc, lo, hi = st[first], st[first + 1], st[first + 2], st[first + 3], st[first + 4]
     level = st[_A_LEVEL]
     for v in range(nl):
         level[v] -= aim[v]
@@ -242,7 +242,8 @@ def _run_steady_points(out, st, s0, start, s1, nl):
     while True:
         n = p - prev
         for v in range(nl):
-            y = level[v] * _pow_small(mul[v], n) + inc[v] * n
+            mn = _pow_small(mul[v], n)
+            y = level[v] * mn + inc[v] * (n if mul[v] == 1.0 else (1.0 - mn) / (1.0 - mul[v]))
             level[v] = y
             out[p, v] = min(max(aim[v] + y, lo[v]), hi[v])
         if p >= last:
@@ -338,13 +339,20 @@ LAND_TOL = 1e-10  # a stage has landed when this close to its goal
 (E_STAGE, E_LEVEL, E_PREV_GATE, E_REL_START, E_A_ATT, E_B_ATT, E_A_DEC, E_B_DEC, E_A_REL,
  E_B_REL, E_KEY_ATT, E_KEY_DEC, E_KEY_REL, E_KEY_CURVE, E_AIM) = range(15)
 # stage, level, previous gate, release start level, per-stage (A, B), cache keys; then the
-# steady path's per-lane step from E_AIM (aim, factor, increment, floor, ceiling: _run_steady)
-ENV_STATE = E_AIM + 5
+# steady path's per-lane step from E_AIM (aim, factor, increment, floor, ceiling: _run_steady);
+# then E_POINTS (``env_read_at_points``)
+E_POINTS = E_AIM + 5  # 1.0 when the output is read only at the modulation points
+ENV_STATE = E_POINTS + 1
 _STEADY_MARGIN = 1e-9  # a steady segment ends this far from a landing at least
 
 
 NO_KEY = -1.0  # a cache key no parameter takes (times and curve are >= 0); finite, so a scan
 #                for blown-up (non-finite) state never mistakes it for one
+
+
+def env_read_at_points(state) -> None:
+    """Mark a fresh curved-envelope state (one lane's column) as read only at the points."""
+    state[E_POINTS] = 1.0
 
 
 def env_reset(state):
@@ -491,7 +499,10 @@ def _env_run(bufs, io, sustain, st, hard, s0, s1, nl):
                     st[E_REL_START, v], hard)
             start = s0 + 1
         if start < s1 and _env_steady_segment(sustain, st, start, s1, nl):
-            _run_steady(out, st, start, s1, nl, E_AIM)
+            if st[E_POINTS, 0] != 0.0:
+                _run_steady_points(out, st, s0, start, s1, nl, E_AIM)
+            else:
+                _run_steady(out, st, start, s1, nl, E_AIM)
             return
         for i in range(start, s1):
             for v in range(nl):

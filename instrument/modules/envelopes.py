@@ -5,7 +5,7 @@ import numpy as np
 
 from instrument.kernels.envelopes import (
     ADSR_STATE, ENV_STATE, adsr_curve_kernel, adsr_kernel, adsr_read_at_points, ar_kernel,
-    env_reset,
+    env_read_at_points, env_reset,
 )
 from instrument.modules.base import Module, Port
 from instrument.params import Curve, ParamSpec
@@ -65,6 +65,11 @@ class Ar(Module):
     kernel = ar_kernel
 
     @classmethod
+    def read_at_points(cls, state: np.ndarray) -> bool:
+        env_read_at_points(state)  # steady segments jump from point to point
+        return True
+
+    @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
         env_reset(state)
 
@@ -100,6 +105,11 @@ class AdsrCurve(Module):
     outputs = ("out",)
     state_size = ENV_STATE
     kernel = adsr_curve_kernel
+
+    @classmethod
+    def read_at_points(cls, state: np.ndarray) -> bool:
+        env_read_at_points(state)  # steady segments jump from point to point
+        return True
 
     @classmethod
     def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
