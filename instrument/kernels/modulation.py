@@ -39,12 +39,12 @@ FREE, RETRIGGER = 0, 1
 L_PHASE, L_STARTED, L_HELD, L_RNG, L_TPREV, L_TRANSPORT = 0, 1, 2, 3, 4, 5
 L_POINTS = 6  # 1.0 when the output is read only at the modulation points (lfo_read_at_points)
 LFO_STATE = 7
+_MASK32 = 0xFFFFFFFF
 
 
 def lfo_read_at_points(state) -> None:
     """Mark a fresh LFO state (one lane's column) as read only at the modulation points."""
     state[L_POINTS] = 1.0
-_MASK32 = 0xFFFFFFFF
 
 
 @njit(cache=True, inline="always")
