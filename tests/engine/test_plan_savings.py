@@ -39,9 +39,10 @@ def _everywhere(monkeypatch):
         monkeypatch.setattr(cls, "chunk_params", ())
 
 
-def _sparse_nodes(text):
-    preset = parse_preset(text)
-    return read_at_points(preset.voice_graph, resolve_modules(preset, default_registry()))
+def _voice_graph(connect):
+    """The voice graph of VOICE with ``connect`` and its module classes."""
+    preset = parse_preset(VOICE.format(connect=", ".join(connect)))
+    return preset.voice_graph, resolve_modules(preset, default_registry())
 
 
 VOICE = """
@@ -60,6 +61,8 @@ type = "adsr"
 type = "svf_lowpass"
 [voice.nodes.amp]
 type = "vca"
+[voice.nodes.pan]
+type = "pan"
 [voice.nodes.out]
 type = "output"
 """
@@ -78,8 +81,7 @@ type = "output"
 def test_a_node_is_read_at_points_only_when_every_reader_is_a_non_linear_modulation(
         connect, sparse):
     audio = ['"osc.out -> filt.in"', '"filt.out -> amp.in"', '"amp.out -> out.in"']
-    text = VOICE.format(connect=", ".join(audio + connect))
-    assert _sparse_nodes(text) == sparse
+    assert read_at_points(*_voice_graph(audio + connect)) == sparse
 
 
 def test_the_plan_says_which_nodes_write_points_and_which_modulations_chunk_ends():
@@ -232,31 +234,11 @@ _PANNED = ['"amp.out -> pan.in"', '"pan.out_left -> out.left"', '"pan.out_right 
     (['"amp.out -> pan.in"', '"pan.out_left -> out.left"'], {}),  # right: zeros to write
 ])
 def test_the_output_node_runs_no_op_when_its_sources_can_write_its_rows(connect, writers):
-    text = PANNED.format(connect=", ".join(['"osc.out -> amp.in"'] + connect))
-    preset = parse_preset(text)
-    graph = preset.voice_graph
-    classes = resolve_modules(preset, default_registry())
+    graph, classes = _voice_graph(['"osc.out -> amp.in"'] + connect)
     readers = {}
     for c in graph.connections:
         readers[(c.src, c.src_port)] = readers.get((c.src, c.src_port), 0) + 1
     assert direct_outputs(graph, classes, readers) == writers
-
-
-PANNED = """
-format = 1
-name = "t"
-[voice]
-polyphony = 4
-connect = [{connect}]
-[voice.nodes.osc]
-type = "saw"
-[voice.nodes.amp]
-type = "vca"
-[voice.nodes.pan]
-type = "pan"
-[voice.nodes.out]
-type = "output"
-"""
 
 
 @pytest.mark.parametrize("preset", ["poly16", "keys", "brass"])
