@@ -16,10 +16,10 @@ Caveats: skipping an op changes what the ops after it receive (a frozen input ro
 or quieter output), and data-dependent work downstream (the limiter, say) then costs
 differently, so a knock-out can come out negative; on a shared machine single differences are
 noisy, hence the medians. The op costs need not add up to the block.
-Measured 2026-12-07 (AMD EPYC, 2 cores), poly16 at 16 notes, 12.4 us per block: each saw
-1.75-1.86 us, each ADSR 1.28, the modulation of the cutoff 1.06, svf_lowpass 1.18, vca 0.78,
-output 0.12 (earlier that day 17.5 us: saws 3.0-3.4, modulation 1.5). A saw's cost grows with
-its pitch (each wrap adds a minBLEP residual).
+Measured 2026-12-07 (AMD EPYC, 2 cores), poly16 at 16 notes, 10.6 us per block: each saw
+1.86-1.92 us, the filter envelope 0.51 and the amp envelope 0.86, the modulation of the cutoff
+0.69, svf_lowpass 0.90, vca 0.76, no output op (earlier that day 12.4 and 17.5 us). A saw's
+cost grows with its pitch (each wrap adds a minBLEP residual).
 """
 
 from __future__ import annotations
