@@ -45,7 +45,7 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
     """
     p = prs[0]
     dst = P[prs[1]]
-    chunk_ends = prs.shape[0] > 2 and prs[2] != 0
+    chunk_ends = prs[2] != 0
     base = PN[p]
     curve = int(pmeta[p, PM_CURVE])
     lo = pmeta[p, PM_LO]

@@ -126,6 +126,19 @@ def _advance(stage, level, s, rel_aim, att_inc, dec_c, rel_c):
     return stage, level
 
 
+@njit(cache=True, inline="always")
+def _row_holds(row, s0, s1, nl):
+    """Whether every lane of ``row`` (samples x lanes) holds its value over [s0, s1)."""
+    first = row[s0]
+    for i in range(s0 + 1, s1):
+        moved = 0
+        for v in range(nl):  # a count across lanes (vectorized), then one test per sample
+            moved += row[i, v] != first[v]
+        if moved > 0:
+            return False
+    return True
+
+
 @njit(cache=True, error_model="numpy")
 def _steady_segment(sustain, st, s0, s1, nl):
     """Whether no lane changes stage by itself between samples s0 and s1 except by landing
@@ -135,14 +148,8 @@ def _steady_segment(sustain, st, s0, s1, nl):
     numbers exactly: in attack (aim 0, mul 1, ceiling 1) x + inc; in decay and release the
     same recursion and floor; in sustain (mul 0) the sustain level; idle 0."""
     n = s1 - s0
-    first = sustain[s0]
-    for i in range(s0 + 1, s1):
-        row = sustain[i]
-        moved = 0
-        for v in range(nl):  # a count across lanes (vectorized), then one test per sample
-            moved += row[v] != first[v]
-        if moved > 0:
-            return False
+    if not _row_holds(sustain, s0, s1, nl):
+        return False
     for v in range(nl):
         if st[_A_STAGE, v] == ATTACK and not st[_A_LEVEL, v] + (n + 1) * st[_A_ATT_INC, v] < 1.0:
             return False  # reaches the top (and turns to decay) in this segment
@@ -210,17 +217,27 @@ def _run_steady(out, st, s0, s1, nl, first=_A_AIM):
 
 
 @njit(cache=True, inline="always")
-def _pow_small(m, n):
-    """m ** n for a whole n in [0, 16), by its bits: 4 multiplies at most after 3 squarings."""
-    m2 = m * m
-    m4 = m2 * m2
+def _pow_int(m, n):
+    """m ** n for a whole n in [0, 128), by its bits, without a loop or a libm call (it runs
+    inside loops across lanes, which LLVM then still vectorizes)."""
     r = m if n & 1 else 1.0
+    b = m * m
     if n & 2:
-        r *= m2
+        r *= b
+    b *= b
     if n & 4:
-        r *= m4
+        r *= b
+    b *= b
     if n & 8:
-        r *= m4 * m4
+        r *= b
+    b *= b
+    if n & 16:
+        r *= b
+    b *= b
+    if n & 32:
+        r *= b
+    if n & 64:
+        r *= b * b
     return r
 
 
@@ -242,7 +259,7 @@ def _run_steady_points(out, st, s0, start, s1, nl, first=_A_AIM):
     while True:
         n = p - prev
         for v in range(nl):
-            mn = _pow_small(mul[v], n)
+            mn = _pow_int(mul[v], n)
             y = level[v] * mn + inc[v] * (n if mul[v] == 1.0 else (1.0 - mn) / (1.0 - mul[v]))
             level[v] = y
             out[p, v] = min(max(aim[v] + y, lo[v]), hi[v])
@@ -407,19 +424,6 @@ def _env_advance(stage, level, s, rel_start, aa, ba, ad, bd, ar, br):
     return stage, level
 
 
-@njit(cache=True, inline="always")
-def _pow_int(m, n):
-    """m ** n for a whole n in [0, 128), by its bits (no libm call)."""
-    r = 1.0
-    b = m
-    while n > 0:
-        if n & 1:
-            r *= b
-        b *= b
-        n >>= 1
-    return r
-
-
 @njit(cache=True, error_model="numpy")
 def _env_steady_segment(sustain, st, s0, s1, nl):
     """Whether no lane lands on a goal (or changes stage) between samples s0 and s1, with
@@ -429,14 +433,8 @@ def _env_steady_segment(sustain, st, s0, s1, nl):
     stage approaches its goal monotonically, so the level after the segment, in closed form,
     says whether it lands there: it must stay _STEADY_MARGIN short of the landing."""
     n = s1 - s0
-    first = sustain[s0]
-    for i in range(s0 + 1, s1):
-        row = sustain[i]
-        moved = 0
-        for v in range(nl):
-            moved += row[v] != first[v]
-        if moved > 0:
-            return False
+    if not _row_holds(sustain, s0, s1, nl):
+        return False
     inf = math.inf
     for v in range(nl):
         stage = st[E_STAGE, v]

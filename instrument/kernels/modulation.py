@@ -121,6 +121,32 @@ def _lfo_phase(p, trig, retrig, phase_deg, rate, inv_sr):
     return t, p - (p >= 1.0) * 1.0
 
 
+@njit(cache=True, inline="always")
+def triangle_turns(t):
+    """The triangle at t turns, t in [0, 1): rises through 0 at t = 0, peaks at 1/4."""
+    u = t + 0.25
+    return 1.0 - 4.0 * abs(u - (u >= 1.0) * 1.0 - 0.5)
+
+
+@njit(cache=True, inline="always")
+def saw_turns(t):
+    """The saw at t turns: rises through 0 at t = 0, jumps from +1 to -1 at 1/2."""
+    w = t + 0.5
+    return 2.0 * (w - (w >= 1.0) * 1.0) - 1.0
+
+
+@njit(cache=True, inline="always")
+def square_turns(t):
+    """The square at t turns: +1 for the first half, -1 for the second."""
+    return 1.0 - 2.0 * ((t >= 0.5) * 1.0)
+
+
+@njit(cache=True, inline="always")
+def _scaled(depth, y, bi, uni):
+    """An LFO's output for shape value y: -depth..depth (bi 1), or 0..depth (uni 1)."""
+    return depth * (bi * y + uni * 0.5 * (y + 1.0))
+
+
 @njit(cache=True, error_model="numpy")
 def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Low-frequency oscillator, -depth..depth (unipolar: 0..depth), at ``rate_hz``.
@@ -163,7 +189,7 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 st[L_RNG, v] = x
                 held = st[L_HELD, v] + draw * (x * (2.0 / 4294967296.0) - 1.0 - st[L_HELD, v])
                 st[L_HELD, v] = held
-                out[i, v] = depth[i, v] * (bi * held + uni * 0.5 * (held + 1.0))
+                out[i, v] = _scaled(depth[i, v], held, bi, uni)
         return
     if st[L_POINTS, 0] != 0.0:
         _lfo_points(trig, out, depth, rate, phase, st, shape, retrig, rmul, radd, bi, uni,
@@ -175,31 +201,25 @@ def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
                                                rate[i, v] * rmul + radd, inv_sr)
-                y = sin_turns(t)
-                out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
+                out[i, v] = _scaled(depth[i, v], sin_turns(t), bi, uni)
     elif shape == TRIANGLE:
         for i in range(s0, s1):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
                                                rate[i, v] * rmul + radd, inv_sr)
-                u = t + 0.25
-                y = 1.0 - 4.0 * abs(u - (u >= 1.0) * 1.0 - 0.5)
-                out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
+                out[i, v] = _scaled(depth[i, v], triangle_turns(t), bi, uni)
     elif shape == SAW:
         for i in range(s0, s1):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
                                                rate[i, v] * rmul + radd, inv_sr)
-                w = t + 0.5
-                y = 2.0 * (w - (w >= 1.0) * 1.0) - 1.0
-                out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
+                out[i, v] = _scaled(depth[i, v], saw_turns(t), bi, uni)
     else:
         for i in range(s0, s1):
             for v in range(nl):
                 t, st[L_PHASE, v] = _lfo_phase(st[L_PHASE, v], trig[i, v], retrig, phase[i, v],
                                                rate[i, v] * rmul + radd, inv_sr)
-                y = 1.0 - 2.0 * ((t >= 0.5) * 1.0)
-                out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
+                out[i, v] = _scaled(depth[i, v], square_turns(t), bi, uni)
 
 
 @njit(cache=True, error_model="numpy")
@@ -220,14 +240,12 @@ def _lfo_points(trig, out, depth, rate, phase, st, shape, retrig, rmul, radd, bi
             if shape == SINE:
                 y = sin_turns(t)
             elif shape == TRIANGLE:
-                u = t + 0.25
-                y = 1.0 - 4.0 * abs(u - (u >= 1.0) * 1.0 - 0.5)
+                y = triangle_turns(t)
             elif shape == SAW:
-                w = t + 0.5
-                y = 2.0 * (w - (w >= 1.0) * 1.0) - 1.0
+                y = saw_turns(t)
             else:
-                y = 1.0 - 2.0 * ((t >= 0.5) * 1.0)
-            out[i, v] = depth[i, v] * (bi * y + uni * 0.5 * (y + 1.0))
+                y = square_turns(t)
+            out[i, v] = _scaled(depth[i, v], y, bi, uni)
         if i >= s1 - 1:
             break
         i = min(i + MOD_STEP, s1 - 1)
