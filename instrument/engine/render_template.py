@@ -8,6 +8,7 @@ from numba import njit
 
 from instrument.engine.clock import monotonic_ns
 from instrument.engine.block_state import f64_1d, f64_2d, f64_3d, i64_1d, i64_2d
+from instrument.kernels.approx import semitone_ratio
 from instrument.layout import (
     BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
     BS_OPS, BS_PMETA, BS_PN, BS_PR, BS_PSTATE, BS_PTARGET, BS_VBUFS, BS_VCTX, BS_VINIT, BS_VOICES,
@@ -49,7 +50,7 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
         held = voice[V_KEY_DOWN] != 0.0 or voice[V_SUSTAINED] != 0.0
         vctx[CTX_GATE_NOW, v] = 1.0 if held else 0.0
         p = voice[V_PITCH]
-        vctx[CTX_PITCH_NOW, v] = 440.0 * 2.0 ** ((p + bend0 + voice[V_BEND] - 69.0) / 12.0)
+        vctx[CTX_PITCH_NOW, v] = 440.0 * semitone_ratio(p + bend0 + voice[V_BEND] - 69.0)
     if nl == 1:  # one voice: sample after sample (no loop across lanes per sample)
         g, p = vctx[CTX_GATE_NOW, 0], vctx[CTX_PITCH_NOW, 0]
         for i in range(s0, s1):
@@ -83,7 +84,7 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
         for i in range(s0, s1):
             p = target + (p - target) * glide_c
             k = i - s0 + 1
-            pitch[i, v] = 440.0 * 2.0 ** ((p + bend0 + dbend * k + (vb0 + dvb * k) - 69.0) / 12.0)
+            pitch[i, v] = 440.0 * semitone_ratio(p + bend0 + dbend * k + (vb0 + dvb * k) - 69.0)
         if abs(p - target) < 1e-4:
             p = target
         voice[V_PITCH] = p

@@ -39,6 +39,17 @@ def exp_approx(x):
     return e
 
 
+_LN2_12 = 0.057762265046662105  # ln(2) / 12
+
+
+@njit(cache=True, inline="always")
+def semitone_ratio(semitones):
+    """2**(semitones / 12) for |semitones| <= 690 (exp_approx's range): the frequency ratio of
+    an interval, relative error below 1e-10 (2e-7 cent). A pitch per voice per segment with
+    libm pow cost about 20 ns a lane; this vectorizes across lanes."""
+    return exp_approx(semitones * _LN2_12)
+
+
 @njit(cache=True, inline="always")
 def ln_approx(x):
     """Natural log for x in [2**-8, 2**8]: three square roots bring x to y = x**(1/8) in

@@ -5,7 +5,7 @@ import math
 
 from numba import njit
 
-from instrument.kernels.approx import exp_approx, sin_2pi
+from instrument.kernels.approx import exp_approx, semitone_ratio, sin_2pi
 from instrument.kernels.coefficients import pitch_increments
 from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, STEP_DELAY, STEP_TABLE, flush_events, phase_pass,
@@ -53,8 +53,8 @@ def _unison_setup(P, pr, st, ctx, s0, s1, nl, n):
     inv_seg = 1.0 / seg if seg > 1 else 0.0
     half = 0.5 * (n - 1)
     for v in range(nl):
-        base0 = 2.0 ** ((P[pr[0], s0, v] + 0.01 * P[pr[1], s0, v]) / 12.0) * inv_sr
-        base1 = 2.0 ** ((P[pr[0], s1 - 1, v] + 0.01 * P[pr[1], s1 - 1, v]) / 12.0) * inv_sr
+        base0 = semitone_ratio(P[pr[0], s0, v] + 0.01 * P[pr[1], s0, v]) * inv_sr
+        base1 = semitone_ratio(P[pr[0], s1 - 1, v] + 0.01 * P[pr[1], s1 - 1, v]) * inv_sr
         step0 = P[pr[4], s0, v] / 1200.0 / half if n > 1 else 0.0  # octaves between voices
         step1 = P[pr[4], s1 - 1, v] / 1200.0 / half if n > 1 else 0.0
         for u in range(n):

@@ -51,8 +51,9 @@ def test_voice_rows_hold_gate_and_pitch_with_the_trigger_on_the_first_sample_onl
     assert np.all(vbufs[ROW_GATE, 16:] == 1.0) and np.all(vbufs[ROW_GATE, :16] == 0.0)
     assert vbufs[ROW_TRIGGER, 16, 0] == 1.0 and vbufs[ROW_TRIGGER].sum() == 1.0
     assert voices[0, V_TRIGGER] == 0.0  # consumed
-    np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 0], 440.0 * 2.0 ** (2.0 / 12.0), rtol=1e-14)
-    np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 1], 880.0 * 2.0 ** (2.0 / 12.0), rtol=1e-14)
+    # semitone_ratio: within 1e-10 (2e-7 cent)
+    np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 0], 440.0 * 2.0 ** (2.0 / 12.0), rtol=1e-10)
+    np.testing.assert_allclose(vbufs[ROW_PITCH, 16:, 1], 880.0 * 2.0 ** (2.0 / 12.0), rtol=1e-10)
 
 
 def test_voice_rows_flag_the_lanes_whose_pitch_holds_through_the_segment():
