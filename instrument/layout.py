@@ -104,7 +104,12 @@ CTX_SONG_BEATS = 13  # song position in beats at the last of those downbeats
 # 1.0 while the lane's ROW_PITCH holds one value (CTX_PITCH_NOW) through the segment: no glide
 # or bend moving (engine-written; 0 outside the engine, so kernels take their general path)
 CTX_PITCH_STEADY = 14
-CTX_WIDTH = 15
+# The value the lane's ROW_GATE and ROW_PITCH hold over the whole block, or -1.0 when not one
+# value (engine-written): the engine rewrites a row only when its value changes
+# (``engine.render_template._voice_rows``); a voice moving lanes does not take them along.
+CTX_GATE_ROW = 15
+CTX_PITCH_ROW = 16
+CTX_WIDTH = 17
 
 
 # ---- part 2: the plan and the engine ------------------------------------------------------------

@@ -8,7 +8,9 @@ reaches it: about 5 s of a cold compile, for a path that never runs (the shapes 
 from numba import njit
 
 from instrument.kernels.lane_blocks import whole_blocks
-from instrument.layout import CTX_LAST_PEAK, CTX_PEAK, CTX_RESET, LANE_MULTIPLE
+from instrument.layout import (
+    CTX_GATE_ROW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_ROW, CTX_RESET, LANE_MULTIPLE,
+)
 
 
 @njit(cache=True, inline="always")
@@ -25,6 +27,8 @@ def move_lane(voices, vctx, vstate, to, frm):
         voices[to, k] = voices[frm, k]
     for k in range(vctx.shape[0]):
         vctx[k, to] = vctx[k, frm]
+    vctx[CTX_GATE_ROW, to] = -1.0  # lane ``to``'s rows hold what they held: unknown here
+    vctx[CTX_PITCH_ROW, to] = -1.0
     for k in range(vstate.shape[0]):
         vstate[k, to] = vstate[k, frm]
 

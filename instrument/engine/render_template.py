@@ -13,11 +13,11 @@ from instrument.layout import (
     BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
     BS_OPS, BS_PMETA, BS_PN, BS_PR, BS_PSTATE, BS_PTARGET, BS_VBUFS, BS_VCTX, BS_VINIT, BS_VOICES,
     BS_VP, BS_VSTATE, CFG_MONO_VOICE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_NOW,
-    CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_STEADY, CTX_RESET, CTX_SONG_BEATS,
-    CTX_TEMPO_BPM, CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND, E_BEND_COEFF, E_BEND_TARGET,
-    E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L, ROW_BUS_R, ROW_GATE,
-    ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET, V_KEY_DOWN, V_PITCH,
-    V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
+    CTX_GATE_ROW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_ROW, CTX_PITCH_STEADY,
+    CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM, CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND,
+    E_BEND_COEFF, E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L,
+    ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET,
+    V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.lanes import padded_lanes
 from instrument.engine.output_stage import finish_block
@@ -36,38 +36,35 @@ except NameError:  # imported on its own
 def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
     """Per-lane gate, trigger and pitch (Hz: glide as a one-pole in semitones, plus the global
     bend, plus the voice's own MPE bend, smoothed by ``bend_c`` over the segment like the
-    global one; exactly 0.0 without MPE). Steady lanes are filled sample-outer so the stores
-    vectorize across voices, and flagged in ``CTX_PITCH_STEADY`` (their row holds
-    ``CTX_PITCH_NOW``)."""
+    global one; exactly 0.0 without MPE). Lanes whose pitch holds through the segment are
+    flagged in ``CTX_PITCH_STEADY`` (their row holds ``CTX_PITCH_NOW``).
+
+    A row is written only where it changes, since held notes leave it as it was: a lane's gate
+    and steady pitch from s0 to the block's end when the value is not the one its row holds
+    (``CTX_GATE_ROW``, ``CTX_PITCH_ROW``), a moving pitch sample by sample, and the trigger
+    row stays all zeros but for the sample a note starts on, which ``_render_segment`` clears
+    after the segment. Writing all three rows every segment cost 0.4-0.7 us per block at 16
+    voices, more than any op but the saws and the filter."""
     gate = vbufs[ROW_GATE]
     trig = vbufs[ROW_TRIGGER]
     pitch = vbufs[ROW_PITCH]
+    block = gate.shape[0]
     n = s1 - s0
     dbend = (bend1 - bend0) / n
-    # Scratch in the context rows: held (gate level) and steady pitch per lane.
     for v in range(nl):
         voice = voices[v]
         held = voice[V_KEY_DOWN] != 0.0 or voice[V_SUSTAINED] != 0.0
-        vctx[CTX_GATE_NOW, v] = 1.0 if held else 0.0
-        p = voice[V_PITCH]
-        vctx[CTX_PITCH_NOW, v] = 440.0 * semitone_ratio(p + bend0 + voice[V_BEND] - 69.0)
-    if nl == 1:  # one voice: sample after sample (no loop across lanes per sample)
-        g, p = vctx[CTX_GATE_NOW, 0], vctx[CTX_PITCH_NOW, 0]
-        for i in range(s0, s1):
-            gate[i, 0] = g
-            trig[i, 0] = 0.0
-            pitch[i, 0] = p
-    else:
-        for i in range(s0, s1):
-            for v in range(nl):
-                gate[i, v] = vctx[CTX_GATE_NOW, v]
-                trig[i, v] = 0.0
-                pitch[i, v] = vctx[CTX_PITCH_NOW, v]
-    for v in range(nl):
-        voice = voices[v]
+        g = 1.0 if held else 0.0
+        vctx[CTX_GATE_NOW, v] = g
+        if vctx[CTX_GATE_ROW, v] != g:
+            _fill_lane(gate, v, g, s0, block, vctx, CTX_GATE_ROW)
         if voice[V_TRIGGER] != 0.0:
             trig[s0, v] = 1.0
             voice[V_TRIGGER] = 0.0
+        p = voice[V_PITCH]
+        vctx[CTX_PITCH_NOW, v] = 440.0 * semitone_ratio(p + bend0 + voice[V_BEND] - 69.0)
+    for v in range(nl):
+        voice = voices[v]
         p = voice[V_PITCH]
         target = voice[V_PITCH_TARGET]
         vb0 = voice[V_BEND]
@@ -78,8 +75,11 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
         voice[V_BEND] = vb1
         if p == target and bend0 == bend1 and vb0 == vb1:
             vctx[CTX_PITCH_STEADY, v] = 1.0
+            if vctx[CTX_PITCH_ROW, v] != vctx[CTX_PITCH_NOW, v]:
+                _fill_lane(pitch, v, vctx[CTX_PITCH_NOW, v], s0, block, vctx, CTX_PITCH_ROW)
             continue
         vctx[CTX_PITCH_STEADY, v] = 0.0
+        vctx[CTX_PITCH_ROW, v] = -1.0
         dvb = (vb1 - vb0) / n
         for i in range(s0, s1):
             p = target + (p - target) * glide_c
@@ -88,6 +88,16 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
         if abs(p - target) < 1e-4:
             p = target
         voice[V_PITCH] = p
+
+
+@njit(cache=True, inline="always")
+def _fill_lane(row, v, value, s0, block, vctx, held_slot):
+    """Lane ``v`` of ``row`` holds ``value`` from s0 to the block's end; the lane's slot
+    ``held_slot`` records it when that is the whole block (else -1.0: the next segment
+    rewrites it; the samples before s0 belong to segments that have run)."""
+    for i in range(s0, block):
+        row[i, v] = value
+    vctx[held_slot, v] = value if s0 == 0 else -1.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -184,8 +194,10 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
         _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], bend_c, s0, s1, nk)
         run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,
                 vstate, vctx, s0, s1, nk)
+        trig = vbufs[ROW_TRIGGER]
         for v in range(nk):
             vctx[CTX_RESET, v] = 0.0
+            trig[s0, v] = 0.0  # the trigger row is all zeros between segments
     _sum_voices(vbufs, gbufs, vctx, cfg[CFG_MONO_VOICE] != 0, s0, s1, nl)
     run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,
             gctx, s0, s1, ONE)

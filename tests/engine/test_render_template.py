@@ -73,6 +73,77 @@ def test_voice_rows_flag_the_lanes_whose_pitch_holds_through_the_segment():
     assert list(vctx[CTX_PITCH_STEADY]) == [0.0, 0.0, 0.0]
 
 
+def test_voice_rows_are_rewritten_only_where_their_value_changed():
+    """A lane's gate and steady pitch are written once, when they change: a second segment with
+    the same values writes nothing (a row scribbled on stays scribbled), a changed gate is
+    written from the segment's start on."""
+    lanes = 2
+    vbufs = np.zeros((10, BLOCK, lanes))
+    voices = np.zeros((lanes, V_WIDTH))
+    vctx = np.zeros((CTX_WIDTH, lanes))
+    voices[:, V_KEY_DOWN] = 1.0
+    voices[:, V_PITCH] = voices[:, V_PITCH_TARGET] = 60.0
+    rt._voice_rows(vbufs, voices, vctx, 0.0, 0.0, 0.0, 0.0, 0, BLOCK, lanes)
+    assert np.all(vbufs[ROW_GATE] == 1.0)
+    vbufs[ROW_GATE, 5, 0] = vbufs[ROW_PITCH, 5, 0] = -7.0  # not the engine's: it must not look
+    rt._voice_rows(vbufs, voices, vctx, 0.0, 0.0, 0.0, 0.0, 0, BLOCK, lanes)
+    assert vbufs[ROW_GATE, 5, 0] == -7.0 and vbufs[ROW_PITCH, 5, 0] == -7.0
+    voices[1, V_KEY_DOWN] = 0.0  # released at sample 40
+    rt._voice_rows(vbufs, voices, vctx, 0.0, 0.0, 0.0, 0.0, 40, BLOCK, lanes)
+    assert np.all(vbufs[ROW_GATE, 40:, 1] == 0.0) and np.all(vbufs[ROW_GATE, :40, 1] == 1.0)
+    assert np.all(vbufs[ROW_TRIGGER] == 0.0)
+
+
+def test_voice_rows_stay_right_through_segments_blocks_and_voices_moving_lanes():
+    """poly16's state rendered by the template alone over 300 blocks of random notes (some
+    in the same block, some released; silent voices are freed, and the last voice moves into
+    the freed lane), glide-free pitch bends and sustain: after every block each running
+    lane's rows as the next block's first segment reads them are its own gate and pitch
+    (moved voices included), and the trigger row is all zeros again."""
+    from instrument.layout import CTX_GATE_ROW, CTX_PITCH_NOW, E_BEND, V_SUSTAINED
+    from instrument.engine.events import CC, CC_SUSTAIN, NOTE_OFF, PITCH_BEND
+
+    rng = np.random.default_rng(5)
+    instance = PlanInstance(compile_file(REPO / "presets" / "poly16.toml", 48000, BLOCK))
+    no_out = np.zeros((0, 2), dtype=np.float32)
+    lanes = instance.vbufs.shape[2]
+    sounding: list[float] = []
+    moved = 0
+    for _ in range(300):
+        events = []
+        for _ in range(int(rng.integers(0, 4))):
+            at = float(rng.integers(0, BLOCK))
+            kind = rng.random()
+            if kind < 0.45 or not sounding:
+                note = float(rng.integers(36, 96))
+                sounding.append(note)
+                events.append([at, NOTE_ON, 0.0, note, 0.8])
+            elif kind < 0.85:
+                events.append([at, NOTE_OFF, 0.0, sounding.pop(int(rng.integers(len(sounding)))),
+                               0.0])
+            elif kind < 0.95:
+                events.append([at, PITCH_BEND, 0.0, rng.uniform(-1.0, 1.0), 0.0])
+            else:
+                events.append([at, CC, 0.0, CC_SUSTAIN, float(rng.random() < 0.5)])
+        events.sort()
+        ev = np.array(events or [[0.0] * 5], dtype=np.float64)
+        before = int(instance.eng[E_ACTIVE_VOICES])
+        rt.render_block(instance.state, ev, len(events), np.zeros(8), no_out)
+        moved += int(instance.eng[E_ACTIVE_VOICES]) < before
+        assert np.all(instance.vbufs[ROW_TRIGGER] == 0.0)
+        # What the voice kernels of the next block's first segment read:
+        vbufs, voices, vctx = (a.copy() for a in (instance.vbufs, instance.voices, instance.vctx))
+        bend = instance.eng[E_BEND]
+        rt._voice_rows(vbufs, voices, vctx, bend, bend, 0.0, 0.0, 0, BLOCK, lanes)
+        for v in range(int(instance.eng[E_ACTIVE_VOICES])):
+            held = voices[v, V_KEY_DOWN] != 0.0 or voices[v, V_SUSTAINED] != 0.0
+            assert np.all(vbufs[ROW_GATE, :, v] == float(held))
+            if vctx[CTX_PITCH_STEADY, v] == 1.0:
+                assert np.all(vbufs[ROW_PITCH, :, v] == vctx[CTX_PITCH_NOW, v])
+            assert vctx[CTX_GATE_ROW, v] == float(held)  # recorded: the next one writes nothing
+    assert moved > 10  # voices were freed (and lanes moved) along the way
+
+
 def test_a_note_on_splits_the_block_at_its_offset():
     """poly16's state rendered by the template alone: no module runs, but the note-on at
     sample 10 takes a voice, whose gate row is low before sample 10 and high from it."""
