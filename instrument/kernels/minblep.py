@@ -186,6 +186,19 @@ def clear_rows(row, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
+def shift_carried(st, row, n, nl):
+    """``shift_corrections`` after a pass that cleared the ``n`` rows it read: only the
+    carried part moves to the front, and the rows it leaves clear (24 + 24 rows per segment
+    of 64 samples instead of 24 + 64)."""
+    for j in range(N_TAPS):
+        for v in range(nl):
+            st[row + j, v] = st[row + n + j, v]
+    for j in range(max(N_TAPS, n), N_TAPS + n):
+        for v in range(nl):
+            st[row + j, v] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
 def shift_corrections(st, row, n, nl):
     """Drop the ``n`` rows just used; the carried part moves to the front, the rest clears."""
     for j in range(N_TAPS):

@@ -627,6 +627,37 @@ def test_saw_at_a_steady_pitch_matches_its_general_path():
     assert np.max(np.abs(outs[1] - outs[0])) < 1e-9
 
 
+def test_saw_steady_wraps_are_the_bisections_wraps_to_the_bit():
+    """At a steady increment the saw places its wraps from (j - start) / increment, checked
+    against the phase expression, with no phase row (``osc_saw._steady_wraps``): the same
+    residuals in the correction rows and the same sync output, bit for bit, as the
+    bisection on the written phase row, from the slowest increment to the fastest, with
+    starts just below a wrap and segments of 1 to 64 samples."""
+    from instrument.kernels import osc_saw as S
+
+    rng = np.random.default_rng(3)
+    lanes = 16
+    for s0, s1 in ((0, 64), (5, 6), (17, 64), (0, 1), (3, 40)):
+        rows = S.SAW_FIXED + 2 * (BLOCK + k.N_TAPS)
+        st = np.zeros((rows, lanes))
+        st[S._S_LAST] = np.concatenate([rng.random(12), [1.0 - 1e-16, 0.0, 0.999999, 0.5]])
+        st[S._S_DT] = np.concatenate([rng.uniform(1e-4, 0.5, 12), [k.MAX_INC, k.MIN_INC,
+                                                                    1e-6, 0.5 - 1e-17]])
+        st[S._S_PREV] = st[S._S_LAST]
+        phase = np.zeros((BLOCK, lanes))
+        for i in range(s0, s1):
+            phase[i] = S._steady_phase(st[S._S_LAST], st[S._S_DT], i - s0 + 1.0)
+        expected_st, got_st = st.copy(), st.copy()
+        expected_st[S._S_LAST] = phase[s1 - 1]  # where pass A leaves it for the bisection
+        expected_sync, got_sync = np.zeros((BLOCK, lanes)), np.zeros((BLOCK, lanes))
+        S._wrap_residuals(phase, expected_sync, True, expected_st, s0, s1, lanes)
+        S._steady_wraps(got_sync, True, got_st, s0, s1, lanes)
+        ev = slice(S.SAW_EVENTS, rows)  # events and corrections (the phase rows move on apart)
+        assert np.array_equal(got_st[ev], expected_st[ev])
+        assert np.array_equal(got_sync, expected_sync)
+        assert np.count_nonzero(got_sync) > 0
+
+
 def test_sine_at_a_steady_pitch_matches_its_general_path():
     """The sine's steady-pitch phase (start + k x increment, ``steady_pitch``) gives its
     general path's output within 1e-9, over 200 blocks in uneven segments."""
