@@ -7,6 +7,7 @@ accuracy, and the tests measure it against numpy (tests/kernels/test_approx.py n
 
 import math
 
+import numpy as np
 from numba import njit
 
 _PI = 3.141592653589793
@@ -101,7 +102,7 @@ def sin_2pi(x):
     [-1, 1] (sin(2 pi x) = sin(pi/2 z) exactly), then a degree-15 odd Taylor polynomial;
     absolute error below 1e-11."""
     u = x + 0.25
-    u = u - math.floor(u)
+    u = u - np.floor(u)  # (math.floor goes through int64 and back: slower, and UB past 2**63)
     z = 1.0 - 4.0 * abs(u - 0.5)
     a = 1.5707963267948966 * z
     a2 = a * a

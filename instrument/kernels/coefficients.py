@@ -24,7 +24,6 @@ import math
 from numba import njit
 
 from instrument.kernels.approx import semitone_ratio
-from instrument.kernels.approx import semitone_ratio
 from instrument.layout import CTX_PITCH_STEADY, CTX_SAMPLE_RATE, ROW_PITCH
 
 HALF_PI = 0.5 * math.pi

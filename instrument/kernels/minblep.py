@@ -168,7 +168,7 @@ def phase_pass(pitch, out, last, inc, dinc, s0, s1, nl, wrapped):
             dt = min(max(pitch[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
             u = last[v] + dt
             last[v] = u
-            out[i, v] = u - math.floor(u) if wrapped else u
+            out[i, v] = u - np.floor(u) if wrapped else u
 
 
 @njit(cache=True, inline="always")

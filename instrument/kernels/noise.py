@@ -89,7 +89,7 @@ def noise_reset(state, sample_rate):
 def _lcg(x, a, m, inv_m):
     """(a * x) mod m, exactly, in float64 (a * x < 2**47)."""
     y = a * x
-    y -= math.floor(y * inv_m) * m
+    y -= np.floor(y * inv_m) * m
     y += m if y < 0.0 else 0.0
     y -= m if y >= m else 0.0
     return y

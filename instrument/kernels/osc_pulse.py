@@ -1,8 +1,7 @@
 """Pulse with PWM, sub-oscillator and triangle kernels, band-limited by the minBLEP of
 ``instrument.kernels.minblep`` (its docstring: method, measured alias levels and costs)."""
 
-import math
-
+import numpy as np
 from numba import njit
 
 from instrument.kernels.approx import sin_2pi
@@ -236,8 +235,8 @@ def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             for i in range(a, int(final[v]) + 1):
                 t = out[i, v]
                 tu = t + 1.0 if t < tp else t
-                m0 = math.floor(2.0 * tp - 0.5)
-                m1 = math.floor(2.0 * tu - 0.5)
+                m0 = np.floor(2.0 * tp - 0.5)
+                m1 = np.floor(2.0 * tu - 0.5)
                 if m1 > m0:
                     dt = tu - tp
                     m = m0 + 1.0

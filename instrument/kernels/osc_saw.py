@@ -38,7 +38,7 @@ def _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl):
             dt = min(max(out[i, v] * (inc[v] + dinc[v] * k), MIN_INC), MAX_INC)
             s = sync[i, v]
             u = last[v] + dt
-            restart = math.floor(last[v]) + 1.0 + dt * (1.0 - min(s, 1.0))
+            restart = np.floor(last[v]) + 1.0 + dt * (1.0 - min(s, 1.0))
             u = restart if (s > 0.0) & (before[v] <= 0.0) else u
             last[v] = u
             out[i, v] = u - np.floor(u)
