@@ -110,6 +110,11 @@ CTX_PITCH_STEADY = 14
 CTX_GATE_ROW = 15
 CTX_PITCH_ROW = 16
 CTX_WIDTH = 17
+# The engine's context has one more row per parameter row after CTX_WIDTH: ctx[CTX_STEADY +
+# row, 0] is 1.0 while P[row] holds one value per lane through the segment (its sample s0),
+# a settled parameter; 0.0 while it moves (smoothing, a modulation). A kernel reads it through
+# ``kernels.steady.row_steady``; run alone (ctx of CTX_WIDTH rows) every row counts as moving.
+CTX_STEADY = CTX_WIDTH
 
 
 # ---- part 2: the plan and the engine ------------------------------------------------------------

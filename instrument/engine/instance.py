@@ -14,7 +14,7 @@ from instrument.engine.expression import MPE_MEMBER_RANGE_ST
 from instrument.engine.guard import recover_blown
 from instrument.kernels.lane_blocks import whole_blocks
 from instrument.layout import (
-    CFG_N_PARAMS, CFG_N_VOICES, CTX_SAMPLE_RATE, CTX_WIDTH, E_BEND_COEFF, E_BEND_RANGE_ST,
+    CFG_N_PARAMS, CFG_N_VOICES, CTX_SAMPLE_RATE, CTX_STEADY, E_BEND_COEFF, E_BEND_RANGE_ST,
     DEFAULT_TEMPO_BPM, E_GLIDE_COEFF, E_LAST_PITCH, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST,
     E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LANE_MULTIPLE, LIVE,
     PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, ROW_ONE, V_WIDTH,
@@ -59,9 +59,9 @@ class PlanInstance:
         self.vbufs = np.zeros((plan.n_voice_rows, block, lanes))
         self.gbufs = np.zeros((plan.n_global_rows, block, 1))
         self.voices = np.zeros((lanes, V_WIDTH))
-        self.vctx = np.zeros((CTX_WIDTH, lanes))
+        self.vctx = np.zeros((CTX_STEADY + max(plan.n_voice_param_rows, 1), lanes))
         self.vstate = np.zeros((plan.vinit.shape[0], lanes))
-        self.gctx = np.zeros((CTX_WIDTH, 1))
+        self.gctx = np.zeros((CTX_STEADY + max(plan.n_global_param_rows, 1), 1))
         self.gstate = np.zeros((plan.ginit.shape[0], 1))
         self.eng = np.zeros(E_WIDTH)
         self.eng[E_MPE_LOWER_RANGE_ST] = self.eng[E_MPE_UPPER_RANGE_ST] = MPE_MEMBER_RANGE_ST

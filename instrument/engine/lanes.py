@@ -9,7 +9,7 @@ from numba import njit
 
 from instrument.kernels.lane_blocks import whole_blocks
 from instrument.layout import (
-    CTX_GATE_ROW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_ROW, CTX_RESET, LANE_MULTIPLE,
+    CTX_GATE_ROW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_ROW, CTX_RESET, CTX_WIDTH, LANE_MULTIPLE,
 )
 
 
@@ -25,7 +25,7 @@ def move_lane(voices, vctx, vstate, to, frm):
     """Voice ``frm`` (its voice row, context and node-state columns) into lane ``to``."""
     for k in range(voices.shape[1]):
         voices[to, k] = voices[frm, k]
-    for k in range(vctx.shape[0]):
+    for k in range(CTX_WIDTH):  # (the steady flags after it are per row, read in lane 0)
         vctx[k, to] = vctx[k, frm]
     vctx[CTX_GATE_ROW, to] = -1.0  # lane ``to``'s rows hold what they held: unknown here
     vctx[CTX_PITCH_ROW, to] = -1.0

@@ -177,7 +177,8 @@ def kernel_lanes(nl, lanes):
 @njit(cache=True, error_model="numpy")
 def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs, gbufs,
                     voices, vctx, vstate, gctx, gstate, eng, s0, s1, block_start):
-    fill_params(pmeta, pstate, ptarget, vP, gP, PN, cfg[CFG_N_PARAMS], s0, s1, block_start)
+    fill_params(pmeta, pstate, ptarget, vP, gP, PN, vctx, gctx, cfg[CFG_N_PARAMS], s0, s1,
+                block_start)
     n = s1 - s0
     bend0 = eng[E_BEND]
     bend_target = eng[E_BEND_TARGET]

@@ -11,7 +11,7 @@ from numba import njit
 from instrument.engine.lanes import free_lane, fresh_lane, set_column
 from instrument.layout import (
     CFG_MODE, CFG_N_PARAMS, CFG_N_VOICES, CFG_STEAL, CTX_LAST_PEAK, CTX_MOD_WHEEL, CTX_NOTE,
-    CTX_PEAK, CTX_PRESSURE, CTX_VELOCITY, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS,
+    CTX_PEAK, CTX_PRESSURE, CTX_STEADY, CTX_VELOCITY, E_ACTIVE_VOICES, E_AGE, E_BAD_EVENTS,
     E_BEND_RANGE_ST, E_BEND_TARGET, E_GLIDE_COEFF, E_HELD_STAMP, E_LAST_PITCH, E_MOD_WHEEL,
     E_NOTES_STOLEN, E_PRESSURE, E_SONG_BEATS, E_SUSTAIN, E_TEMPO_BPM, E_TRANSPORT, MODE_LEGATO,
     MODE_POLY, PM_COEFF, PM_CURVE, PM_HI, PM_KIND, PM_LO, PM_RAMP_SAMPLES, PM_ROW, PM_SCOPE,
@@ -260,23 +260,25 @@ def apply_event(kind, a, b, cfg, voices, vctx, vstate, vinit, gstate, ginit, eng
 
 
 @njit(cache=True, error_model="numpy")
-def fill_params(pmeta, pstate, ptarget, vP, gP, PN, n_params, s0, s1, block_start):
+def fill_params(pmeta, pstate, ptarget, vP, gP, PN, vctx, gctx, n_params, s0, s1, block_start):
     """Advance every parameter's smoother over [s0, s1) into its value row (``vP`` for voice
-    parameters, one value for every lane; ``gP`` for global ones) and PN (normalized).
+    parameters, one value for every lane; ``gP`` for global ones) and PN (normalized), and
+    flag each row steady or moving in its scope's context (``layout.CTX_STEADY``).
 
     Continuous parameters follow their target with a one-pole (99% at the declared time) or a
     linear ramp; discrete ones jump to their target only at a block start (``block_start``).
     """
     for p in range(n_params):
         if pmeta[p, PM_SCOPE] == SCOPE_VOICE:
-            _fill_param(pmeta, pstate, ptarget, vP, PN, p, s0, s1, block_start)
+            _fill_param(pmeta, pstate, ptarget, vP, PN, vctx, p, s0, s1, block_start)
         else:
-            _fill_param(pmeta, pstate, ptarget, gP, PN, p, s0, s1, block_start)
+            _fill_param(pmeta, pstate, ptarget, gP, PN, gctx, p, s0, s1, block_start)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fill_param(pmeta, pstate, ptarget, P, PN, p, s0, s1, block_start):
-    """Smooth parameter ``p`` over [s0, s1) into row PM_ROW of its scope's array ``P``."""
+def _fill_param(pmeta, pstate, ptarget, P, PN, ctx, p, s0, s1, block_start):
+    """Smooth parameter ``p`` over [s0, s1) into row PM_ROW of its scope's array ``P``; its
+    steady flag in ``ctx`` says whether the row holds one value through the segment."""
     row = int(pmeta[p, PM_ROW])
     target = ptarget[p]
     if not (target >= 0.0 and target <= 1.0):  # NaN or out of range from outside: ignore
@@ -290,6 +292,7 @@ def _fill_param(pmeta, pstate, ptarget, P, PN, p, s0, s1, block_start):
         pstate[p, PS_CURRENT] = cur
         pstate[p, PS_TARGET] = target
         _fill_const(pmeta, pstate, P, row, PN, p, cur)
+        ctx[CTX_STEADY + row, 0] = 1.0
         return
     if target != pstate[p, PS_TARGET]:
         pstate[p, PS_TARGET] = target
@@ -299,8 +302,10 @@ def _fill_param(pmeta, pstate, ptarget, P, PN, p, s0, s1, block_start):
             pstate[p, PS_REMAINING] = n if n >= 1.0 else 1.0
     if cur == target:
         _fill_const(pmeta, pstate, P, row, PN, p, cur)
+        ctx[CTX_STEADY + row, 0] = 1.0
         return
     pstate[p, PS_FILLED] = -1.0
+    ctx[CTX_STEADY + row, 0] = 0.0
     curve = int(pmeta[p, PM_CURVE])
     lo = pmeta[p, PM_LO]
     hi = pmeta[p, PM_HI]

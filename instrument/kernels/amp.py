@@ -4,6 +4,7 @@ from numba import njit
 
 from instrument.kernels.approx import exp_approx
 from instrument.kernels.coefficients import ramp_step
+from instrument.kernels.steady import row_steady
 from instrument.layout import (
     CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_TIMBRE, CTX_VELOCITY, ROW_SINK,
 )
@@ -47,6 +48,13 @@ def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         for i in range(s0, s1):
             out[i, 0] = _vca_sample(x[i, 0], cv[i, 0], gain[i, 0], vel_amount[i, 0], vel0, f0,
                                     df, i - s0)
+        return
+    if row_steady(ctx, pr[0]) and row_steady(ctx, pr[1]):  # settled: one value per lane
+        g, a = gain[s0], vel_amount[s0]
+        for i in range(s0, s1):
+            for v in range(nl):
+                out[i, v] = _vca_sample(x[i, v], cv[i, v], g[v], a[v], vel[v], st[VCA_F0, v],
+                                        st[VCA_DF, v], i - s0)
         return
     for i in range(s0, s1):
         for v in range(nl):

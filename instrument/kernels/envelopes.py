@@ -55,6 +55,7 @@ import math
 
 from numba import njit
 
+from instrument.kernels.steady import row_steady
 from instrument.layout import CTX_SAMPLE_RATE, MOD_STEP, ROW_GATE, ROW_ONE, ROW_TRIGGER
 
 IDLE, ATTACK, DECAY, SUSTAIN, RELEASE = 0.0, 1.0, 2.0, 3.0, 4.0
@@ -140,15 +141,16 @@ def _row_holds(row, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def _steady_segment(sustain, st, s0, s1, nl):
+def _steady_segment(sustain, sustain_steady, st, s0, s1, nl):
     """Whether no lane changes stage by itself between samples s0 and s1 except by landing
-    (decay on sustain, release on 0), with sustain constant through the segment; if so,
+    (decay on sustain, release on 0), with sustain constant through the segment (flagged
+    steady, ``kernels.steady``, or else scanned); if so,
     each lane's step is one formula, x <- min(max(aim + (x - aim) * mul + inc, lo), hi),
     whose constants go to the state rows ``_A_AIM``..``_A_HI``. It gives ``_advance``'s
     numbers exactly: in attack (aim 0, mul 1, ceiling 1) x + inc; in decay and release the
     same recursion and floor; in sustain (mul 0) the sustain level; idle 0."""
     n = s1 - s0
-    if not _row_holds(sustain, s0, s1, nl):
+    if not (sustain_steady or _row_holds(sustain, s0, s1, nl)):
         return False
     for v in range(nl):
         if st[_A_STAGE, v] == ATTACK and not st[_A_LEVEL, v] + (n + 1) * st[_A_ATT_INC, v] < 1.0:
@@ -324,7 +326,7 @@ def adsr_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 st[0, v], st[3, v] = _edges(gate[s0, v], st[2, v], 0.0, st[0, v], st[1, v],
                                             st[3, v])
             start = s0 + 1
-        if start < s1 and _steady_segment(sustain, st, start, s1, nl):
+        if start < s1 and _steady_segment(sustain, row_steady(ctx, pr[2]), st, start, s1, nl):
             if st[_A_POINTS, 0] != 0.0:
                 _run_steady_points(out, st, s0, start, s1, nl)
             else:
@@ -425,7 +427,7 @@ def _env_advance(stage, level, s, rel_start, aa, ba, ad, bd, ar, br):
 
 
 @njit(cache=True, error_model="numpy")
-def _env_steady_segment(sustain, st, s0, s1, nl):
+def _env_steady_segment(sustain, sustain_steady, st, s0, s1, nl):
     """Whether no lane lands on a goal (or changes stage) between samples s0 and s1, with
     sustain constant through the segment; if so, each lane's stage is one recursion on its
     distance y from the goal, y <- y * (1 - A) + c (``_env_advance``'s formula rearranged,
@@ -433,7 +435,7 @@ def _env_steady_segment(sustain, st, s0, s1, nl):
     stage approaches its goal monotonically, so the level after the segment, in closed form,
     says whether it lands there: it must stay _STEADY_MARGIN short of the landing."""
     n = s1 - s0
-    if not _row_holds(sustain, s0, s1, nl):
+    if not (sustain_steady or _row_holds(sustain, s0, s1, nl)):
         return False
     inf = math.inf
     for v in range(nl):
@@ -467,7 +469,7 @@ def _env_steady_segment(sustain, st, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def _env_run(bufs, io, sustain, st, hard, s0, s1, nl):
+def _env_run(bufs, io, sustain, sustain_steady, st, hard, s0, s1, nl):
     """Gate/trigger edges and stage advance over [s0, s1) for every lane (coefficients in st).
 
     With gate and trigger unpatched, the engine changes them only at a segment's first sample,
@@ -496,7 +498,7 @@ def _env_run(bufs, io, sustain, st, hard, s0, s1, nl):
                     gate[s0, v], st[E_PREV_GATE, v], 0.0, st[E_STAGE, v], st[E_LEVEL, v],
                     st[E_REL_START, v], hard)
             start = s0 + 1
-        if start < s1 and _env_steady_segment(sustain, st, start, s1, nl):
+        if start < s1 and _env_steady_segment(sustain, sustain_steady, st, start, s1, nl):
             if st[E_POINTS, 0] != 0.0:
                 _run_steady_points(out, st, s0, start, s1, nl, E_AIM)
             else:
@@ -551,7 +553,7 @@ def adsr_curve_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             st[E_A_REL, v], st[E_B_REL, v] = stage_coeffs(tr, k, sr)
             st[E_KEY_REL, v] = tr
     hard = 1.0 if P[pr[5], s0, 0] >= 0.5 else 0.0
-    _env_run(bufs, io, P[pr[2]], st, hard, s0, s1, nl)
+    _env_run(bufs, io, P[pr[2]], row_steady(ctx, pr[2]), st, hard, s0, s1, nl)
 
 
 @njit(cache=True, error_model="numpy")
@@ -571,4 +573,4 @@ def ar_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             st[E_KEY_REL, v] = tr
         st[E_A_DEC, v] = 1.0  # sustain is 1: the decay stage lands at once
         st[E_B_DEC, v] = 0.0
-    _env_run(bufs, io, bufs[ROW_ONE], st, 0.0, s0, s1, nl)
+    _env_run(bufs, io, bufs[ROW_ONE], True, st, 0.0, s0, s1, nl)

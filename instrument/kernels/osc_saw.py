@@ -11,6 +11,7 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
     phase_pass, push_event, shift_carried, shift_corrections, wrapped_phase,
 )
+from instrument.kernels.steady import row_steady
 from instrument.layout import ROW_SINK
 
 # ---- saw and hard-synced saw ---------------------------------------------------------------
@@ -142,19 +143,21 @@ def _steady_wraps(sync_out, write_sync, st, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def _steady_saw(level, out, st, s0, s1, nl):
+def _steady_saw(level, level_steady, out, st, s0, s1, nl):
     """Passes A and C at steady increments in one loop: level x (naive ramp of
     ``_steady_phase`` lowered by the kernel's delay + corrections), with no phase row written
-    and read back. Then the phase moves on, wrapped. (The saw's parts alone at 16 voices:
-    the separate passes cost 0.3 + 1.8 us per block, this loop 0.9.)"""
+    and read back; a steady ``level`` (a literal at each call) read as one value per lane.
+    Then the phase moves on, wrapped. (The saw's parts alone at 16 voices: the separate
+    passes cost 0.3 + 1.8 us per block, this loop 0.9.)"""
     start, prev, dt = st[_S_LAST], st[_S_PREV], st[_S_DT]
     for i in range(s0, s1):
         k = i - s0 + 1.0
         corr = st[SAW_FIXED + i - s0]
+        lv = level[s0] if level_steady else level[i]
         for v in range(nl):
             u = _steady_phase(start[v], dt[v], k)
-            out[i, v] = level[i, v] * (2.0 * (u - np.floor(u)) - 1.0 - 2.0 * STEP_DELAY * dt[v]
-                                       + corr[v])
+            out[i, v] = lv[v] * (2.0 * (u - np.floor(u)) - 1.0 - 2.0 * STEP_DELAY * dt[v]
+                                 + corr[v])
             corr[v] = 0.0  # read: cleared here, where its line is in cache
     n = float(s1 - s0)
     for v in range(nl):
@@ -238,7 +241,10 @@ def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             _steady_wraps(sync_out, True, st, s0, s1, nl)
         else:
             _steady_wraps(sync_out, False, st, s0, s1, nl)
-        _steady_saw(P[pr[2]], out, st, s0, s1, nl)
+        if row_steady(ctx, pr[2]):
+            _steady_saw(P[pr[2]], True, out, st, s0, s1, nl)
+        else:
+            _steady_saw(P[pr[2]], False, out, st, s0, s1, nl)
         return
     phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl, False)
     if write_sync:

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from instrument.layout import CTX_SAMPLE_RATE, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
+from instrument.layout import CTX_SAMPLE_RATE, CTX_STEADY, CTX_WIDTH, N_RESERVED_ROWS, ROW_ONE
 from instrument.settings import DEFAULTS
 
 
 def kernel_args(cls, n_io: int, lanes: int = 1, params: dict | None = None,
                 sample_rate: float = DEFAULTS.sample_rate_hz,
-                block: int = DEFAULTS.block_frames):
+                block: int = DEFAULTS.block_frames, steady: bool = False):
     """``(bufs, io, P, pr, st, ctx)`` for ``cls.kernel`` on ``lanes`` voices; ``params`` maps
-    parameter names to constants (the others take their defaults)."""
+    parameter names to constants (the others take their defaults). With ``steady`` the
+    context flags every parameter row steady, as the engine does for settled parameters
+    (``layout.CTX_STEADY``); a test that changes a row must then clear its flag."""
     params = params or {}
     bufs = np.zeros((N_RESERVED_ROWS + n_io, block, lanes))
     bufs[ROW_ONE] = 1.0
@@ -34,6 +36,7 @@ def kernel_args(cls, n_io: int, lanes: int = 1, params: dict | None = None,
     cls.reset_state(column, sample_rate)
     st = np.zeros((max(size, 1), lanes))
     st[:size] = column[:, None]
-    ctx = np.zeros((CTX_WIDTH, lanes))
+    ctx = np.zeros((CTX_STEADY + P.shape[0] if steady else CTX_WIDTH, lanes))
     ctx[CTX_SAMPLE_RATE] = sample_rate
+    ctx[CTX_STEADY:, 0] = 1.0 if steady else 0.0
     return bufs, io, P, pr, st, ctx
