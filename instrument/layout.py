@@ -20,7 +20,8 @@ Every kernel has the signature ``kernel(bufs, io, P, pr, st, ctx, s0, s1, nl)``:
   parameter.
 - ``st``: float64 ``(state_size, lanes)``: this node's state, one column per lane; sized by
   ``Module.prepare`` and initialised by ``Module.reset_state`` (given one column).
-- ``ctx``: float64 ``(CTX_WIDTH, lanes)``: per-lane context, slots below.
+- ``ctx``: float64 ``(CTX_WIDTH, lanes)``: per-lane context, slots below; the engine's has
+  a steady flag per parameter row after them (``CTX_STEADY``, ``kernels.steady``).
 - ``s0, s1``: the sample range to process (a block is split at event offsets).
 - ``nl``: the number of lanes to process: the active voices, and above LANE_MULTIPLE voices
   up to LANE_BLOCK - 1 idle lanes beside them (fresh silent voices that nothing hears; see

@@ -267,8 +267,12 @@ def fill_params(pmeta, pstate, ptarget, vP, gP, PN, vctx, gctx, n_params, s0, s1
 
     Continuous parameters follow their target with a one-pole (99% at the declared time) or a
     linear ramp; discrete ones jump to their target only at a block start (``block_start``).
+    A parameter at its target, its row filled (and so flagged steady), costs one test.
     """
     for p in range(n_params):
+        t = ptarget[p]
+        if t == pstate[p, PS_CURRENT] and t == pstate[p, PS_TARGET] and t == pstate[p, PS_FILLED]:
+            continue  # settled, its row filled and flagged steady: nothing to do
         if pmeta[p, PM_SCOPE] == SCOPE_VOICE:
             _fill_param(pmeta, pstate, ptarget, vP, PN, vctx, p, s0, s1, block_start)
         else:
