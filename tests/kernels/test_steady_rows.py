@@ -83,3 +83,26 @@ def test_the_engine_flags_settled_rows_steady_and_moving_ones_not():
     for _ in range(2000):  # 2.7 s: far past the cutoff's smoothing
         render_block(instance.state, np.zeros((1, 5)), 0, lim, no_out)
     assert flags[rows[cutoff]] == 1.0
+
+
+@pytest.mark.parametrize("type_name", ["adsr", "adsr_curve"])
+def test_sustaining_lanes_hold_the_sustain_level_exactly_while_a_released_one_falls(type_name):
+    """Every lane sustaining: each sample is the sustain level itself (the envelopes fill the
+    segment instead of stepping a recursion whose step is 0); one lane released among them:
+    it falls, sample after sample, and the others stay exactly on the level."""
+    cls = default_registry().get(type_name)
+    lanes = 16
+    bufs, io, P, pr, st, ctx = kernel_args(cls, 3, lanes, {"attack_ms": 1.0, "decay_ms": 5.0,
+                                                            "sustain": 0.6}, steady=True)
+    io[0], io[1] = ROW_GATE, ROW_TRIGGER
+    bufs[ROW_GATE] = 1.0
+    for _ in range(20):  # 27 ms: attack and decay over
+        cls.kernel(bufs, io, P, pr, st, ctx, 0, BLOCK, lanes)
+    for _ in range(3):
+        cls.kernel(bufs, io, P, pr, st, ctx, 0, BLOCK, lanes)
+        assert np.all(bufs[io[2]] == 0.6)
+    bufs[ROW_GATE, :, 5] = 0.0
+    cls.kernel(bufs, io, P, pr, st, ctx, 0, BLOCK, lanes)
+    out = bufs[io[2]]
+    assert np.all(np.delete(out, 5, axis=1) == 0.6)
+    assert np.all(np.diff(out[:, 5]) < 0.0) and out[0, 5] < 0.6
