@@ -147,8 +147,8 @@ def _steady_saw(level, level_steady, out, st, s0, s1, nl):
     """Passes A and C at steady increments in one loop: level x (naive ramp of
     ``_steady_phase`` lowered by the kernel's delay + corrections), with no phase row written
     and read back; a steady ``level`` (a literal at each call) read as one value per lane.
-    Then the phase moves on, wrapped. (The saw's parts alone at 16 voices: the separate
-    passes cost 0.3 + 1.8 us per block, this loop 0.9.)"""
+    Then the phase moves on, wrapped. (The saw alone at 16 voices, steady, with the analytic
+    wraps: 1.67 -> 1.30 us per block; the old pass C alone had cost 1.8 us.)"""
     start, prev, dt = st[_S_LAST], st[_S_PREV], st[_S_DT]
     for i in range(s0, s1):
         k = i - s0 + 1.0
