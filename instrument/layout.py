@@ -95,8 +95,8 @@ CTX_MOD_WHEEL = 3  # 0..1 (CC1)
 CTX_PRESSURE = 4  # 0..1 (channel or poly aftertouch)
 CTX_RESET = 5  # 1.0 during the first segment after the voice started from silence
 CTX_PEAK = 6  # the voice's output peak this block (engine-written; stealing and freeing)
-CTX_GATE_NOW = 7  # engine scratch
-CTX_PITCH_NOW = 8  # engine scratch
+CTX_GATE_ROW = 7  # the gate the lane's ROW_GATE holds over the whole block, or -1.0 (below)
+CTX_PITCH_NOW = 8  # engine scratch: the lane's pitch at the segment's start
 CTX_LAST_PEAK = 9  # the voice's peak in the previous block
 CTX_TIMBRE = 10  # 0..1 (CC74: of the voice's MPE member channel, else of any channel)
 CTX_TEMPO_BPM = 11  # tempo (MIDI clock, /tempo); 0 outside the engine: kernels.tempo defaults it
@@ -105,12 +105,11 @@ CTX_SONG_BEATS = 13  # song position in beats at the last of those downbeats
 # 1.0 while the lane's ROW_PITCH holds one value (CTX_PITCH_NOW) through the segment: no glide
 # or bend moving (engine-written; 0 outside the engine, so kernels take their general path)
 CTX_PITCH_STEADY = 14
-# The value the lane's ROW_GATE and ROW_PITCH hold over the whole block, or -1.0 when not one
-# value (engine-written): the engine rewrites a row only when its value changes
-# (``engine.render_template._voice_rows``); a voice moving lanes does not take them along.
-CTX_GATE_ROW = 15
-CTX_PITCH_ROW = 16
-CTX_WIDTH = 17
+# The value the lane's ROW_PITCH (and ROW_GATE: CTX_GATE_ROW) holds over the whole block, or
+# -1.0 when not one value (engine-written): the engine rewrites a row only when its value
+# changes (``engine.render_template._voice_rows``); a voice moving lanes does not take them.
+CTX_PITCH_ROW = 15
+CTX_WIDTH = 16
 # The engine's context has one more row per parameter row after CTX_WIDTH: ctx[CTX_STEADY +
 # row, 0] is 1.0 while P[row] holds one value per lane through the segment (its sample s0),
 # a settled parameter; 0.0 while it moves (smoothing, a modulation). A kernel reads it through

@@ -12,8 +12,8 @@ from instrument.kernels.approx import semitone_ratio
 from instrument.layout import (
     BS_CFG, BS_ENG, BS_FA, BS_GBUFS, BS_GCTX, BS_GINIT, BS_GP, BS_GSTATE, BS_HELD, BS_IO, BS_MIX,
     BS_OPS, BS_PMETA, BS_PN, BS_PR, BS_PSTATE, BS_PTARGET, BS_VBUFS, BS_VCTX, BS_VINIT, BS_VOICES,
-    BS_VP, BS_VSTATE, CFG_MONO_VOICE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_NOW,
-    CTX_GATE_ROW, CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_ROW, CTX_PITCH_STEADY,
+    BS_VP, BS_VSTATE, CFG_MONO_VOICE, CFG_N_OPS, CFG_N_PARAMS, CFG_N_VOICE_OPS, CTX_GATE_ROW,
+    CTX_LAST_PEAK, CTX_PEAK, CTX_PITCH_NOW, CTX_PITCH_ROW, CTX_PITCH_STEADY,
     CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM, CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND,
     E_BEND_COEFF, E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L,
     ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET,
@@ -55,7 +55,6 @@ def _voice_rows(vbufs, voices, vctx, bend0, bend1, glide_c, bend_c, s0, s1, nl):
         voice = voices[v]
         held = voice[V_KEY_DOWN] != 0.0 or voice[V_SUSTAINED] != 0.0
         g = 1.0 if held else 0.0
-        vctx[CTX_GATE_NOW, v] = g
         if vctx[CTX_GATE_ROW, v] != g:
             _fill_lane(gate, v, g, s0, block, vctx, CTX_GATE_ROW)
         if voice[V_TRIGGER] != 0.0:

@@ -200,10 +200,7 @@ def _run_steady(out, st, s0, s1, nl, first=_A_AIM):
     chain from sample to sample); then decay lanes that landed on sustain sustain and
     release lanes at 0 idle. The step's rows start at ``first`` (the ADSR's ``_A_AIM``, the
     curved envelopes' ``E_AIM``); stage and level are rows 0 and 1 of both."""
-    aim, mul, inc, lo, hi = st[first], st[first + 1], st[first + 2], st[first + 3], st[first + 4]
-    level = st[_A_LEVEL]
-    for v in range(nl):  # the level's distance from the aim, the one number carried along
-        level[v] -= aim[v]
+    aim, mul, inc, lo, hi, level = _step_rows(st, first, nl)
     if _all_flat(level, mul, inc, nl):
         # Every lane sustaining or idle: y is 0.0 from the first sample on, so every sample
         # is the same number. 16 sustaining voices, kernel alone: adsr 1.10 -> 0.48-0.60 us
@@ -225,6 +222,26 @@ def _run_steady(out, st, s0, s1, nl, first=_A_AIM):
                 level[v] = y
                 out[i, v] = min(max(aim[v] + y, lo[v]), hi[v])
     _land(out, st, lo, s1, nl)
+
+
+@njit(cache=True, inline="always")
+def _step_rows(st, first, nl):
+    """The steady step's rows from ``first`` (aim, mul, inc, floor, ceiling) and the level row,
+    turned into the level's distance from the aim: the one number the steps carry along."""
+    aim, mul, inc, lo, hi = st[first], st[first + 1], st[first + 2], st[first + 3], st[first + 4]
+    level = st[_A_LEVEL]
+    for v in range(nl):
+        level[v] -= aim[v]
+    return aim, mul, inc, lo, hi, level
+
+
+@njit(cache=True, inline="always")
+def _steps(y, mul, inc, n):
+    """The distance y after n steps y <- y * mul + inc, in closed form: y * mul ** n + inc * n
+    when mul is 1 (an attack), else y * mul ** n + inc * (1 - mul ** n) / (1 - mul); the
+    recursion's value up to rounding."""
+    mn = _pow_int(mul, n)
+    return y * mn + inc * (n if mul == 1.0 else (1.0 - mn) / (1.0 - mul))
 
 
 @njit(cache=True, inline="always")
@@ -266,22 +283,17 @@ def _pow_int(m, n):
 def _run_steady_points(out, st, s0, start, s1, nl, first=_A_AIM):
     """``_run_steady`` writing only the modulation points in [start, s1) (``layout.MOD_STEP``:
     s0 + k * MOD_STEP and s1 - 1), all a non-linear modulation reads: from one point to the
-    next, n samples on, the distance from the aim is y * mul ** n + inc * n when mul is 1
-    (the ADSR's attack; its other stages have no inc), else y * mul ** n + inc * (1 - mul **
-    n) / (1 - mul): the recursion's value up to rounding. The other samples of ``out`` are
-    left as they were. poly16's filter envelope at 16 lanes: see ``adsr_kernel``."""
-    aim, mul, inc, lo, hi = st[first], st[first + 1], st[first + 2], st[first + 3], st[first + 4]
-    level = st[_A_LEVEL]
-    for v in range(nl):
-        level[v] -= aim[v]
+    next, n samples on, the distance from the aim in closed form (``_steps``). The other
+    samples of ``out`` are left as they were. poly16's filter envelope at 16 lanes: see
+    ``adsr_kernel``."""
+    aim, mul, inc, lo, hi, level = _step_rows(st, first, nl)
     last = s1 - 1
     prev = start - 1
     p = min(s0 + (start - s0 + MOD_STEP - 1) // MOD_STEP * MOD_STEP, last)
     while True:
         n = p - prev
         for v in range(nl):
-            mn = _pow_int(mul[v], n)
-            y = level[v] * mn + inc[v] * (n if mul[v] == 1.0 else (1.0 - mn) / (1.0 - mul[v]))
+            y = _steps(level[v], mul[v], inc[v], n)
             level[v] = y
             out[p, v] = min(max(aim[v] + y, lo[v]), hi[v])
         if p >= last:
@@ -469,10 +481,7 @@ def _env_steady_segment(sustain, sustain_steady, st, s0, s1, nl):
             aim = s
         elif stage == RELEASE:
             mul, inc = 1.0 - st[E_A_REL, v], -st[E_B_REL, v] * st[E_REL_START, v]
-        y = st[E_LEVEL, v] - aim
-        mn = _pow_int(mul, n)
-        y_end = y * mn + inc * (n if mul == 1.0 else (1.0 - mn) / (1.0 - mul))
-        x = aim + y_end
+        x = aim + _steps(st[E_LEVEL, v] - aim, mul, inc, n)
         if stage == ATTACK and not x < 1.0 - LAND_TOL - _STEADY_MARGIN:
             return False
         if stage == DECAY and not x > s + LAND_TOL + _STEADY_MARGIN:

@@ -47,22 +47,14 @@ class Adsr(Module):
         return True
 
 
-class Ar(Module):
-    """Attack-release envelope, 0..1: a linear attack to full level, held while the gate is
-    high, an exponential release that lands on silence after exactly ``release_ms``."""
+class _CurvedEnvelope(Module):
+    """What the AR and the curved ADSR share: the gate inputs and the state layout of
+    ``kernels.envelopes`` (``ENV_STATE``), reset and read-at-points marking."""
 
-    type_name = "ar"
-    label = "AR envelope"
-    doc = "Gate-driven attack-release envelope with exact stage times."
     scope = "voice"
-    params = (
-        _time("attack_ms", "Attack", 5.0, "Time from silence to full level."),
-        _time("release_ms", "Release", 300.0, "Time from the current level to silence."),
-    )
     inputs = _GATE_INPUTS
     outputs = ("out",)
     state_size = ENV_STATE
-    kernel = ar_kernel
 
     @classmethod
     def read_at_points(cls, state: np.ndarray) -> bool:
@@ -74,7 +66,21 @@ class Ar(Module):
         env_reset(state)
 
 
-class AdsrCurve(Module):
+class Ar(_CurvedEnvelope):
+    """Attack-release envelope, 0..1: a linear attack to full level, held while the gate is
+    high, an exponential release that lands on silence after exactly ``release_ms``."""
+
+    type_name = "ar"
+    label = "AR envelope"
+    doc = "Gate-driven attack-release envelope with exact stage times."
+    params = (
+        _time("attack_ms", "Attack", 5.0, "Time from silence to full level."),
+        _time("release_ms", "Release", 300.0, "Time from the current level to silence."),
+    )
+    kernel = ar_kernel
+
+
+class AdsrCurve(_CurvedEnvelope):
     """ADSR envelope, 0..1, with a stage ``curve`` and a ``retrigger`` behaviour.
 
     ``curve`` shapes attack, decay and release alike: 0 straight lines, 1 strongly exponential
@@ -90,7 +96,6 @@ class AdsrCurve(Module):
     type_name = "adsr_curve"
     label = "ADSR (curves)"
     doc = "ADSR envelope with adjustable stage curvature and retrigger behaviour."
-    scope = "voice"
     params = (
         _time("attack_ms", "Attack", 5.0, "Time from silence to full level."),
         _time("decay_ms", "Decay", 200.0, "Time from full level down to the sustain level."),
@@ -101,16 +106,4 @@ class AdsrCurve(Module):
         ParamSpec.choice("retrigger", "Retrigger", ("From current", "From zero"), 0,
                          doc="Where a retriggered attack starts: the current level, or 0."),
     )
-    inputs = _GATE_INPUTS
-    outputs = ("out",)
-    state_size = ENV_STATE
     kernel = adsr_curve_kernel
-
-    @classmethod
-    def read_at_points(cls, state: np.ndarray) -> bool:
-        env_read_at_points(state)  # steady segments jump from point to point
-        return True
-
-    @classmethod
-    def reset_state(cls, state: np.ndarray, sample_rate: float) -> None:
-        env_reset(state)

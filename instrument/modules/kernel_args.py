@@ -38,5 +38,6 @@ def kernel_args(cls, n_io: int, lanes: int = 1, params: dict | None = None,
     st[:size] = column[:, None]
     ctx = np.zeros((CTX_STEADY + P.shape[0] if steady else CTX_WIDTH, lanes))
     ctx[CTX_SAMPLE_RATE] = sample_rate
-    ctx[CTX_STEADY:, 0] = 1.0 if steady else 0.0
+    if steady:
+        ctx[CTX_STEADY:, 0] = 1.0
     return bufs, io, P, pr, st, ctx
