@@ -4,6 +4,7 @@ from numba import njit
 
 from instrument.kernels.approx import exp_approx
 from instrument.kernels.coefficients import ramp_step
+from instrument.kernels.noalias import WIDE_LANES, lane_loop
 from instrument.kernels.steady import row_steady
 from instrument.layout import (
     CTX_MOD_WHEEL, CTX_NOTE, CTX_PRESSURE, CTX_TIMBRE, CTX_VELOCITY, ROW_SINK,
@@ -49,17 +50,32 @@ def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             out[i, 0] = _vca_sample(x[i, 0], cv[i, 0], gain[i, 0], vel_amount[i, 0], vel0, f0,
                                     df, i - s0)
         return
+    f0, df = st[VCA_F0], st[VCA_DF]
     if row_steady(ctx, pr[0]) and row_steady(ctx, pr[1]):  # settled: one value per lane
         g, a = gain[s0], vel_amount[s0]
-        for i in range(s0, s1):
-            for v in range(nl):
-                out[i, v] = _vca_sample(x[i, v], cv[i, v], g[v], a[v], vel[v], st[VCA_F0, v],
-                                        st[VCA_DF, v], i - s0)
-        return
+        if nl == WIDE_LANES:  # a constant lane count: no loop left across lanes
+            _vca_steady(x, cv, out, g, a, vel, f0, df, s0, s1, WIDE_LANES)
+        else:
+            _vca_steady(x, cv, out, g, a, vel, f0, df, s0, s1, nl)
+    else:
+        _vca_moving(x, cv, out, gain, vel_amount, vel, f0, df, s0, s1, nl)
+
+
+@lane_loop
+def _vca_steady(x, cv, out, g, a, vel, f0, df, s0, s1, nl):
+    """The vca's lane loop with gain and velocity amount one value per lane."""
+    for i in range(s0, s1):
+        for v in range(nl):
+            out[i, v] = _vca_sample(x[i, v], cv[i, v], g[v], a[v], vel[v], f0[v], df[v], i - s0)
+
+
+@lane_loop
+def _vca_moving(x, cv, out, gain, vel_amount, vel, f0, df, s0, s1, nl):
+    """The vca's lane loop with gain and velocity amount rows."""
     for i in range(s0, s1):
         for v in range(nl):
             out[i, v] = _vca_sample(x[i, v], cv[i, v], gain[i, v], vel_amount[i, v], vel[v],
-                                    st[VCA_F0, v], st[VCA_DF, v], i - s0)
+                                    f0[v], df[v], i - s0)
 
 
 @njit(cache=True, inline="always")

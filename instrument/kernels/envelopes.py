@@ -55,6 +55,7 @@ import math
 
 from numba import njit
 
+from instrument.kernels.noalias import WIDE_LANES, lane_loop
 from instrument.kernels.steady import row_steady
 from instrument.layout import CTX_SAMPLE_RATE, MOD_STEP, ROW_GATE, ROW_ONE, ROW_TRIGGER
 
@@ -192,8 +193,17 @@ def _land(out, st, lo, s1, nl):
         st[_A_STAGE, v] = stage
 
 
-@njit(cache=True, error_model="numpy")
-def _run_steady(out, st, s0, s1, nl, first=_A_AIM):
+@njit(cache=True, inline="always")
+def _run_steady_lanes(out, st, s0, s1, nl, first=_A_AIM):
+    """``_run_steady`` with 16 lanes compiled as a constant count when ``nl`` is 16."""
+    if nl == WIDE_LANES:
+        _run_steady(out, st, s0, s1, WIDE_LANES, first)
+    else:
+        _run_steady(out, st, s0, s1, nl, first)
+
+
+@lane_loop
+def _run_steady(out, st, s0, s1, nl, first):
     """The steady segment (``_steady_segment``) across lanes: the distance y from the aim
     follows y <- y * mul + inc and the output is aim + y clamped (a clamped decay or release
     stays on its floor either way, so the clamp need not be in the recursion: a shorter
@@ -361,7 +371,7 @@ def adsr_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             if st[_A_POINTS, 0] != 0.0:
                 _run_steady_points(out, st, s0, start, s1, nl)
             else:
-                _run_steady(out, st, start, s1, nl)
+                _run_steady_lanes(out, st, start, s1, nl)
             return
         for i in range(start, s1):
             for v in range(nl):
@@ -530,7 +540,7 @@ def _env_run(bufs, io, sustain, sustain_steady, st, hard, s0, s1, nl):
             if st[E_POINTS, 0] != 0.0:
                 _run_steady_points(out, st, s0, start, s1, nl, E_AIM)
             else:
-                _run_steady(out, st, start, s1, nl, E_AIM)
+                _run_steady_lanes(out, st, start, s1, nl, E_AIM)
             return
         for i in range(start, s1):
             for v in range(nl):

@@ -11,6 +11,7 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, STEP_DELAY, STEP_TABLE, clear_rows, flush_events,
     phase_pass, push_event, shift_carried, shift_corrections, wrapped_phase,
 )
+from instrument.kernels.noalias import WIDE_LANES, lane_loop
 from instrument.kernels.steady import row_steady
 from instrument.layout import ROW_SINK
 
@@ -142,7 +143,7 @@ def _steady_wraps(sync_out, write_sync, st, s0, s1, nl):
             flush_events(st, ev, ne, SAW_FIXED, v, STEP_TABLE)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _steady_saw(level, level_steady, out, st, s0, s1, nl):
     """Passes A and C at steady increments in one loop: level x (naive ramp of
     ``_steady_phase`` lowered by the kernel's delay + corrections), with no phase row written
@@ -241,10 +242,14 @@ def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             _steady_wraps(sync_out, True, st, s0, s1, nl)
         else:
             _steady_wraps(sync_out, False, st, s0, s1, nl)
+        level = P[pr[2]]
         if row_steady(ctx, pr[2]):
-            _steady_saw(P[pr[2]], True, out, st, s0, s1, nl)
+            if nl == WIDE_LANES:
+                _steady_saw(level, True, out, st, s0, s1, WIDE_LANES)
+            else:
+                _steady_saw(level, True, out, st, s0, s1, nl)
         else:
-            _steady_saw(P[pr[2]], False, out, st, s0, s1, nl)
+            _steady_saw(level, False, out, st, s0, s1, nl)
         return
     phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl, False)
     if write_sync:

@@ -9,6 +9,7 @@ from numba import njit
 from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp, ramp_step
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
+from instrument.kernels.noalias import WIDE_LANES, lane_loop
 from instrument.layout import CTX_SAMPLE_RATE, ROW_ZERO
 
 
@@ -53,7 +54,16 @@ SVF_RECURSIVE = (_IC1, _IC2)  # the filter's memory (flushed to 0 below DENORMAL
 
 
 @njit(cache=True, inline="always")
-def _svf_run(x, out, st, i, end, s0, nl, m, held=False):
+def _svf_lanes(x, out, st, i, end, s0, nl, m, held=False):
+    """``_svf_run`` with 16 lanes compiled as a constant count when ``nl`` is 16."""
+    if nl == WIDE_LANES:
+        _svf_run(x, out, st, i, end, s0, WIDE_LANES, m, held)
+    else:
+        _svf_run(x, out, st, i, end, s0, nl, m, held)
+
+
+@lane_loop
+def _svf_run(x, out, st, i, end, s0, nl, m, held):
     """Samples [i, end) of every lane with the coefficients ramping from rows _A1.._A3 by
     the steps in _D1.._D3 per sample (``chunk_ramp``), or held (``held``); ``m`` and ``held``
     are constants at each call site, so their tests fold away."""
@@ -164,7 +174,7 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
     if lowpass and _svf_steady(cutoff, st, s0, s1, nl):
         # A settled low-pass (a held note after its filter envelope's decay): no tan, no
         # ramp; svf_lowpass at 16 voices 2.6 -> 1.0 us per block (benchmarks/op_cost.py)
-        _svf_run(x, out, st, s0, s1, s0, nl, SVF_LOWPASS, True)
+        _svf_lanes(x, out, st, s0, s1, s0, nl, SVF_LOWPASS, True)
         _flush_denormals(st, nl)
         return
     i = s0
@@ -189,15 +199,15 @@ def svf_segment(x, key, out, mode, cutoff, res, kt, st, sr, s0, s1, nl, lowpass)
                 st[_D2, v] = (b2 - st[_A2, v]) * inv
                 st[_D3, v] = (b3 - st[_A3, v]) * inv
         if shared == SVF_LOWPASS:  # one loop per mode: the general mix costs ~35 ns more
-            _svf_run(x, out, st, i, end, s0, nl, SVF_LOWPASS)
+            _svf_lanes(x, out, st, i, end, s0, nl, SVF_LOWPASS)
         elif shared == SVF_HIGHPASS:
-            _svf_run(x, out, st, i, end, s0, nl, SVF_HIGHPASS)
+            _svf_lanes(x, out, st, i, end, s0, nl, SVF_HIGHPASS)
         elif shared == SVF_BANDPASS:
-            _svf_run(x, out, st, i, end, s0, nl, SVF_BANDPASS)
+            _svf_lanes(x, out, st, i, end, s0, nl, SVF_BANDPASS)
         elif shared == SVF_NOTCH:
-            _svf_run(x, out, st, i, end, s0, nl, SVF_NOTCH)
+            _svf_lanes(x, out, st, i, end, s0, nl, SVF_NOTCH)
         else:
-            _svf_run(x, out, st, i, end, s0, nl, _SVF_MIXED)
+            _svf_lanes(x, out, st, i, end, s0, nl, _SVF_MIXED)
         chunk_ramp(st, _A1, _D1, 3, end - i, nl)
         i = end
     _flush_denormals(st, nl)
