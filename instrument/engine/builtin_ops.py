@@ -59,6 +59,14 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
             for v in range(nl):
                 dst[i, v] = lo + (hi - lo) * min(max(dst[i, v], 0.0), 1.0)
         return
+    if log_ratio != 0.0 and srcs.shape[0] == 1:  # one source, log curve: poly16's cutoff
+        src = bufs[srcs[0]]
+        if nl == WIDE_LANES:
+            _log_points(dst, base, src, amounts[0], lo, log_ratio, chunk_ends, s0, s1,
+                        WIDE_LANES)
+        else:
+            _log_points(dst, base, src, amounts[0], lo, log_ratio, chunk_ends, s0, s1, nl)
+        return
     i = s0
     prev = s0
     while True:
@@ -75,6 +83,36 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
             t = prev + 1
             step = 1
             if chunk_ends:  # only the chunk ends the reader reads: poly16's cutoff modulation
+                t = s0 + ((prev - s0) // COEFF_STEP + 1) * COEFF_STEP - 1
+                step = COEFF_STEP
+            while t < i:
+                w = (t - prev) / span
+                for v in range(nl):
+                    dst[t, v] = dst[prev, v] + (dst[i, v] - dst[prev, v]) * w
+                t += step
+        if i >= s1 - 1:
+            break
+        prev = i
+        i = min(i + MOD_STEP, s1 - 1)
+
+
+@lane_loop
+def _log_points(dst, base, src, amount, lo, log_ratio, chunk_ends, s0, s1, nl):
+    """``pmod_op``'s points for one source on a log curve, in one function whose arrays do
+    not overlap (``lane_loop``): the same numbers as its general loop (base + amount x
+    source, clamped, lo x exp_approx of it times the log ratio; linear between points)."""
+    i = s0
+    prev = s0
+    while True:
+        b = base[i]
+        for v in range(nl):
+            x = b + amount * src[i, v]
+            dst[i, v] = lo * exp_approx(min(max(x, 0.0), 1.0) * log_ratio)
+        if i > s0:
+            span = i - prev
+            t = prev + 1
+            step = 1
+            if chunk_ends:
                 t = s0 + ((prev - s0) // COEFF_STEP + 1) * COEFF_STEP - 1
                 step = COEFF_STEP
             while t < i:
