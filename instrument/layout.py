@@ -40,7 +40,9 @@ Two reads are sparse, and the plan compiler tells the writers so:
 A kernel allocates nothing, raises nothing and returns nothing. Lane ``v`` of every array is the
 same voice, and no lane reads another; lanes at and past ``nl`` must not be touched, except that
 a kernel in lane blocks (``kernels.lane_blocks``) may run idle lanes up to the end of its last
-block when the arrays hold them.
+block when the arrays hold them. An op's output rows are never its input rows (the plan
+compiler takes them before it frees the inputs' rows), which lets a kernel's hot lane loops
+promise LLVM that their arrays do not overlap (``kernels.noalias.lane_loop``).
 
 Part 2, the plan and the engine: column and slot numbers of the compiled plan's arrays (ops, cfg,
 parameter metadata and state), of the voice table and the engine slots, and the block state's
