@@ -22,7 +22,7 @@ def velocity_db_factor(range_db, velocity):
     return exp_approx(-range_db * (1.0 - velocity) * _DB_TO_LN)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def vca_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """out = in * cv * gain * (1 - a + a * vel) * 10**(-range_db * (1 - vel) / 20), with
     vel the note-on velocity (MIDI velocity / 127), a = velocity_amount, range_db =
@@ -85,7 +85,7 @@ def _vca_sample(x, cv, gain, vel_amount, vel, f0, df, k):
     return x * cv * gain * (1.0 - vel_amount + vel_amount * vel) * (f0 + df * k)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def gain_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """out = in * 10**(gain_db / 20); the factor is interpolated between segment ends
     (state rows: factor at s0, its change per sample)."""
@@ -103,7 +103,7 @@ def gain_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             out[i, v] = x[i, v] * (st[0, v] + st[1, v] * k)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def mixer_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """out = sum of four inputs, each times its linear level."""
     a, b, c, d = bufs[io[0]], bufs[io[1]], bufs[io[2]], bufs[io[3]]
@@ -115,7 +115,7 @@ def mixer_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                          + d[i, v] * ld[i, v])
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def output_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """out_left = in + left, out_right = in + right (the engine sums voices and meters them);
     out_right unwritten when bound to the sink (a mono voice: ``CFG_MONO_VOICE``)."""
@@ -142,13 +142,13 @@ def output_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             out_r[i, v] = mono[i, v] + right[i, v]
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def nop_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Does nothing (source nodes whose outputs are bound to reserved rows)."""
     return
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def controls_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Per-voice controller values as signals: velocity, key (note / 127), mod wheel, pressure.
     Outputs nobody reads (bound to ROW_SINK) are not written."""
@@ -163,7 +163,7 @@ def controls_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 row[i, v] = ctx[slot, v] * scale
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def expression_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """``expression``: the voice's timbre (CC74, 0..1) as a signal; not written when nobody
     reads it."""

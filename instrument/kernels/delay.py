@@ -4,11 +4,10 @@ effects on delay lines in the node's state column. Contract and delay-line helpe
 
 import math
 
-from numba import njit
-
 from instrument.kernels.coefficients import HALF_PI, TWO_PI, onepole_a, ramp_step
 from instrument.kernels.delay_lines import GUARD, hermite_read, write_guarded
 from instrument.kernels.denormals import flush_denormal
+from instrument.kernels.noalias import lane_loop
 from instrument.kernels.tempo import context_tempo_bpm, sync_beats
 from instrument.layout import CTX_SAMPLE_RATE
 
@@ -19,7 +18,7 @@ DL_W, DL_N, DL_TIME, DL_TIME1, DL_LPL, DL_LPR, DL_PP, DL_CT, DL_CP = range(9)
 DL_HEADER = 9
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def delay_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Stereo delay with feedback, ping-pong and damping.
 
@@ -120,7 +119,7 @@ _C120 = -0.5
 _S120 = 0.8660254037844386  # sin(120 degrees)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def chorus_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Stereo chorus: three taps per side on a sine LFO at ``rate_hz``, 120 degrees apart; the
     right side's taps run a quarter cycle ahead of the left's. Each tap's delay is

@@ -8,6 +8,7 @@ from numba import njit
 from instrument.kernels.approx import tanh_approx
 from instrument.kernels.coefficients import ramp_step
 from instrument.kernels.denormals import flush_denormal
+from instrument.kernels.noalias import lane_loop
 from instrument.kernels.onepole import dc_block_coeff
 from instrument.layout import CTX_SAMPLE_RATE
 
@@ -27,7 +28,7 @@ def drive_gains(drive_db, output_db):
     return g, trim * DRIVE_REF / math.tanh(g * DRIVE_REF), trim
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def drive_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Saturation: wet = tanh(g x) 0.5 / tanh(0.5 g) with g = 10**(drive_db / 20); out =
     ((1 - mix) x + mix wet) 10**(output_db / 20). Mix is linear (dry and wet are correlated).
@@ -166,7 +167,7 @@ def _eq_band(col, band, kind, freq_hz, gain_db, q, sr):
             col[p + 2] = q
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def eq_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """3-band EQ: RBJ low shelf, peak and high shelf in series, each a direct form II
     transposed biquad in float64, the same filter on both sides. Measured claim: the magnitude

@@ -55,7 +55,7 @@ import math
 
 from numba import njit
 
-from instrument.kernels.noalias import WIDE_LANES, lane_loop
+from instrument.kernels.noalias import lane_loop
 from instrument.kernels.steady import row_steady
 from instrument.layout import CTX_SAMPLE_RATE, MOD_STEP, ROW_GATE, ROW_ONE, ROW_TRIGGER
 
@@ -193,17 +193,8 @@ def _land(out, st, lo, s1, nl):
         st[_A_STAGE, v] = stage
 
 
-@njit(cache=True, inline="always")
-def _run_steady_lanes(out, st, s0, s1, nl, first=_A_AIM):
-    """``_run_steady`` with 16 lanes compiled as a constant count when ``nl`` is 16."""
-    if nl == WIDE_LANES:
-        _run_steady(out, st, s0, s1, WIDE_LANES, first)
-    else:
-        _run_steady(out, st, s0, s1, nl, first)
-
-
 @lane_loop
-def _run_steady(out, st, s0, s1, nl, first):
+def _run_steady(out, st, s0, s1, nl, first=_A_AIM):
     """The steady segment (``_steady_segment``) across lanes: the distance y from the aim
     follows y <- y * mul + inc and the output is aim + y clamped (a clamped decay or release
     stays on its floor either way, so the clamp need not be in the recursion: a shorter
@@ -313,7 +304,7 @@ def _run_steady_points(out, st, s0, start, s1, nl, first=_A_AIM):
     _land(out, st, lo, s1, nl)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def adsr_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """ADSR: a gate rising edge or a trigger starts the attack, a low gate releases it (the
     gate rule in the module docstring, zero-length notes included).
@@ -371,7 +362,7 @@ def adsr_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             if st[_A_POINTS, 0] != 0.0:
                 _run_steady_points(out, st, s0, start, s1, nl)
             else:
-                _run_steady_lanes(out, st, start, s1, nl)
+                _run_steady(out, st, start, s1, nl)
             return
         for i in range(start, s1):
             for v in range(nl):
@@ -540,7 +531,7 @@ def _env_run(bufs, io, sustain, sustain_steady, st, hard, s0, s1, nl):
             if st[E_POINTS, 0] != 0.0:
                 _run_steady_points(out, st, s0, start, s1, nl, E_AIM)
             else:
-                _run_steady_lanes(out, st, start, s1, nl, E_AIM)
+                _run_steady(out, st, start, s1, nl, E_AIM)
             return
         for i in range(start, s1):
             for v in range(nl):
@@ -563,7 +554,7 @@ def _env_run(bufs, io, sustain, sustain_steady, st, hard, s0, s1, nl):
             out[i, v] = st[E_LEVEL, v]
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def adsr_curve_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """ADSR with a shared stage ``curve`` (0 linear .. 1: 80 dB exponential; module docstring)
     and a ``retrigger`` choice: 0 from the current level, 1 from zero. Every stage lands on its
@@ -594,7 +585,7 @@ def adsr_curve_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     _env_run(bufs, io, P[pr[2]], row_steady(ctx, pr[2]), st, hard, s0, s1, nl)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def ar_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Attack-release: a linear attack to 1 (rate-based, 0 -> 1 in ``attack_ms``), held while
     the gate is high, then a release aimed 0.1% of its travel past zero that lands on 0 after

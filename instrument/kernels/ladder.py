@@ -12,6 +12,7 @@ from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp, ramp_step
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
 from instrument.kernels.lane_blocks import block_lanes, stack_f64
+from instrument.kernels.noalias import lane_loop
 from instrument.kernels.onepole import dc_block_coeff
 from instrument.layout import CTX_SAMPLE_RATE, LANE_BLOCK
 
@@ -109,7 +110,7 @@ def _ladder_blocks(x, res, out, st, i, end, s0, nb):
                 st[row, vb + w] = L[row, w]
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def ladder_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """4-pole (24 dB/oct) TPT ladder low-pass with a saturating input stage (params:
     cutoff_hz, resonance, drive_db, key_track; inputs: in, key; output: out).

@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from instrument.kernels.envelopes import NO_KEY
+from instrument.kernels.noalias import lane_loop
 from instrument.kernels.tempo import context_tempo_bpm, sync_beats
 from instrument.layout import CTX_NOTE, CTX_SAMPLE_RATE, CTX_SONG_BEATS, CTX_TRANSPORT, MOD_STEP
 
@@ -147,7 +148,7 @@ def _scaled(depth, y, bi, uni):
     return depth * (bi * y + uni * 0.5 * (y + 1.0))
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def lfo_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Low-frequency oscillator, -depth..depth (unipolar: 0..depth), at ``rate_hz``.
 
@@ -264,7 +265,7 @@ def slew_reset(state):
     state[S_KEY_TIME] = NO_KEY
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def slew_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Slew limiter. Linear: the output moves toward the input by at most 1/``time_ms`` units
     per ms (a full-scale step of 1.0 takes exactly time_ms). Exponential: a one-pole lag with
@@ -310,7 +311,7 @@ def slew_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 # ---- stereo ---------------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def pan_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Equal-power pan of ``in``: with p = clamp(pan + mod, -1, 1) and theta = (p + 1) pi / 4,
     left = in cos(theta), right = in sin(theta); left**2 + right**2 = in**2 on every sample,
@@ -328,7 +329,7 @@ def pan_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             right[i, v] = x[i, v] * sin_turns(t)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def width_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Mid/side width: mid = (l + r) / 2 kept, side = (l - r) / 2 times ``width`` (0 mono,
     1 unchanged, 2 doubled side); left = mid + side, right = mid - side."""

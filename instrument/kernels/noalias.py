@@ -1,19 +1,28 @@
-"""``lane_loop``: njit for the lane loops of kernels, with LLVM told that their array arguments
-do not overlap while the function runs (the ``noalias`` attribute on every pointer argument).
+"""``lane_loop``: njit for module kernels and their lane loops, with LLVM told that their array
+arguments do not overlap while the function runs (the ``noalias`` attribute on every pointer
+argument).
 
-Why: a kernel's rows are slices of one buffer array, so LLVM cannot prove that the row it
-writes is not a row it reads, and guards every vectorized lane loop with run-time overlap
-checks, one per pair of arrays, again at every sample (the loop across lanes is the inner
-one). With 16 lanes the loop body runs twice per sample and the checks, and the registers
-they take, cost more than the work: the vca's loop alone at 16 voices 490 -> 175-220 ns per
-block (AMD EPYC, AVX-512). Numba has this flag (``Flags.noalias``, used by its parallel
-back end) but no ``jit`` option for it; this module maps one.
+Why: a loop across lanes that writes one array and reads others is guarded by run-time
+overlap checks, one per pair of arrays, again at every sample (the loop across lanes is the
+inner one); with 16 lanes its body runs twice per sample and the checks, and the registers
+they take, cost more than the work. A kernel's ``bufs``, ``P``, ``st`` and ``ctx`` are
+separate arrays: said so, LLVM drops the checks between them. Its rows are slices of one
+buffer array, which the kernel's own helpers take as separate arguments (``_vca_steady``, the
+svf's run, ...), said not to overlap either; and some of those are compiled for 16 lanes as a
+constant count as well (``WIDE_LANES``), which leaves no loop across lanes at all. Measured
+on an AMD EPYC (Zen 4, AVX-512), 16 voices, per 64-sample block: the vca's loop alone
+490 -> 175-220 ns with the flag and the constant count (the flag alone 10 % off; the envelope's
+recursion ran slower with the constant count, 620 -> 1040 ns, so it has none); every kernel
+with the flag, poly16 on scsynth_compare's score 9.6-10.0 -> 7.8 us per block, pad and brass
+20.2-20.8 -> 17.6-18.3. Numba has this flag (``Flags.noalias``, used by its parallel back
+end) but no ``jit`` option for it; this module maps one.
 
 The promise a ``lane_loop`` function makes: no array it writes shares memory with another of
 its array arguments. The plan compiler guarantees it for buffer rows (an op's output rows are
-taken before its input rows are given back, parameter rows and node state are separate
-arrays); two outputs bound to the sink row are never read. Without the flag (a numba that
-lacks it) the functions are plain njit functions: the same results, the old speed.
+taken before its input rows are given back: ``layout``, part 1, tested on every shipped
+preset), parameter rows, node state and context are separate arrays; two outputs bound to the
+sink row are never read. Without the flag (a numba that lacks it) the functions are plain
+njit functions: the same results, the old speed.
 """
 
 from numba import njit

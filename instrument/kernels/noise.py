@@ -20,6 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
+from instrument.kernels.noalias import lane_loop
 from instrument.layout import CTX_NOTE
 
 _M1 = 2147483563.0
@@ -118,7 +119,7 @@ def _seed(st, ctx, nl, seed):
             st[_SEEDED, v] = 1.0
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def noise_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """White noise uniform in -level..level (``color`` 0), or pink with the same RMS (1);
     the sequence of a voice depends only on its lane, note and ``seed``."""

@@ -9,6 +9,7 @@ from instrument.kernels.approx import tan_pi
 from instrument.kernels.coefficients import COEFF_STEP, chunk_ramp
 from instrument.kernels.denormals import DENORMAL_FLOOR
 from instrument.kernels.filters import chunk_prewarp, key_cutoff, prewarp
+from instrument.kernels.noalias import lane_loop
 from instrument.layout import CTX_SAMPLE_RATE
 
 DC_BLOCK_MAX_HZ = 20.0  # the DC blocker's corner is at most this (ladder and drive)
@@ -34,7 +35,7 @@ ONEPOLE_UNSET = _OG  # reset_state writes -1.0 here
 ONEPOLE_RECURSIVE = (_OS,)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def onepole_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """6 dB/oct TPT one-pole low- or high-pass (params: mode, cutoff_hz, key_track; inputs:
     in, key; output: out). Response = the bilinear transform (cutoff prewarped) of 1 / (1 + s)

@@ -13,6 +13,7 @@ from numba import njit
 
 from instrument.kernels.approx import sin_2pi
 from instrument.kernels.coefficients import pitch_increments, steady_pitch
+from instrument.kernels.noalias import lane_loop
 from instrument.layout import LANE_MULTIPLE
 
 STATE_SIZE = 3
@@ -30,7 +31,7 @@ def poly_blep(t, dt):
     return 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def saw_fast_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited (PolyBLEP) rising sawtooth; peak amplitude ``level``."""
     pitch = bufs[io[0]]
@@ -48,7 +49,7 @@ def saw_fast_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
             st[0, v] = t - 1.0 if t >= 1.0 else t
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def sine_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Sine; peak amplitude ``level``. At a steady pitch (``steady_pitch``) the phase of
     sample s0 + k is start + k x increment, with no sum carried from sample to sample."""

@@ -10,6 +10,7 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, RAMP_TABLE, STEP_DELAY, STEP_TABLE, clear_rows,
     flush_events, phase_pass, push_event, shift_corrections, wrapped_phase,
 )
+from instrument.kernels.noalias import lane_loop
 from instrument.layout import ROW_ONE, ROW_SINK
 
 # ---- pulse (and the sub-oscillator's square) ------------------------------------------------
@@ -138,7 +139,7 @@ def _pulse(pitch, width, wscale, level, out, sync_out, write_sync, st, s0, s1, n
     _pulse_pass_c(width, wscale, level, out, st, PULSE_FIXED, s0, s1, nl)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def pulse_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited pulse, +1 for the first ``width`` of each cycle and -1 after it, minus its
     mean (so the output has no DC at any width and PWM does not move the baseline), times
@@ -160,7 +161,7 @@ def pulse_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
 
 # ---- sub-oscillator -------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def sub_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """One (``octave`` 0) or two (1) octaves below the pitch: a band-limited 50 % square
     (``shape`` 0, the pulse kernel's passes at width 0.5) or a sine (1). Its phase advances
@@ -203,7 +204,7 @@ def _rising(t):
     return 1.0 if (t < 0.25) | (t >= 0.75) else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def triangle_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited triangle in sine phase (0 at phase 0, +1 at 1/4, -1 at 3/4), peak
     ``level``: each corner (a slope change of -/+ 8 x increment per sample) is replaced by the

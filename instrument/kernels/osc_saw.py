@@ -222,7 +222,7 @@ def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
     shift_corrections(st, SAW_FIXED, s1 - s0, nl)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Rising sawtooth from -level to +level, band-limited by the minBLEP above; its peaks
     reach about 1.4 x ``level`` below 1 kHz (the minimum-phase step overshoots by 20 % of the
@@ -272,7 +272,7 @@ def _scaled_pitch_pass_c(pitch, ratio, level, out, st, s0, s1, nl):
     shift_corrections(st, SAW_FIXED, s1 - s0, nl)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def sync_saw_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Band-limited saw at ``ratio`` times the pitch whose phase restarts on each rising edge
     of ``sync`` (hard sync); a ``sync`` value s in (0, 1] places the restart 1 - s samples

@@ -11,6 +11,7 @@ from instrument.kernels.minblep import (
     EVENT_SLOTS, MAX_INC, MIN_INC, N_TAPS, STEP_DELAY, STEP_TABLE, flush_events, phase_pass,
     push_event, shift_corrections, wrapped_phase,
 )
+from instrument.kernels.noalias import lane_loop
 from instrument.layout import CTX_SAMPLE_RATE
 
 # ---- unison -------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ def _unison_naive(pitch, phase, corr_row, gain, dgain, inc, dinc, st, s0, s1, nl
             corr[v] += (gain[v] + dgain[v] * k) * (2.0 * phase[i, v] - 1.0 - 2.0 * STEP_DELAY * dt)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def unison_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """``voices`` band-limited saws (the minBLEP above) detuned evenly over +-``spread_cents``
     and panned evenly over +-``stereo``, each scaled by 1/sqrt(voices) (equal power: the RMS
@@ -166,7 +167,7 @@ FM2_STATE = 6
 _INV_2PI = 0.15915494309189535
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def fm2_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Two sine operators (phase modulation, as in the DX7): out = level * sin(2 pi c +
     index * m), m = sin(2 pi c' + feedback * (m[-1] + m[-2]) / 2), where c advances at the

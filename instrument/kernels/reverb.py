@@ -10,6 +10,7 @@ from instrument.kernels.approx import exp_approx
 from instrument.kernels.coefficients import HALF_PI, TWO_PI, ramp_step
 from instrument.kernels.delay_lines import GUARD, hermite_read, linear_read, wrap, write_line
 from instrument.kernels.denormals import flush_denormal
+from instrument.kernels.noalias import lane_loop
 from instrument.layout import CTX_SAMPLE_RATE
 
 _LN_1000 = 6.907755278982137  # ln(10**3): RT60 is a 60 dB (1000x amplitude) decay
@@ -90,7 +91,7 @@ def _allpass(col, base, w, n, x, g):
     return d - g * v, w - n * (w >= n)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def reverb_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """FDN reverb, 8 lines. Measured claims (Schroeder backward integration of the impulse
     response): the decay takes ``decay_s`` to fall 60 dB in the octave band at 500 Hz (with

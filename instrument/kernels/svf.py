@@ -115,7 +115,7 @@ def _svf_steady(cutoff, st, s0, s1, nl):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def svf_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """Multimode 12 dB/oct TPT state-variable filter (params: mode, cutoff_hz, resonance,
     key_track; inputs: in, key; output: out).
@@ -131,7 +131,7 @@ def svf_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
                 P[pr[3]], st, ctx[CTX_SAMPLE_RATE, 0], s0, s1, nl, False)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def svf_lowpass_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     """The svf in low-pass mode without key tracking (params: cutoff_hz, resonance; input: in;
     output: out): the ``svf_lowpass`` module's kernel, on the svf's state layout."""

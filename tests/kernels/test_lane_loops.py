@@ -26,6 +26,15 @@ def test_lane_loops_are_compiled_with_the_noalias_promise(fn):
     assert fn.targetoptions.get("noalias") is True
 
 
+@pytest.mark.skipif(not NOALIAS, reason="this numba has no noalias flag")
+def test_every_built_in_module_kernel_is_compiled_with_the_noalias_promise():
+    registry = default_registry()
+    kernels = {registry.get(name).kernel for name in registry.renderer().codes}
+    assert len(kernels) > 20
+    for kernel in kernels:
+        assert kernel.targetoptions.get("noalias") is True, kernel.py_func.__name__
+
+
 def _drive(type_name, steady, width):
     """The kernel of ``type_name`` over 40 blocks of uneven segments on ``width`` lanes: the
     first WIDE_LANES lanes get pitches, gates, triggers, velocities and noise inputs, every
