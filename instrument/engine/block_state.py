@@ -38,7 +38,7 @@ def new_block_state(arrays: dict[str, np.ndarray]) -> np.ndarray:
 
 
 @intrinsic
-def _pointer(typingctx, address):
+def pointer(typingctx, address):
     """The int64 ``address`` as a void pointer."""
     def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
@@ -47,27 +47,27 @@ def _pointer(typingctx, address):
 
 @njit(cache=True, inline="always")
 def f64_1d(state, slot):
-    return carray(_pointer(state[slot, BS_ADDRESS]), (state[slot, BS_DIM0],), np.float64)
+    return carray(pointer(state[slot, BS_ADDRESS]), (state[slot, BS_DIM0],), np.float64)
 
 
 @njit(cache=True, inline="always")
 def f64_2d(state, slot):
-    return carray(_pointer(state[slot, BS_ADDRESS]),
+    return carray(pointer(state[slot, BS_ADDRESS]),
                   (state[slot, BS_DIM0], state[slot, BS_DIM1]), np.float64)
 
 
 @njit(cache=True, inline="always")
 def f64_3d(state, slot):
-    return carray(_pointer(state[slot, BS_ADDRESS]),
+    return carray(pointer(state[slot, BS_ADDRESS]),
                   (state[slot, BS_DIM0], state[slot, BS_DIM1], state[slot, BS_DIM2]), np.float64)
 
 
 @njit(cache=True, inline="always")
 def i64_1d(state, slot):
-    return carray(_pointer(state[slot, BS_ADDRESS]), (state[slot, BS_DIM0],), np.int64)
+    return carray(pointer(state[slot, BS_ADDRESS]), (state[slot, BS_DIM0],), np.int64)
 
 
 @njit(cache=True, inline="always")
 def i64_2d(state, slot):
-    return carray(_pointer(state[slot, BS_ADDRESS]),
+    return carray(pointer(state[slot, BS_ADDRESS]),
                   (state[slot, BS_DIM0], state[slot, BS_DIM1]), np.int64)

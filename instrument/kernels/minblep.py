@@ -54,6 +54,8 @@ import math
 import numpy as np
 from numba import njit
 
+from instrument.kernels.noalias import lane_loop
+
 N_TAPS = 24
 OVERSAMPLE = 64
 CUTOFF = 0.42
@@ -144,7 +146,7 @@ def push_event(st, ev, ne, v, k, d, height):
     return ne + 1
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def flush_events(st, ev, ne, corr, v, table):
     """Add the residuals of the ``ne`` noted discontinuities of voice v into its correction
     buffer. Kept out of the scan: with the 24-tap loop inside it, the scan ran twice as slow
@@ -155,7 +157,7 @@ def flush_events(st, ev, ne, corr, v, table):
         _add_residual(st, corr + k, v, st[ev + 2 * e + 1, v], x - k, table)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def phase_pass(pitch, out, last, inc, dinc, s0, s1, nl, wrapped):
     """Pass A: the phase of each sample into ``out``, in [0, 1) when ``wrapped`` (a literal
     at every call: numba compiles each case without the test), else unwrapped (rising

@@ -25,10 +25,13 @@ sink row are never read. Without the flag (a numba that lacks it) the functions 
 njit functions: the same results, the old speed.
 """
 
-from numba import njit
+import numpy as np
+from numba import carray, njit
 from numba.core.compiler import Flags
 from numba.core.cpu import CPUTargetOptions
 from numba.core.options import TargetOptions
+
+from instrument.engine.block_state import pointer
 
 # The lane count some lane loops are compiled for as a constant as well (poly16 and every
 # preset of 9-16 voices run 16 lanes: ``lanes.padded_lanes``).
@@ -47,3 +50,14 @@ def lane_loop(fn=None, **options):
     if fn is None:
         return lambda f: njit(**options)(f)
     return njit(**options)(fn)
+
+
+@njit(cache=True, inline="always")
+def flat_rows(rows, s0, s1):
+    """Samples [s0, s1) of ``rows`` (samples x lanes, C-contiguous) as one flat array of
+    (s1 - s0) x lanes values, no copy: an element-wise op over every lane of the array runs
+    as one loop (LLVM left the 16-lane sum of two rows scalar with the lane count a constant,
+    and a loop across 16 lanes pays its set-up at every sample)."""
+    width = rows.shape[1]
+    return carray(pointer(rows.ctypes.data + s0 * width * 8), ((s1 - s0) * width,),
+                  np.float64)

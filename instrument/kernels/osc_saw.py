@@ -24,7 +24,7 @@ SAW_EVENTS = 6  # EVENT_SLOTS x (position, height)
 SAW_FIXED = SAW_EVENTS + 2 * EVENT_SLOTS
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl):
     """Pass A of the synced saw: like ``phase_pass`` at ``ratio`` times the pitch, and a
     rising edge of ``sync`` (above 0 after at most 0) restarts the phase where it is d = 1 -
@@ -46,7 +46,7 @@ def _sync_phase_pass(pitch, ratio, sync, out, st, s0, s1, nl):
             out[i, v] = u - np.floor(u)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _sync_pass_b(pitch, ratio, sync, out, st, s0, s1, nl):
     """Pass B of the synced saw: residuals of the wraps (a step of -2, d = t / dt samples
     before the sample) and of the restarts (a step of -2 q from the phase q a restart
@@ -89,7 +89,7 @@ def _sync_pass_b(pitch, ratio, sync, out, st, s0, s1, nl):
         sprev[v] = sync[s1 - 1, v]
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _steady_increments(pitch, io_pitch, ctx, st, s0, nl):
     """Whether every lane's phase increment holds through the segment (``steady_pitch``); if
     so, the increments go to row ``_S_DT``."""
@@ -108,7 +108,7 @@ def _steady_phase(start, dt, k):
     return start + dt * k
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _steady_wraps(sync_out, write_sync, st, s0, s1, nl):
     """Pass B at steady increments, without a phase row: wrap j of a voice is at the first
     sample whose phase (``_steady_phase``) reaches j, found from (j - start) / increment and
@@ -144,30 +144,32 @@ def _steady_wraps(sync_out, write_sync, st, s0, s1, nl):
 
 
 @lane_loop
-def _steady_saw(level, level_steady, out, st, s0, s1, nl):
+def _steady_saw(level, level_steady, out, start, prev, dt, corr, s0, s1, nl):
     """Passes A and C at steady increments in one loop: level x (naive ramp of
     ``_steady_phase`` lowered by the kernel's delay + corrections), with no phase row written
     and read back; a steady ``level`` (a literal at each call) read as one value per lane.
-    Then the phase moves on, wrapped. (The saw alone at 16 voices, steady, with the analytic
-    wraps: 1.67 -> 1.30 us per block; the old pass C alone had cost 1.8 us.)"""
-    start, prev, dt = st[_S_LAST], st[_S_PREV], st[_S_DT]
+    Then the phase moves on, wrapped. The state rows come as separate arrays (``start``,
+    ``prev``, ``dt`` and the correction buffer ``corr``) so that LLVM need not check at every
+    sample whether the correction row it clears overlaps the rows it reads (``lane_loop``).
+    (The saw alone at 16 voices, steady, with the analytic wraps: 1.67 -> 1.30 us per block;
+    the old pass C alone had cost 1.8 us.)"""
     for i in range(s0, s1):
         k = i - s0 + 1.0
-        corr = st[SAW_FIXED + i - s0]
+        c = corr[i - s0]
         lv = level[s0] if level_steady else level[i]
         for v in range(nl):
             u = _steady_phase(start[v], dt[v], k)
             out[i, v] = lv[v] * (2.0 * (u - np.floor(u)) - 1.0 - 2.0 * STEP_DELAY * dt[v]
-                                 + corr[v])
-            corr[v] = 0.0  # read: cleared here, where its line is in cache
+                                 + c[v])
+            c[v] = 0.0  # read: cleared here, where its line is in cache
     n = float(s1 - s0)
     for v in range(nl):
         start[v] = wrapped_phase(_steady_phase(start[v], dt[v], n))
         prev[v] = start[v]
-    shift_carried(st, SAW_FIXED, s1 - s0, nl)
+    shift_carried(corr, 0, s1 - s0, nl)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _wrap_residuals(out, sync_out, write_sync, st, s0, s1, nl):
     """Pass B of the free-running saw, on pass A's unwrapped phase: wrap j of a voice is at
     the first sample whose phase reaches j (bisection: 6 probes in a 64-sample segment,
@@ -205,7 +207,7 @@ def _wrap_residuals(out, sync_out, write_sync, st, s0, s1, nl):
         prev[v] = last[v]
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _saw_pass_c(pitch, level, out, st, s0, s1, nl):
     """Pass C: level * (naive ramp lowered by the kernel's delay + corrections), the ramp
     from pass A's unwrapped phase. ``pitch`` times the increment rows is the phase
@@ -243,13 +245,14 @@ def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
         else:
             _steady_wraps(sync_out, False, st, s0, s1, nl)
         level = P[pr[2]]
+        start, prev, dt, corr = st[_S_LAST], st[_S_PREV], st[_S_DT], st[SAW_FIXED:]
         if row_steady(ctx, pr[2]):
             if nl == WIDE_LANES:
-                _steady_saw(level, True, out, st, s0, s1, WIDE_LANES)
+                _steady_saw(level, True, out, start, prev, dt, corr, s0, s1, WIDE_LANES)
             else:
-                _steady_saw(level, True, out, st, s0, s1, nl)
+                _steady_saw(level, True, out, start, prev, dt, corr, s0, s1, nl)
         else:
-            _steady_saw(level, False, out, st, s0, s1, nl)
+            _steady_saw(level, False, out, start, prev, dt, corr, s0, s1, nl)
         return
     phase_pass(pitch, out, st[_S_LAST], st[_S_INC], st[_S_DINC], s0, s1, nl, False)
     if write_sync:
@@ -259,7 +262,7 @@ def saw_minblep_kernel(bufs, io, P, pr, st, ctx, s0, s1, nl):
     _saw_pass_c(pitch, P[pr[2]], out, st, s0, s1, nl)
 
 
-@njit(cache=True, error_model="numpy")
+@lane_loop
 def _scaled_pitch_pass_c(pitch, ratio, level, out, st, s0, s1, nl):
     """Pass C of the synced saw (``_saw_pass_c`` at ``ratio`` times the pitch)."""
     inc, dinc = st[_S_INC], st[_S_DINC]
