@@ -129,3 +129,19 @@ def test_no_op_of_a_shipped_preset_writes_a_row_it_reads(preset):
         n_in = len(io) - 1 if code == CODE_SUM else len(registry.get(by_code[code]).inputs)
         outs = {r for r in io[n_in:] if r != ROW_SINK}
         assert not outs & set(io[:n_in]), (preset, k, io)
+
+
+@pytest.mark.parametrize("n_sources", [2, 3, 4])
+@pytest.mark.parametrize("width, nl", [(16, 16), (16, 9), (7, 7), (1, 1)])
+def test_a_fan_in_sums_its_sources_in_order(n_sources, width, nl):
+    rng = np.random.default_rng(n_sources)
+    bufs = rng.standard_normal((16, 64, width))
+    io = np.array([10 + k for k in range(n_sources)] + [15], dtype=np.int64)
+    before = bufs[15].copy()
+    builtin_ops.sum_op(bufs, io, 3, 50, nl)
+    want = bufs[10, 3:50, :nl].copy()
+    for k in range(1, n_sources):
+        want = want + bufs[10 + k, 3:50, :nl]
+    assert np.array_equal(bufs[15, 3:50, :nl], want)
+    before[3:50, :nl] = want
+    assert np.array_equal(bufs[15], before)  # nothing outside [s0, s1) x nl lanes
