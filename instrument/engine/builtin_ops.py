@@ -78,22 +78,29 @@ def pmod_op(bufs, srcs, prs, amounts, pmeta, P, PN, s0, s1, nl):
         else:
             for v in range(nl):
                 dst[i, v] = norm_to_value(curve, lo, hi, skew, 0, min(max(dst[i, v], 0.0), 1.0))
-        if i > s0:  # fill the samples between the previous exact point and this one
-            span = i - prev
-            t = prev + 1
-            step = 1
-            if chunk_ends:  # only the chunk ends the reader reads: poly16's cutoff modulation
-                t = s0 + ((prev - s0) // COEFF_STEP + 1) * COEFF_STEP - 1
-                step = COEFF_STEP
-            while t < i:
-                w = (t - prev) / span
-                for v in range(nl):
-                    dst[t, v] = dst[prev, v] + (dst[i, v] - dst[prev, v]) * w
-                t += step
+        if i > s0:
+            _between_points(dst, s0, prev, i, chunk_ends, nl)
         if i >= s1 - 1:
             break
         prev = i
         i = min(i + MOD_STEP, s1 - 1)
+
+
+@njit(cache=True, inline="always")
+def _between_points(dst, s0, prev, i, chunk_ends, nl):
+    """Fill the samples between the exact points ``prev`` and ``i`` linearly; with
+    ``chunk_ends`` only the chunk ends the reader reads (poly16's cutoff modulation)."""
+    span = i - prev
+    t = prev + 1
+    step = 1
+    if chunk_ends:
+        t = s0 + ((prev - s0) // COEFF_STEP + 1) * COEFF_STEP - 1
+        step = COEFF_STEP
+    while t < i:
+        w = (t - prev) / span
+        for v in range(nl):
+            dst[t, v] = dst[prev, v] + (dst[i, v] - dst[prev, v]) * w
+        t += step
 
 
 @lane_loop
@@ -109,17 +116,7 @@ def _log_points(dst, base, src, amount, lo, log_ratio, chunk_ends, s0, s1, nl):
             x = b + amount * src[i, v]
             dst[i, v] = lo * exp_approx(min(max(x, 0.0), 1.0) * log_ratio)
         if i > s0:
-            span = i - prev
-            t = prev + 1
-            step = 1
-            if chunk_ends:
-                t = s0 + ((prev - s0) // COEFF_STEP + 1) * COEFF_STEP - 1
-                step = COEFF_STEP
-            while t < i:
-                w = (t - prev) / span
-                for v in range(nl):
-                    dst[t, v] = dst[prev, v] + (dst[i, v] - dst[prev, v]) * w
-                t += step
+            _between_points(dst, s0, prev, i, chunk_ends, nl)
         if i >= s1 - 1:
             break
         prev = i
