@@ -42,14 +42,11 @@ if NOALIAS and not hasattr(CPUTargetOptions, "noalias"):
     CPUTargetOptions.noalias = TargetOptions.Mapping("noalias")
 
 
-def lane_loop(fn=None, **options):
+def lane_loop(fn):
     """``njit(cache=True, error_model="numpy", noalias=True)``, as a decorator."""
-    options = {"cache": True, "error_model": "numpy", **options}
     if NOALIAS:
-        options["noalias"] = True
-    if fn is None:
-        return lambda f: njit(**options)(f)
-    return njit(**options)(fn)
+        return njit(cache=True, error_model="numpy", noalias=True)(fn)
+    return njit(cache=True, error_model="numpy")(fn)
 
 
 @njit(cache=True, inline="always")
@@ -58,6 +55,5 @@ def flat_rows(rows, s0, s1):
     (s1 - s0) x lanes values, no copy: an element-wise op over every lane of the array runs
     as one loop (LLVM left the 16-lane sum of two rows scalar with the lane count a constant,
     and a loop across 16 lanes pays its set-up at every sample)."""
-    width = rows.shape[1]
-    return carray(pointer(rows.ctypes.data + s0 * width * 8), ((s1 - s0) * width,),
-                  np.float64)
+    return carray(pointer(rows.ctypes.data + s0 * rows.strides[0]),
+                  ((s1 - s0) * rows.shape[1],), np.float64)
