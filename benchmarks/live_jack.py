@@ -6,7 +6,7 @@
 - callback duration p50 / p99 / p99.9 / max as % of the 1.33 ms deadline and xruns, while
   ``--load-s`` seconds of poly16 play with 2 000 OSC messages/s and dense MIDI (16-note chords
   every 250 ms, a CC sweep at 500 messages/s, pitch bend);
-- resident memory of the host and the audio process.
+- resident memory of the host and the audio process (its own, and JACK's pool it maps).
 
 Needs jackd2, and the JACK-Client package (``.venv/bin/pip install JACK-Client``).
 Run: ``.venv/bin/python benchmarks/live_jack.py [--load-s 60]``.
@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from audio_memory import memory_mb  # noqa: E402
 from jack_server import start_jack_server  # noqa: E402
 
 
@@ -187,7 +188,7 @@ def main() -> int:
         load_s = time.monotonic() - t_load
         after = status(inst.osc_port)
         host_rss = rss_mb(inst.proc.pid)
-        audio_rss = rss_mb(after["audio_pid"])
+        audio = memory_mb(after["audio_pid"])
         print(f"first audio after start: {first:.2f} s")
         if lat:
             lat.sort()
@@ -201,7 +202,9 @@ def main() -> int:
               f"{after['callback_max_pct']:.1f}; late blocks {after['late_blocks']}")
         print(f"xruns: {after['xruns']} ({before['xruns']} before the load phase, during start-up "
               f"and the latency probes); dropped events: {after['dropped_events']}")
-        print(f"resident memory: host {host_rss:.0f} MB, audio process {audio_rss:.0f} MB")
+        print(f"resident memory: host {host_rss:.0f} MB, audio process {audio['rss']:.0f} MB "
+              f"({audio['own']:.0f} MB its own, {audio['jack']:.0f} MB JACK's shared pool; "
+              "benchmarks/audio_memory.py)")
         keys.close()
     finally:
         inst.stop()
