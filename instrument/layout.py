@@ -175,6 +175,18 @@ E_MPE_LOWER, E_MPE_UPPER, E_MPE_LOWER_RANGE_ST, E_MPE_UPPER_RANGE_ST, E_TIMBRE =
 E_SONG_BEATS = 21  # tempo (E_TEMPO_BPM), start/continue count and song position: events.TEMPO
 E_CH_BEND, E_CH_PRESSURE, E_CH_TIMBRE = 24, 40, 56
 E_WIDTH = 72
+# Past E_WIDTH: nanoseconds summed by the timed renderer (``engine.fused.build_renderer(...,
+# timed=True)``, for ``benchmarks/op_time.py``) per stage of a block, then per op k at
+# T_OPS + k. The renderer the instrument plays with is generated without clock reads and
+# never writes them; an instance sizes its ``eng`` with ``eng_width``.
+T_PARAMS, T_VOICE_ROWS, T_SUM_VOICES, T_OUTPUT, T_BLOCK = range(E_WIDTH, E_WIDTH + 5)
+T_OPS = E_WIDTH + 5
+
+
+def eng_width(n_ops: int) -> int:
+    """The length of a plan's ``eng``: the engine slots and the timed renderer's sums."""
+    return T_OPS + n_ops
+
 
 # A released voice is freed after its output stays below this peak for a whole block (-100 dB).
 SILENCE_PEAK = 1e-5

@@ -166,11 +166,12 @@ def _accumulate_rows(src, dst, s0, s1, nl):
 
 
 @njit(cache=True, error_model="numpy")
-def run_builtin_ops(lo, hi, ops, io, pr, fa, pmeta, P, PN, bufs, st, ctx, s0, s1, nl):
+def run_builtin_ops(lo, hi, ops, io, pr, fa, pmeta, P, PN, bufs, st, ctx, s0, s1, nl, eng):
     """``run_ops`` of a renderer without module kernels: ops ``lo..hi-1`` of the built-in
     kinds (CODE_PMOD, CODE_SUM) run, module ops are skipped. What ``engine.render_template``
     dispatches to when imported on its own (tests, tools); ``engine.fused`` generates the
-    ``run_ops`` that also calls every registered module's kernel."""
+    ``run_ops`` that also calls every registered module's kernel. ``eng`` is not used: the
+    generated op timer build sums each op's time into it."""
     for k in range(lo, hi):
         code = ops[k, 0]
         if code == CODE_PMOD:

@@ -26,7 +26,7 @@ from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
 from instrument.engine.instance import PlanInstance
 from instrument.layout import (
     CTX_VELOCITY, E_ACTIVE_VOICES, E_BAD_EVENTS, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_MPE_LOWER,
-    E_PRESSURE, E_SUSTAIN, E_TEMPO_BPM, V_CHANNEL, V_KEY_DOWN, V_NOTE, V_SUSTAINED,
+    E_PRESSURE, E_SUSTAIN, E_TEMPO_BPM, E_WIDTH, V_CHANNEL, V_KEY_DOWN, V_NOTE, V_SUSTAINED,
 )
 from instrument.engine.output_stage import LIM_ENGAGED, LIM_GAIN, finish_block, limiter_state
 from instrument.errors import ParamError
@@ -90,7 +90,8 @@ class Engine:
                 new.reset()
             for k in (E_SUSTAIN, E_BEND, E_BEND_TARGET, E_MOD_WHEEL, E_PRESSURE, E_TEMPO_BPM):
                 new.eng[k] = cur.eng[k]
-            new.eng[E_MPE_LOWER:] = cur.eng[E_MPE_LOWER:]  # MPE zones and channel expression
+            # MPE zones and channel expression
+            new.eng[E_MPE_LOWER:E_WIDTH] = cur.eng[E_MPE_LOWER:E_WIDTH]
             new.held[:] = cur.held
         self.pending = new
         return new

@@ -16,7 +16,7 @@ from instrument.kernels.lane_blocks import whole_blocks
 from instrument.layout import (
     CFG_N_PARAMS, CFG_N_VOICES, CTX_SAMPLE_RATE, CTX_STEADY, E_BEND_COEFF, E_BEND_RANGE_ST,
     DEFAULT_TEMPO_BPM, E_GLIDE_COEFF, E_LAST_PITCH, E_MPE_LOWER, E_MPE_LOWER_RANGE_ST,
-    E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, E_WIDTH, LANE_MULTIPLE, LIVE,
+    E_MPE_UPPER_RANGE_ST, E_TEMPO_BPM, E_TIMBRE, LANE_MULTIPLE, LIVE, eng_width,
     PS_CURRENT, PS_FILLED, PS_TARGET, PS_WIDTH, ROW_ONE, V_WIDTH,
 )
 from instrument.graph.plan import Plan
@@ -63,7 +63,7 @@ class PlanInstance:
         self.vstate = np.zeros((plan.vinit.shape[0], lanes))
         self.gctx = np.zeros((CTX_STEADY + max(plan.n_global_param_rows, 1), 1))
         self.gstate = np.zeros((plan.ginit.shape[0], 1))
-        self.eng = np.zeros(E_WIDTH)
+        self.eng = np.zeros(eng_width(plan.ops.shape[0]))
         self.eng[E_MPE_LOWER_RANGE_ST] = self.eng[E_MPE_UPPER_RANGE_ST] = MPE_MEMBER_RANGE_ST
         self.held = np.zeros(128)
         self.mix = np.zeros((2, block))

@@ -2,7 +2,8 @@
 # module that defines ``run_ops`` (the dispatch over the registered module kernels), so that
 # one native call renders a whole block: events, voices, every node of the voice and global
 # graphs. Numba compiles the result once and caches it on disk. Imported on its own (tests,
-# tools), this module runs the built-in ops only (``builtin_ops.run_builtin_ops``).
+# tools), this module runs the built-in ops only (``builtin_ops.run_builtin_ops``). The op timer
+# build (``OP_TIMERS``, ``benchmarks/op_time.py``) sums each stage's time with ``_clock``/``_lap``.
 import numpy as np
 from numba import njit
 
@@ -17,7 +18,8 @@ from instrument.layout import (
     CTX_RESET, CTX_SONG_BEATS, CTX_TEMPO_BPM, CTX_TRANSPORT, E_ACTIVE_VOICES, E_BEND,
     E_BEND_COEFF, E_BEND_TARGET, E_GLIDE_COEFF, E_SONG_BEATS, E_TEMPO_BPM, E_TRANSPORT, ROW_BUS_L,
     ROW_BUS_R, ROW_GATE, ROW_OUT_L, ROW_OUT_R, ROW_PITCH, ROW_TRIGGER, V_BEND, V_BEND_TARGET,
-    V_KEY_DOWN, V_PITCH, V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
+    T_BLOCK, T_OUTPUT, T_PARAMS, T_SUM_VOICES, T_VOICE_ROWS, V_KEY_DOWN, V_PITCH,
+    V_PITCH_TARGET, V_SUSTAINED, V_TRIGGER,
 )
 from instrument.engine.lanes import padded_lanes
 from instrument.engine.output_stage import finish_block
@@ -26,10 +28,31 @@ from instrument.runtime.ring import drain_ring
 from instrument.runtime.shared import S_FIRST_AUDIO_T, S_XRUNS
 from instrument.runtime.status import record_block
 
-try:  # the generated module defines run_ops before this text
+try:  # the generated module defines run_ops and OP_TIMERS before this text
     run_ops  # noqa: B018
 except NameError:  # imported on its own
     from instrument.engine.builtin_ops import run_builtin_ops as run_ops
+
+    OP_TIMERS = False
+
+
+@njit(cache=True, inline="always")
+def _clock():
+    """Now in ns in the op timer build (``engine.fused.generate_source``), else a constant 0:
+    numba folds ``OP_TIMERS`` and the renderer the instrument plays with reads no clock."""
+    if OP_TIMERS:
+        return monotonic_ns()
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _lap(eng, slot, t0):
+    """In the op timer build: add the ns since ``t0`` to ``eng[slot]``, return now."""
+    if OP_TIMERS:
+        now = monotonic_ns()
+        eng[slot] += now - t0
+        return now
+    return 0
 
 
 @njit(cache=True, error_model="numpy")
@@ -205,8 +228,10 @@ def kernel_lanes(nl, lanes):
 @njit(cache=True, error_model="numpy")
 def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vbufs, gbufs,
                     voices, vctx, vstate, gctx, gstate, eng, s0, s1, block_start):
+    t = _clock()
     fill_params(pmeta, pstate, ptarget, vP, gP, PN, vctx, gctx, cfg[CFG_N_PARAMS], s0, s1,
                 block_start)
+    t = _lap(eng, T_PARAMS, t)
     n = s1 - s0
     bend0 = eng[E_BEND]
     bend_target = eng[E_BEND_TARGET]
@@ -220,16 +245,20 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
     _tempo_context(eng, vctx, nk)
     _tempo_context(eng, gctx, ONE)
     if nl > 0:
+        t = _clock()
         _voice_rows(vbufs, voices, vctx, bend0, bend1, eng[E_GLIDE_COEFF], bend_c, s0, s1, nk)
+        _lap(eng, T_VOICE_ROWS, t)
         run_ops(ZERO, cfg[CFG_N_VOICE_OPS], ops, io, pr, fa, pmeta, vP, PN, vbufs,
-                vstate, vctx, s0, s1, nk)
+                vstate, vctx, s0, s1, nk, eng)
         trig = vbufs[ROW_TRIGGER]
         for v in range(nk):
             vctx[CTX_RESET, v] = 0.0
             trig[s0, v] = 0.0  # the trigger row is all zeros between segments
+    t = _clock()
     _sum_voices(vbufs, gbufs, vctx, cfg[CFG_MONO_VOICE] != 0, s0, s1, nl)
+    _lap(eng, T_SUM_VOICES, t)
     run_ops(cfg[CFG_N_VOICE_OPS], cfg[CFG_N_OPS], ops, io, pr, fa, pmeta, gP, PN, gbufs, gstate,
-            gctx, s0, s1, ONE)
+            gctx, s0, s1, ONE, eng)
 
 
 @njit(cache=True, inline="always")
@@ -300,6 +329,7 @@ def render_block(state, events, n_events, lim, out):
     n_blocks = max(1, out.shape[0] // block)
     e = 0
     for b in range(n_blocks):
+        t_block = _clock()
         base = b * block
         last = b == n_blocks - 1
         for v in range(int(eng[E_ACTIVE_VOICES])):
@@ -324,8 +354,12 @@ def render_block(state, events, n_events, lim, out):
             mix[0, i] = gbufs[ROW_OUT_L, i, 0]
             mix[1, i] = gbufs[ROW_OUT_R, i, 0]
         if out.shape[0] == 0:
+            _lap(eng, T_BLOCK, t_block)
             return 0
+        t = _clock()
         bad = finish_block(mix, mix, ZERO, ZERO, lim, out[base:base + block])
+        _lap(eng, T_OUTPUT, t)
+        _lap(eng, T_BLOCK, t_block)
         if bad != 0:
             return bad + 4 * b
     return 0
