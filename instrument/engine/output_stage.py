@@ -36,6 +36,33 @@ def _finite_block(mix):
     return True
 
 
+@njit(cache=True, inline="always")
+def _copy_if_below(mix, lim, out):
+    """The limiter at rest (gain exactly 1.0, no crossfade, stereo out): when neither side of
+    the block goes past the ceiling, the gain stays exactly 1.0 through it, so the block is a
+    copy and its peaks; returns whether it was. The same samples and peaks as the per-sample
+    loop, which the limiter needs only when it acts: poly16 on the scsynth score, 276-380 ->
+    174-192 ns per block (benchmarks/op_time.py)."""
+    frames = out.shape[0]
+    peak_l = 0.0
+    peak_r = 0.0
+    for i in range(frames):
+        a = abs(mix[0, i])
+        b = abs(mix[1, i])
+        if a > peak_l:
+            peak_l = a
+        if b > peak_r:
+            peak_r = b
+    if peak_l > CEILING or peak_r > CEILING:
+        return False
+    for i in range(frames):
+        out[i, 0] = mix[0, i]
+        out[i, 1] = mix[1, i]
+    lim[LIM_PEAK_L] = peak_l
+    lim[LIM_PEAK_R] = peak_r
+    return True
+
+
 @njit(cache=True)
 def finish_block(mix_new, mix_old, fade_pos, fade_len, lim, out):
     """Write ``out`` (frames, channels) float32 from the new plan's mix, crossfaded with the
@@ -56,6 +83,8 @@ def finish_block(mix_new, mix_old, fade_pos, fade_len, lim, out):
     frames = out.shape[0]
     channels = out.shape[1]
     gain = lim[LIM_GAIN]
+    if gain == 1.0 and not fading and channels == 2 and _copy_if_below(mix_new, lim, out):
+        return bad
     rel = lim[LIM_RELEASE]
     peak_l = 0.0
     peak_r = 0.0
