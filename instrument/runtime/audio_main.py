@@ -47,6 +47,7 @@ if __name__ == "__main__":  # the audio process: no collection during its import
 
 import argparse
 import logging
+import os
 import signal
 import threading
 import time
@@ -57,7 +58,7 @@ from instrument.engine.engine import Engine
 from instrument.engine.events import EVENT_WIDTH, NOTE_OFF, NOTE_ON
 from instrument.layout import LIVE
 from instrument.runtime import realtime
-from instrument.runtime.handover import read_message
+from instrument.runtime.handover import encode, read_message
 from instrument.runtime.ring import drain_ring
 from instrument.runtime.shared import (
     S_AUDIO_PID, S_BLOCK, S_FIRST_AUDIO_T, S_MODULES_RESET, S_NONFINITE, S_NULL_OUTPUT,
@@ -71,6 +72,7 @@ log = logging.getLogger("instrument.audio")
 
 MAX_EVENTS_PER_BLOCK = 512
 SWITCH_INTERVAL_S = 100e-6  # see the module docstring: how long the callback may wait for the GIL
+FIRST_PLAN_FD = "--first-plan-fd"  # a fresh start's first plan (_start_again_fresh)
 ADOPT_TIMEOUT_S = 2.0  # a stream that stopped calling back must not hang plan hand-over
 
 
@@ -253,15 +255,52 @@ def _prepare_numba() -> None:
     cpu_target.typing_context.refresh()
 
 
-def _say_if_cold(plan) -> None:
+def _say_if_cold(plan) -> bool:
     """The first start with a new set of modules compiles the DSP code (30-90 s); say so, or
-    the silence looks like a hang."""
-    from instrument.engine.fused import is_compiled, renderer_for_key
+    the silence looks like a hang. Returns whether it will compile."""
+    if _compiled(plan):
+        return False
+    log.info("first start with these modules: compiling the DSP code for this machine "
+             "(about a minute; cached in %s afterwards)", _renderer(plan).source_path.parent)
+    return True
 
-    renderer = renderer_for_key(plan.renderer_key)
-    if not is_compiled(renderer):
-        log.info("first start with these modules: compiling the DSP code for this machine "
-                 "(about a minute; cached in %s afterwards)", renderer.source_path.parent)
+
+def _renderer(plan):
+    from instrument.engine.fused import renderer_for_key
+
+    return renderer_for_key(plan.renderer_key)
+
+
+def _compiled(plan) -> bool:
+    from instrument.engine.fused import is_compiled
+
+    return is_compiled(_renderer(plan))
+
+
+def _start_again_fresh(argv: list[str], first: tuple) -> None:
+    """Replace this process's image by a fresh one (the same pid, arguments, stdin and shared
+    memory) that loads from numba's cache what this one has just compiled. A compile leaves
+    LLVM's and numba's working memory behind, which the audio process would lock for its
+    whole life: poly16's audio process kept 230-525 MB of its own after compiling, against
+    172 MB when it loads from the cache (benchmarks/audio_memory.py); the fresh start costs
+    0.6 s on top of the minute the compile took. The first plan goes along in a memfd; any
+    later message waits in stdin, which ``main`` reads unbuffered so that no byte of it is
+    held here. Returns only if the fresh start cannot be made (then this image plays on)."""
+    try:
+        fd = os.memfd_create("instrument-first-plan", 0)
+        data = memoryview(encode(first))
+        while data:
+            data = data[os.write(fd, data):]
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.set_inheritable(fd, True)
+    except (AttributeError, OSError) as exc:
+        log.warning("cannot start the audio process again after compiling (%s); it plays on "
+                    "with the compiler's memory", exc)
+        return
+    log.info("compiled and cached; starting the audio process again to play from the cache")
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "instrument.runtime.audio_main", *argv,
+                              FIRST_PLAN_FD, str(fd)])
 
 
 def _device(text):
@@ -282,6 +321,8 @@ def main(argv=None) -> int:
     p.add_argument("--record", help="raw float32 stereo file to append the null output to")
     p.add_argument("--null", action="store_true", help="use the null output")
     p.add_argument("--null-fallback", action="store_true")
+    p.add_argument(FIRST_PLAN_FD, type=int, help=argparse.SUPPRESS)  # _start_again_fresh
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     try:
         args.latency = float(args.latency)
@@ -291,21 +332,29 @@ def main(argv=None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host coordinates shutdown
     proc = AudioProcess(args)
-    proc.status[S_AUDIO_PID] = float(__import__("os").getpid())
+    proc.status[S_AUDIO_PID] = float(os.getpid())
     proc.status[S_SAMPLE_RATE] = proc.sample_rate
     proc.status[S_BLOCK] = proc.block
-    commands = sys.stdin.buffer
+    # Unbuffered: a buffered reader may read past a message, and _start_again_fresh must
+    # leave every byte it has not used in the pipe for its successor.
+    commands = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
     _prepare_numba()  # while the host compiles the preset
     gc.freeze()  # the imports' objects: never scanned again (start, in the module docstring)
     gc.enable()  # until the stream opens: a cold start compiles here, and makes much garbage
-    first = read_message(commands)
+    if args.first_plan_fd is None:
+        first = read_message(commands)
+    else:  # started again after compiling: the first plan comes from its predecessor
+        with open(args.first_plan_fd, "rb") as handed_over:
+            first = read_message(handed_over)
     if first is None or first[0] != "plan":
         return 0  # the host went away before sending a plan
     _, table, plan, seq = first
-    _say_if_cold(plan)
+    cold = _say_if_cold(plan)
     proc.load(int(table), plan, first=True)
     proc.status[S_PLAN_ACK] = float(seq)
     proc.warm_up()
+    if cold and args.first_plan_fd is None and _compiled(plan):
+        _start_again_fresh(argv, first)
     realtime.freeze_gc()
     realtime.trim_heap()  # what the warm-up freed, before locking
     sys.setswitchinterval(SWITCH_INTERVAL_S)

@@ -1,0 +1,83 @@
+"""An audio process that had to compile starts again fresh (``audio_main._start_again_fresh``):
+the same pid, its first plan handed over in a memfd, and from then on it plays, switches
+presets through its stdin and stops as any other. The compile leaves LLVM's memory behind,
+which the audio process would otherwise lock for its life (230-525 MB of its own against
+172 MB loaded from the cache: ``benchmarks/audio_memory.py``).
+
+The run gets a cache folder of its own holding the kernels this code compiled already, but not
+the generated renderer (its numba cache is named by the folder it is written to), so the
+audio process compiles that alone: about 30 s."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pythonosc.udp_client import SimpleUDPClient
+
+from instrument.cache_folder import numba_cache_dir
+from live import REPO, free_udp_port
+
+START_TIMEOUT_S = 400  # on a cold kernel cache too
+
+
+def _wait_status(env: dict, port: int, ok, timeout_s: float = 10.0) -> dict:
+    import json
+
+    end = time.monotonic() + timeout_s
+    data: dict = {}
+    while time.monotonic() < end:
+        out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--json",
+                              "--osc-port", str(port)], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=20)
+        data = json.loads(out.stdout) if out.returncode == 0 else {}
+        if data and ok(data):
+            return data
+        time.sleep(0.2)
+    return data
+
+
+def test_an_audio_process_that_compiled_plays_on_from_a_fresh_start(tmp_path):
+    cache = tmp_path / "cache"
+    kernels = numba_cache_dir()
+    if kernels.is_dir():  # this code's compiled kernels, not the renderer generated from them
+        shutil.copytree(kernels, cache / "numba" / kernels.name)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CACHE_DIR", "INSTRUMENT_NUMBA_CACHE_BASE")}
+    env["INSTRUMENT_CACHE_DIR"] = str(cache)
+    port = free_udp_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "instrument.cli.main", "run", "presets/init.toml", "--null",
+         "--no-midi", "--mapping", "none", "--osc-port", str(port), "--osc-bind", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "first audio" in line:
+                break
+        text = "".join(lines)
+        assert "first audio" in text, text
+        assert "compiling the DSP code" in text and "starting the audio process again" in text
+        status = _wait_status(env, port, lambda s: s.get("audio_pid"))
+        pid = int(status["audio_pid"])
+        assert "--first-plan-fd" in Path(f"/proc/{pid}/cmdline").read_text()  # the same pid
+        assert status["audio_restarts"] == 0
+
+        osc = SimpleUDPClient("127.0.0.1", port)
+        osc.send_message("/preset/load", ["poly16"])  # a plan through stdin, after the exec
+        assert _wait_status(env, port, lambda s: "poly16" in str(s.get("preset")))
+        osc.send_message("/note/on", [57, 0.9])
+        playing = _wait_status(env, port, lambda s: s.get("active_voices", 0) >= 1)
+        assert playing.get("active_voices", 0) >= 1, playing
+        assert playing["audio_pid"] == pid and playing["audio_restarts"] == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in "".join(lines) + out
