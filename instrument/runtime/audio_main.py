@@ -14,7 +14,8 @@ Start: the collector is off during the process's imports, and what they built is
 (``gc.freeze``) once numba's registries are filled; it is on again while the plan loads (a
 cold start compiles then, for a minute, making much garbage) and scans only what came since:
 import to warmed engine 0.62 s instead of 0.75 s (median of 8, interleaved), the same
-resident memory.
+resident memory. An audio process that had to compile (a cold cache) replaces itself by a fresh
+start once the code is cached, before it locks anything (``_start_again_fresh``).
 
 Python's GIL: the stream's callback needs the GIL for its few Python calls, and while the main
 thread prepares a plan it holds it; by default a waiting thread gets it only after the 5 ms
