@@ -35,7 +35,6 @@ run from Python through ``Engine.process_block``.
 from __future__ import annotations
 
 import gc
-
 import sys
 
 if __name__ == "__main__":  # the audio process: no collection during its imports (start)
