@@ -7,7 +7,8 @@ noise on a shared machine, every op is timed in the same run of the same blocks,
 add up to the block. The price is a clock read per op (about 25 ns here, printed as
 ``clock read``), which is why the instrument itself plays with the untimed build; both builds'
 block times are printed, interleaved over the rounds. The timed build compiles on first use
-(a minute) into its own cache.
+(about 30 s) into its own cache, and must play the untimed build's samples bit for bit on the
+workload (checked before anything is timed).
 
     .venv/bin/python benchmarks/op_time.py [PRESET ...] [--score 20] [--rounds 3]
     .venv/bin/python benchmarks/op_time.py presets/poly16.toml --notes 16 --blocks 5000
@@ -30,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from instrument.engine.clock import monotonic_ns
+from instrument.engine.events import EVENT_WIDTH
 from instrument.engine.fused import build_renderer
 from instrument.layout import T_BLOCK, T_OPS, T_OUTPUT, T_PARAMS, T_SUM_VOICES, T_VOICE_ROWS
 from instrument.modules.registry import default_registry
@@ -77,6 +79,18 @@ def timed_plan(plan):
     return dataclasses.replace(plan, renderer_key=timed.key)
 
 
+def played(plan, notes: int, blocks: int, score) -> np.ndarray:
+    """The output of ``blocks`` blocks with ``notes`` held, or of every block of ``score``."""
+    engine = engine_with_notes(plan, notes)
+    out = np.zeros((engine.block_size, 2), dtype=np.float32)
+    none = np.zeros((1, EVENT_WIDTH))
+    heard = []
+    for ev, count in score or [(none, 0)] * blocks:
+        engine.process_block(ev, count, out)
+        heard.append(out.copy())
+    return np.concatenate(heard)
+
+
 def measure(plan, args) -> tuple[list[float], list[float], np.ndarray]:
     """Block µs of the untimed and the timed build per round, and the timed sums (ns per
     block) of the fastest timed round."""
@@ -85,6 +99,10 @@ def measure(plan, args) -> tuple[list[float], list[float], np.ndarray]:
     notes = args.notes or 0
     blocks = len(score) if score else args.blocks
     timed = timed_plan(plan)
+    if not np.array_equal(played(plan, notes, min(blocks, 2000), score),
+                          played(timed, notes, min(blocks, 2000), score)):
+        raise SystemExit(f"{plan.name}: the timed build plays other samples than the untimed "
+                         "one, so its figures would not describe the instrument")
     untimed_us, timed_us, best = [], [], None
     for _ in range(args.rounds):
         plain = engine_with_notes(plan, notes)
