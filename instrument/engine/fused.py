@@ -173,8 +173,9 @@ def renderer_for_key(key: str) -> FusedRenderer:
 
 
 def is_compiled(renderer: FusedRenderer) -> bool:
-    """Whether numba's cache already holds the renderer's machine code (a start without it
-    compiles for a minute or more)."""
-    folder = renderer.render_block.stats.cache_path  # numba's own locator's answer
-    pattern = f"{renderer.source_path.stem}.render_block-*.nbi"
+    """Whether numba's cache already holds the machine code the audio process plays with
+    (``live_block``, which calls everything else; a start without it compiles, for a minute
+    or more when nothing else is cached either)."""
+    folder = renderer.live_block.stats.cache_path  # numba's own locator's answer
+    pattern = f"{renderer.source_path.stem}.live_block-*.nbi"
     return bool(folder) and any(Path(folder).glob(pattern))
