@@ -299,8 +299,13 @@ def _start_again_fresh(argv: list[str], first: tuple) -> None:
         return
     log.info("compiled and cached; starting the audio process again to play from the cache")
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "instrument.runtime.audio_main", *argv,
-                              FIRST_PLAN_FD, str(fd)])
+    try:
+        os.execv(sys.executable, [sys.executable, "-m", "instrument.runtime.audio_main", *argv,
+                                  FIRST_PLAN_FD, str(fd)])
+    except OSError as exc:
+        os.close(fd)
+        log.warning("cannot start the audio process again after compiling (%s); it plays on "
+                    "with the compiler's memory", exc)
 
 
 def _device(text):
