@@ -231,7 +231,7 @@ def _render_segment(cfg, ops, io, pr, fa, pmeta, pstate, ptarget, vP, gP, PN, vb
     t = _clock()
     fill_params(pmeta, pstate, ptarget, vP, gP, PN, vctx, gctx, cfg[CFG_N_PARAMS], s0, s1,
                 block_start)
-    t = _lap(eng, T_PARAMS, t)
+    _lap(eng, T_PARAMS, t)
     n = s1 - s0
     bend0 = eng[E_BEND]
     bend_target = eng[E_BEND_TARGET]

@@ -8,7 +8,6 @@ The renderer's ``live_block`` (what the audio process plays with) is taken out o
 cache first, so the audio process compiles that alone (8 s here, against a minute for all) and
 writes it back for the tests after this one."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,25 +18,9 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from instrument.engine.fused import is_compiled
 from instrument.modules.registry import default_registry
-from live import REPO, free_udp_port
+from live import REPO, free_udp_port, wait_status
 
 START_TIMEOUT_S = 400  # on a cold kernel cache too
-
-
-def _wait_status(env: dict, port: int, ok, timeout_s: float = 10.0) -> dict:
-    import json
-
-    end = time.monotonic() + timeout_s
-    data: dict = {}
-    while time.monotonic() < end:
-        out = subprocess.run([sys.executable, "-m", "instrument.cli.main", "status", "--json",
-                              "--osc-port", str(port)], cwd=REPO, env=env, capture_output=True,
-                             text=True, timeout=20)
-        data = json.loads(out.stdout) if out.returncode == 0 else {}
-        if data and ok(data):
-            return data
-        time.sleep(0.2)
-    return data
 
 
 def test_an_audio_process_that_compiled_plays_on_from_a_fresh_start():
@@ -46,12 +29,11 @@ def test_an_audio_process_that_compiled_plays_on_from_a_fresh_start():
     for path in folder.glob(f"{renderer.source_path.stem}.live_block-*"):
         path.unlink()
     assert not is_compiled(renderer)
-    env = dict(os.environ)
     port = free_udp_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "instrument.cli.main", "run", "presets/init.toml", "--null",
          "--no-midi", "--mapping", "none", "--osc-port", str(port), "--osc-bind", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -63,16 +45,16 @@ def test_an_audio_process_that_compiled_plays_on_from_a_fresh_start():
         text = "".join(lines)
         assert "first audio" in text, text
         assert "compiling the DSP code" in text and "starting the audio process again" in text
-        status = _wait_status(env, port, lambda s: s.get("audio_pid"))
+        status = wait_status(port, lambda s: s.get("audio_pid"))
         pid = int(status["audio_pid"])
         assert "--first-plan-fd" in Path(f"/proc/{pid}/cmdline").read_text()  # the same pid
         assert status["audio_restarts"] == 0
 
         osc = SimpleUDPClient("127.0.0.1", port)
         osc.send_message("/preset/load", ["poly16"])  # a plan through stdin, after the exec
-        assert _wait_status(env, port, lambda s: "poly16" in str(s.get("preset")))
+        assert wait_status(port, lambda s: "poly16" in str(s.get("preset")))
         osc.send_message("/note/on", [57, 0.9])
-        playing = _wait_status(env, port, lambda s: s.get("active_voices", 0) >= 1)
+        playing = wait_status(port, lambda s: s.get("active_voices", 0) >= 1)
         assert playing.get("active_voices", 0) >= 1, playing
         assert playing["audio_pid"] == pid and playing["audio_restarts"] == 0
     finally:
